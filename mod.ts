@@ -1,0 +1,70 @@
+/**
+ * wsevent: event streams over plain HTTP connections, with no message
+ * broker. A service serves a stream at a URL (WebSocket and Server-Sent
+ * Events), consumers subscribe to the URL, relays chain streams, and any
+ * reverse proxy balances consumers.
+ *
+ * @example Serve a hub with `deno serve mod.ts`
+ * ```ts ignore
+ * // deno serve --allow-net --allow-env mod.ts
+ * // then: curl -N http://localhost:8000/events
+ * //       curl -d hello http://localhost:8000/events
+ * ```
+ *
+ * @module
+ */
+
+export { createHub, HubClosedError, Topic } from "./src/hub.ts";
+export type {
+  Format,
+  Hub,
+  HubOptions,
+  HubStats,
+  Sink,
+  SubscribeOptions,
+  Subscription,
+  Transport,
+} from "./src/hub.ts";
+export {
+  createEpoch,
+  formatEventId,
+  formatSseEvent,
+  parseEventId,
+  parseJsonMessage,
+  StreamEvent,
+} from "./src/event.ts";
+export type {
+  EventData,
+  EventIdParts,
+  GapNotice,
+  JsonMessage,
+} from "./src/event.ts";
+export { formatUsage, parseConfig } from "./src/config.ts";
+export type { Command, Config, LogLevel } from "./src/config.ts";
+export { parseAddress, parseUpstreamUrl } from "./src/address.ts";
+export type { Address } from "./src/address.ts";
+export { UsageError } from "./src/errors.ts";
+export { createSseParser } from "./src/sse_parser.ts";
+export type {
+  SseMessage,
+  SseParser,
+  SseParserHandlers,
+} from "./src/sse_parser.ts";
+export { formatDemoMessage, startProducer } from "./src/producer.ts";
+export type { ProducerOptions } from "./src/producer.ts";
+export { startRelay } from "./src/relay.ts";
+export type { RelayOptions } from "./src/relay.ts";
+export { connectUpstream } from "./src/upstream.ts";
+export type {
+  Upstream,
+  UpstreamEvent,
+  UpstreamOptions,
+  UpstreamState,
+} from "./src/upstream.ts";
+export { createApp } from "./src/http/app.ts";
+export type { AppOptions, WseventApp } from "./src/http/app.ts";
+export type {
+  UpstreamStatus,
+  WebSocketSink,
+  WebSocketSupport,
+} from "./src/http/types.ts";

@@ -1,0 +1,435 @@
+/**
+ * Command-line flags to configuration, accepting Go's flag spellings
+ * (`-flag value`, `--flag value`, `-flag=value`, `--flag=value`). No I/O:
+ * it returns values or throws {@link UsageError}.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { type Address, parseAddress, parseUpstreamUrl } from "./address.ts";
+import { UsageError } from "./errors.ts";
+
+/** Log verbosity. */
+export type LogLevel = "quiet" | "info" | "verbose";
+
+/** Everything a serving instance needs to start. */
+export interface Config {
+  /** Where to listen. */
+  serveAddress: Address;
+  /** The serve address as typed, shown in demo messages. */
+  serveAddressText: string;
+  /** Paths served, without leading slash; the first is the relay's target. */
+  servePaths: string[];
+  /** Upstream to relay, or null. */
+  consumeUrl: URL | null;
+  /** Whether the demo generator runs. */
+  produce: boolean;
+  /** Demo generator period. */
+  intervalMs: number;
+  /** Replay buffer per path, in events. */
+  bufferSize: number;
+  /** Replay buffer per path, in payload bytes. */
+  bufferBytes: number;
+  /** Largest published body or incoming frame, in bytes. */
+  maxBodyBytes: number;
+  /** Subscribers per instance. */
+  maxSubscribers: number;
+  /** Bytes queued for one subscriber before it counts as slow. */
+  maxQueueBytes: number;
+  /** What to do with a slow subscriber. */
+  slowPolicy: "close" | "skip";
+  /** Heartbeat period for pings, SSE comments and upstream liveness. */
+  heartbeatMs: number;
+  /** Bearer token required to publish, or null. */
+  publishToken: string | null;
+  /** Bearer token required to subscribe, or null. */
+  subscribeToken: string | null;
+  /** Token presented to the upstream, or null. */
+  upstreamToken: string | null;
+  /** Browser origins allowed to subscribe; empty allows every origin. */
+  allowOrigins: string[];
+  /** Relay a POST to the upstream instead of publishing it here. */
+  forwardPublish: boolean;
+  /** Log verbosity. */
+  logLevel: LogLevel;
+  /** Log lines as JSON. */
+  logJson: boolean;
+}
+
+/** What the command line asks for. */
+export type Command =
+  | { kind: "serve"; config: Config }
+  | { kind: "help" }
+  | { kind: "version" };
+
+/** One flag: its name, kind, default and help line. */
+interface FlagSpec {
+  type: "string" | "boolean";
+  help: string;
+  value?: string;
+  multiple?: boolean;
+  env?: string;
+}
+
+const FLAGS: Record<string, FlagSpec> = {
+  "serve-address": {
+    type: "string",
+    value: "localhost:8080",
+    help: "address to serve on: host:port, :port, [::1]:port",
+  },
+  "serve-path": {
+    type: "string",
+    value: "events",
+    multiple: true,
+    help: "path to serve the stream at (repeat for several)",
+  },
+  "consume-address": {
+    type: "string",
+    help: "upstream host:port to consume from (relay)",
+  },
+  "consume-path": {
+    type: "string",
+    value: "consume",
+    help: "upstream path to consume",
+  },
+  "consume-url": {
+    type: "string",
+    help: "full upstream URL: ws://, wss://, or http(s):// for SSE",
+  },
+  "no-produce": { type: "boolean", help: "do not generate demo events" },
+  interval: {
+    type: "string",
+    value: "100",
+    help: "demo event period in milliseconds",
+  },
+  buffer: {
+    type: "string",
+    value: "1000",
+    help: "events kept per path for resume",
+  },
+  "buffer-bytes": {
+    type: "string",
+    value: "1048576",
+    help: "payload bytes kept per path for resume",
+  },
+  "max-body": {
+    type: "string",
+    value: "1048576",
+    help: "largest published body or incoming frame in bytes",
+  },
+  "max-subscribers": {
+    type: "string",
+    value: "10000",
+    help: "subscribers per instance",
+  },
+  "max-queue": {
+    type: "string",
+    value: "4194304",
+    help: "bytes queued for one subscriber before it is slow",
+  },
+  "slow-policy": {
+    type: "string",
+    value: "close",
+    help: "slow subscriber: close (1008) or skip (gap notice)",
+  },
+  heartbeat: {
+    type: "string",
+    value: "15000",
+    help: "heartbeat period in milliseconds (pings, SSE comments)",
+  },
+  "publish-token": {
+    type: "string",
+    env: "WSEVENT_PUBLISH_TOKEN",
+    help: "bearer token required to publish",
+  },
+  "subscribe-token": {
+    type: "string",
+    env: "WSEVENT_SUBSCRIBE_TOKEN",
+    help: "bearer token required to subscribe",
+  },
+  "upstream-token": {
+    type: "string",
+    env: "WSEVENT_UPSTREAM_TOKEN",
+    help: "token presented to the upstream",
+  },
+  "allow-origin": {
+    type: "string",
+    multiple: true,
+    help: "browser origin allowed to subscribe (repeat); default any",
+  },
+  "forward-publish": {
+    type: "boolean",
+    help: "relay: forward POSTs to the upstream",
+  },
+  verbose: { type: "boolean", help: "log every event" },
+  quiet: { type: "boolean", help: "log errors only" },
+  "log-json": { type: "boolean", help: "log lines as JSON" },
+  version: { type: "boolean", help: "print the version and exit" },
+  help: { type: "boolean", help: "show this help and exit" },
+  h: { type: "boolean", help: "show this help and exit" },
+};
+
+/**
+ * Rewrites Go-style arguments into the `--name[=value]` form `parseArgs`
+ * reads, checking each flag name and value on the way so errors name the
+ * flag as the user typed it.
+ *
+ * @param args The arguments.
+ * @param flags The known flags.
+ * @returns Normalized arguments.
+ * @throws {UsageError} On an unknown flag, a missing value or a bad boolean.
+ */
+export function normalizeFlags(
+  args: readonly string[],
+  flags: Readonly<Record<string, { type: "string" | "boolean" }>>,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--" || !arg.startsWith("-") || arg === "-") {
+      out.push(...args.slice(i));
+      break;
+    }
+    const body = arg.replace(/^--?/, "");
+    const eq = body.indexOf("=");
+    const name = eq < 0 ? body : body.slice(0, eq);
+    const spec = flags[name];
+    if (spec === undefined) throw new UsageError(`Unknown flag: "${arg}"`);
+    if (spec.type === "boolean") {
+      const value = eq < 0 ? "true" : body.slice(eq + 1);
+      if (value !== "true" && value !== "false") {
+        throw new UsageError(
+          `Cannot parse flag -${name}: expected true or false, received "${value}"`,
+        );
+      }
+      if (value === "true") out.push(`--${name}`);
+      continue;
+    }
+    if (eq >= 0) {
+      out.push(`--${name}=${body.slice(eq + 1)}`);
+      continue;
+    }
+    const value = args[i + 1];
+    if (value === undefined || (value.startsWith("-") && value.length > 1)) {
+      throw new UsageError(`Missing value for flag -${name}`);
+    }
+    out.push(`--${name}=${value}`);
+    i++;
+  }
+  return out;
+}
+
+function readInteger(
+  name: string,
+  text: string,
+  min: number,
+  max: number,
+): number {
+  const value = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(
+      `Cannot parse flag -${name}: expected an integer from ${min} to ${max}, received "${text}"`,
+    );
+  }
+  return value;
+}
+
+function readPath(text: string): string {
+  const path = text.replace(/^\/+/, "");
+  if (!/^[A-Za-z0-9._~!$&'()*+,;=:@%/-]+$/.test(path) || path.endsWith("/")) {
+    throw new UsageError(
+      `Cannot parse flag -serve-path: expected a URL path such as "events", received "${text}"`,
+    );
+  }
+  if (path === "healthz" || path === "readyz" || path === "metrics") {
+    throw new UsageError(
+      `Cannot serve a stream at "/${path}": the path is reserved`,
+    );
+  }
+  return path;
+}
+
+/**
+ * Parses the serving instance's command line.
+ *
+ * @example Usage
+ * ```ts
+ * import { parseConfig } from "./mod.ts";
+ * const command = parseConfig(["-serve-address", ":9090", "--no-produce"]);
+ * if (command.kind === "serve") console.log(command.config.serveAddress.port); // 9090
+ * ```
+ *
+ * @param args Arguments after the program name.
+ * @param env Environment variables to read tokens from.
+ * @returns What to do.
+ * @throws {UsageError} On any bad flag or value.
+ */
+export function parseConfig(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = {},
+): Command {
+  const options = Object.fromEntries(
+    Object.entries(FLAGS).map((
+      [name, spec],
+    ) => [
+      name,
+      spec.multiple ? { type: spec.type, multiple: true } : { type: spec.type },
+    ]),
+  );
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: normalizeFlags(args, FLAGS),
+      options,
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(
+      error instanceof Error ? error.message : String(error),
+    );
+  }
+  if (parsed.positionals.length > 0) {
+    throw new UsageError(`Unexpected argument: "${parsed.positionals[0]}"`);
+  }
+  const values = parsed.values as Record<
+    string,
+    string | string[] | boolean | undefined
+  >;
+  if (values.help || values.h) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+  const text = (name: string): string => {
+    const value = values[name];
+    if (typeof value === "string") return value;
+    return env[FLAGS[name].env ?? ""] ?? FLAGS[name].value ?? "";
+  };
+  const list = (name: string): string[] => {
+    const value = values[name];
+    return Array.isArray(value)
+      ? value
+      : FLAGS[name].value
+      ? [FLAGS[name].value]
+      : [];
+  };
+  const token = (name: string): string | null => text(name) || null;
+  return { kind: "serve", config: buildConfig(text, list, token, values) };
+}
+
+function buildConfig(
+  text: (name: string) => string,
+  list: (name: string) => string[],
+  token: (name: string) => string | null,
+  values: Record<string, unknown>,
+): Config {
+  const servePaths = [...new Set(list("serve-path").map(readPath))];
+  const slowPolicy = text("slow-policy");
+  if (slowPolicy !== "close" && slowPolicy !== "skip") {
+    throw new UsageError(
+      `Cannot parse flag -slow-policy: expected close or skip, received "${slowPolicy}"`,
+    );
+  }
+  const bufferBytes = readInteger(
+    "buffer-bytes",
+    text("buffer-bytes"),
+    0,
+    2 ** 31,
+  );
+  const maxQueueBytes = readInteger(
+    "max-queue",
+    text("max-queue"),
+    1024,
+    2 ** 31,
+  );
+  return {
+    serveAddress: parseAddress(text("serve-address"), "serve-address"),
+    serveAddressText: text("serve-address"),
+    servePaths,
+    consumeUrl: upstreamOf(text, values),
+    produce: values["no-produce"] !== true,
+    intervalMs: readInteger("interval", text("interval"), 1, 86_400_000),
+    bufferSize: readInteger("buffer", text("buffer"), 0, 1_000_000),
+    bufferBytes,
+    maxBodyBytes: readInteger("max-body", text("max-body"), 1, 2 ** 30),
+    maxSubscribers: readInteger(
+      "max-subscribers",
+      text("max-subscribers"),
+      1,
+      1_000_000,
+    ),
+    maxQueueBytes,
+    slowPolicy,
+    heartbeatMs: readInteger("heartbeat", text("heartbeat"), 100, 3_600_000),
+    publishToken: token("publish-token"),
+    subscribeToken: token("subscribe-token"),
+    upstreamToken: token("upstream-token"),
+    allowOrigins: list("allow-origin").map(readOrigin),
+    forwardPublish: values["forward-publish"] === true,
+    logLevel: values.quiet === true
+      ? "quiet"
+      : values.verbose === true
+      ? "verbose"
+      : "info",
+    logJson: values["log-json"] === true,
+  };
+}
+
+function upstreamOf(
+  text: (name: string) => string,
+  values: Record<string, unknown>,
+): URL | null {
+  if (typeof values["consume-url"] === "string") {
+    return parseUpstreamUrl(values["consume-url"], "consume-url");
+  }
+  if (typeof values["consume-address"] !== "string") return null;
+  const address = parseAddress(values["consume-address"], "consume-address");
+  const path = text("consume-path").replace(/^\/+/, "");
+  return parseUpstreamUrl(
+    `ws://${address.host}:${address.port}/${path}`,
+    "consume-path",
+  );
+}
+
+function readOrigin(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(
+      `Cannot parse flag -allow-origin: expected an origin such as "https://example.com", received "${text}"`,
+    );
+  }
+  if (url.origin === "null") {
+    throw new UsageError(
+      `Cannot parse flag -allow-origin: expected an http(s) origin, received "${text}"`,
+    );
+  }
+  return url.origin;
+}
+
+/**
+ * Formats the usage text listing every flag with its default.
+ *
+ * @param program The program name to show.
+ * @returns The usage text.
+ */
+export function formatUsage(program: string): string {
+  const lines = [
+    `Usage: ${program} [flags]`,
+    `       ${program} subscribe URL [--json] [--count N] [--last-event-id ID] [--token T]`,
+    "",
+    "Flags (Go style: -flag value, --flag value, -flag=value, --flag=value):",
+  ];
+  for (const [name, spec] of Object.entries(FLAGS)) {
+    if (name === "h") continue;
+    const shown = name === "help" ? "-h, -help" : `-${name}`;
+    const value = spec.type === "string" ? " value" : "";
+    const defaults = spec.value !== undefined
+      ? ` (default "${spec.value}")`
+      : "";
+    const env = spec.env !== undefined ? ` (env ${spec.env})` : "";
+    lines.push(`  ${(shown + value).padEnd(26)} ${spec.help}${defaults}${env}`);
+  }
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,329 @@
+/**
+ * The browser script of the live view, kept as one constant text so that a
+ * Content-Security-Policy can allow it by nonce or by hash. It reads its
+ * settings from the JSON block `#wsevent-config` and touches event data only
+ * through `textContent`.
+ *
+ * @module
+ */
+
+/** Most event rows the live view keeps in the page; older rows are removed. */
+export const VIEW_MAX_ROWS = 500;
+
+/**
+ * The inline script of the live view. It holds no backtick and no `</script`,
+ * and it does not change with the options, so its hash is stable.
+ */
+export const VIEW_PAGE_SCRIPT: string = `(() => {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const cfg = JSON.parse($("wsevent-config").textContent || "{}");
+  const MAX_ROWS = cfg.maxRows > 0 ? cfg.maxRows : 500;
+  const MAX_DATA_CHARS = 4000;
+  const GAP_HOLD_MS = 5000;
+  const RETRY_MIN_MS = 1000;
+  const RETRY_MAX_MS = 30000;
+  const RATE_BUCKETS = 5;
+  const LABELS = {
+    connecting: "Connecting",
+    live: "Live",
+    reconnecting: "Reconnecting",
+    gap: "Live, after a gap",
+  };
+  const ui = {
+    state: $("state"), detail: $("state-detail"), lastId: $("last-id"),
+    rate: $("rate"), received: $("received"), shown: $("shown"),
+    gaps: $("gaps"), held: $("held"), list: $("events"),
+    pause: $("pause"), clear: $("clear"), token: $("token"),
+    tokenForm: $("token-form"), form: $("publish-form"),
+    text: $("publish-data"), send: $("publish-button"),
+    result: $("publish-result"), curl: $("curl-hint"),
+  };
+  let source = null;
+  let lastId = "";
+  let connState = "connecting";
+  let shownState = "";
+  let detail = "";
+  let gapUntil = 0;
+  let gapTimer = 0;
+  let retryTimer = 0;
+  let retryDelay = RETRY_MIN_MS;
+  let paused = false;
+  let heldCount = 0;
+  let pending = [];
+  let flushScheduled = false;
+  let received = 0;
+  let gaps = 0;
+  let tickCount = 0;
+  let tickStart = performance.now();
+  const history = [];
+  const mine = new Set();
+
+  const tokenValue = () => (ui.token ? ui.token.value.trim() : "");
+
+  function streamUrl(resume) {
+    const params = new URLSearchParams();
+    const token = tokenValue();
+    if (token) params.set("token", token);
+    if (resume && lastId) params.set("lastEventId", lastId);
+    const query = params.toString();
+    return location.pathname + (query ? "?" + query : "");
+  }
+
+  function render() {
+    const now = Date.now();
+    const value = connState === "live" && now < gapUntil ? "gap" : connState;
+    ui.state.dataset.state = value;
+    if (value !== shownState) {
+      shownState = value;
+      ui.state.textContent = LABELS[value];
+    }
+    if (ui.detail.textContent !== detail) ui.detail.textContent = detail;
+    clearTimeout(gapTimer);
+    if (value === "gap") gapTimer = setTimeout(endGap, gapUntil - now + 10);
+  }
+
+  function endGap() {
+    if (connState === "live") detail = "";
+    render();
+  }
+
+  function setState(value, why) {
+    connState = value;
+    detail = why || "";
+    render();
+  }
+
+  function connect(resume) {
+    clearTimeout(retryTimer);
+    if (source) source.close();
+    setState(resume && lastId ? "reconnecting" : "connecting", "");
+    const es = new EventSource(streamUrl(resume));
+    source = es;
+    es.onopen = () => {
+      if (source !== es) return;
+      retryDelay = RETRY_MIN_MS;
+      setState("live", "");
+    };
+    es.onmessage = (e) => {
+      if (source === es) onEvent("message", e.lastEventId, e.data);
+    };
+    es.addEventListener("gap", (e) => {
+      if (source === es) onGap(e.data);
+    });
+    es.onerror = () => {
+      if (source !== es) return;
+      if (es.readyState === EventSource.CLOSED) {
+        // The browser gave up (an HTTP error such as 401, or a wrong
+        // content type): open a new EventSource ourselves, resuming.
+        es.close();
+        scheduleReconnect();
+      } else {
+        setState("reconnecting", "Connection lost; the browser retries and resumes after the last id.");
+      }
+    };
+  }
+
+  function scheduleReconnect() {
+    const wait = Math.round(retryDelay * (0.75 + Math.random() * 0.5));
+    retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
+    const hint = cfg.tokenRequired ? " Check the token." : "";
+    setState("reconnecting", "The server refused or closed the stream; retrying in " +
+      Math.ceil(wait / 1000) + " s." + hint);
+    retryTimer = setTimeout(() => connect(true), wait);
+  }
+
+  function onEvent(kind, id, data) {
+    received++;
+    tickCount++;
+    if (id) {
+      lastId = id;
+      ui.lastId.textContent = id;
+    }
+    enqueue({ kind, id, data, time: new Date() });
+  }
+
+  function onGap(raw) {
+    let info = {};
+    try {
+      info = JSON.parse(raw) || {};
+    } catch {
+      info = { reason: String(raw) };
+    }
+    const after = typeof info.lastEventId === "string" ? info.lastEventId : "";
+    const reason = typeof info.reason === "string" ? info.reason : "unknown";
+    gaps++;
+    ui.gaps.textContent = String(gaps);
+    gapUntil = Date.now() + GAP_HOLD_MS;
+    detail = "Events after " + (after || "the start") + " could not be replayed: " + reason + ".";
+    render();
+    enqueue({ kind: "gap", id: after, data: "Gap: events after " + (after || "the start") +
+      " could not be replayed (" + reason + ")", time: new Date() });
+  }
+
+  function enqueue(item) {
+    pending.push(item);
+    if (pending.length > MAX_ROWS) pending.shift();
+    if (paused) heldCount++;
+    else scheduleFlush();
+  }
+
+  function scheduleFlush() {
+    if (flushScheduled) return;
+    flushScheduled = true;
+    if (document.hidden) setTimeout(flush, 1000);
+    else requestAnimationFrame(flush);
+  }
+
+  function makeRow(item) {
+    const li = document.createElement("li");
+    li.className = "row " + item.kind;
+    li.dataset.testid = "event-row";
+    li.dataset.kind = item.kind;
+    if (item.id) li.dataset.id = item.id;
+    if (item.kind === "message" && mine.has(item.id)) {
+      li.classList.add("mine");
+      li.dataset.mine = "true";
+    }
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const id = document.createElement("span");
+    id.className = "id";
+    id.textContent = item.kind === "message" ? item.id || "(no id)" : item.kind;
+    const time = document.createElement("time");
+    time.dateTime = item.time.toISOString();
+    time.textContent = item.time.toLocaleTimeString();
+    meta.append(id, time);
+    const pre = document.createElement("pre");
+    pre.className = "data";
+    let text = item.data.endsWith("\\n") ? item.data.slice(0, -1) : item.data;
+    if (text.length > MAX_DATA_CHARS) {
+      text = text.slice(0, MAX_DATA_CHARS) + " [" + (text.length - MAX_DATA_CHARS) + " more characters]";
+    }
+    pre.textContent = text;
+    li.append(meta, pre);
+    return li;
+  }
+
+  function flush() {
+    flushScheduled = false;
+    if (paused || pending.length === 0) return;
+    const fragment = document.createDocumentFragment();
+    for (let i = pending.length - 1; i >= 0; i--) fragment.append(makeRow(pending[i]));
+    pending = [];
+    ui.list.prepend(fragment);
+    while (ui.list.childElementCount > MAX_ROWS) ui.list.lastElementChild.remove();
+    ui.shown.textContent = String(ui.list.childElementCount);
+    ui.received.textContent = String(received);
+  }
+
+  function tick() {
+    const now = performance.now();
+    history.push([tickCount, now - tickStart]);
+    if (history.length > RATE_BUCKETS) history.shift();
+    tickCount = 0;
+    tickStart = now;
+    let n = 0;
+    let ms = 0;
+    for (const [count, span] of history) {
+      n += count;
+      ms += span;
+    }
+    const rate = ms > 0 ? (n * 1000) / ms : 0;
+    ui.rate.textContent = rate >= 10 ? String(Math.round(rate)) : rate.toFixed(1);
+    ui.received.textContent = String(received);
+    ui.held.textContent = String(heldCount);
+  }
+
+  function togglePause() {
+    paused = !paused;
+    ui.pause.setAttribute("aria-pressed", String(paused));
+    ui.pause.textContent = paused ? "Resume" : "Pause";
+    document.body.classList.toggle("paused", paused);
+    if (!paused) {
+      if (heldCount > pending.length) {
+        const skipped = heldCount - pending.length;
+        pending.unshift({ kind: "note", id: "", time: new Date(),
+          data: skipped + " events arrived while paused and are not shown." });
+      }
+      heldCount = 0;
+      ui.held.textContent = "0";
+      scheduleFlush();
+    }
+  }
+
+  function clearList() {
+    ui.list.textContent = "";
+    pending = [];
+    heldCount = 0;
+    ui.shown.textContent = "0";
+    ui.held.textContent = "0";
+  }
+
+  async function publish(ev) {
+    ev.preventDefault();
+    const headers = { "Content-Type": "text/plain;charset=utf-8" };
+    const token = tokenValue();
+    if (token) headers.Authorization = "Bearer " + token;
+    ui.send.disabled = true;
+    ui.result.dataset.status = "pending";
+    ui.result.textContent = "Publishing";
+    try {
+      const res = await fetch(location.pathname, { method: "POST", headers, body: ui.text.value });
+      const text = await res.text();
+      let json = null;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = null;
+      }
+      if (res.ok && json && typeof json.id === "string") {
+        mine.add(json.id);
+        if (mine.size > 50) mine.delete(mine.values().next().value);
+        // The event may have arrived before this answer: mark its row now.
+        for (const row of ui.list.querySelectorAll("li[data-id]")) {
+          if (row.dataset.id === json.id) {
+            row.classList.add("mine");
+            row.dataset.mine = "true";
+          }
+        }
+        ui.result.dataset.status = "ok";
+        ui.result.dataset.id = json.id;
+        ui.result.textContent = "Published with id " + json.id;
+        ui.text.value = "";
+      } else {
+        const code = json && typeof json.code === "string" ? " " + json.code : "";
+        const why = json && typeof json.error === "string" ? json.error : text.slice(0, 300);
+        ui.result.dataset.status = "error";
+        ui.result.textContent = "Error " + res.status + code + ": " + why;
+      }
+    } catch (err) {
+      ui.result.dataset.status = "error";
+      ui.result.textContent = "Network error: " + (err && err.message ? err.message : String(err));
+    } finally {
+      ui.send.disabled = false;
+    }
+  }
+
+  ui.pause.addEventListener("click", togglePause);
+  ui.clear.addEventListener("click", clearList);
+  if (ui.tokenForm) {
+    ui.tokenForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      connect(true);
+    });
+  }
+  if (ui.form) {
+    ui.form.addEventListener("submit", publish);
+    ui.text.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) ui.form.requestSubmit();
+    });
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && pending.length > 0) scheduleFlush();
+  });
+  ui.curl.textContent = "curl -N -H 'Accept: text/event-stream' " + location.origin + location.pathname;
+  setInterval(tick, 1000);
+  connect(false);
+})();
+`;

@@ -1,0 +1,293 @@
+/**
+ * The Hono app of a serving instance: WebSocket and SSE subscriptions,
+ * publishing, health and metrics. It receives the runtime's WebSocket
+ * support as a parameter and touches no runtime globals.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import type { Context } from "hono";
+import type { Hub, Topic } from "../hub.ts";
+import type { Logger } from "../log.ts";
+import { originAllowed, requestToken, timingSafeEqual } from "./guard.ts";
+import { formatMetrics } from "./metrics.ts";
+import { BodyError, readEventBody } from "./publish.ts";
+import { createSseResponse } from "./sse.ts";
+import type {
+  UpstreamStatus,
+  WebSocketSink,
+  WebSocketSupport,
+} from "./types.ts";
+import { handshakeProblem, upgradeSubscriber } from "./websocket.ts";
+
+/** Options of {@link createApp}. */
+export interface AppOptions {
+  /** The hub whose topics are served. */
+  hub: Hub;
+  /** The runtime's WebSocket support. */
+  websocket: WebSocketSupport;
+  /** Largest published body or incoming frame. @default {1048576} */
+  maxBodyBytes?: number;
+  /** Token required to publish. @default {null} */
+  publishToken?: string | null;
+  /** Token required to subscribe. @default {null} */
+  subscribeToken?: string | null;
+  /** Browser origins allowed; empty allows all. @default {[]} */
+  allowOrigins?: readonly string[];
+  /** Where a POST is forwarded instead of published here (relay). @default {null} */
+  forwardPublishUrl?: URL | null;
+  /** Token for the forwarded POST. @default {null} */
+  upstreamToken?: string | null;
+  /** Relay upstreams, for /readyz and /metrics. */
+  upstreams?: () => UpstreamStatus[];
+  /** Version shown by /healthz. @default {"dev"} */
+  version?: string;
+  /** Where rejects are logged. */
+  log?: Logger;
+}
+
+/** The app and the heartbeat the owner calls every period. */
+export interface WseventApp {
+  /** The Hono app. */
+  app: Hono;
+  /** Pings WebSocket subscribers and writes SSE heartbeat comments. */
+  heartbeat(): void;
+  /** Subscribers that receive heartbeats. */
+  readonly live: ReadonlySet<WebSocketSink>;
+}
+
+type Reject =
+  | "unauthorized"
+  | "forbidden_origin"
+  | "subscriber_limit"
+  | "bad_request";
+
+/**
+ * Creates the HTTP app for a hub.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { createApp, createHub } from "./mod.ts";
+ * import { websocketSupport } from "./src/runtime/deno.ts";
+ * const hub = createHub();
+ * hub.addTopic("events", "e1");
+ * const { app } = createApp({ hub, websocket: websocketSupport({ heartbeatMs: 15000 }) });
+ * Deno.serve(app.fetch);
+ * ```
+ *
+ * @param options The hub, the runtime's WebSocket support and policies.
+ * @returns The app.
+ */
+export function createApp(options: AppOptions): WseventApp {
+  const { hub } = options;
+  const maxBody = options.maxBodyBytes ?? 1 << 20;
+  const live = new Set<WebSocketSink>();
+  const rejects: Record<Reject, number> = {
+    unauthorized: 0,
+    forbidden_origin: 0,
+    subscriber_limit: 0,
+    bad_request: 0,
+  };
+  const upstreams = options.upstreams ?? (() => []);
+  const app = new Hono();
+
+  const refuse = (
+    c: Context,
+    reason: Reject,
+    status: 400 | 401 | 403 | 503,
+    message: string,
+  ): Response => {
+    rejects[reason]++;
+    options.log?.warn(`refused ${c.req.method} ${c.req.path}: ${message}`);
+    const headers: Record<string, string> = status === 401
+      ? { "WWW-Authenticate": 'Bearer realm="wsevent"' }
+      : {};
+    return c.json({ error: message, code: reason }, status, headers);
+  };
+  const authorized = (
+    request: Request,
+    token: string | null | undefined,
+    query: boolean,
+  ): boolean => {
+    if (!token) return true;
+    const given = requestToken(request, query);
+    return given !== null && timingSafeEqual(given, token);
+  };
+
+  app.get(
+    "/healthz",
+    (c) =>
+      c.json({
+        status: "ok",
+        version: options.version ?? "dev",
+        subscribers: hub.counts,
+      }),
+  );
+  app.get("/readyz", (c) => {
+    const down = upstreams().filter((u) => !u.connected);
+    const body = { ready: down.length === 0, upstreams: upstreams() };
+    return c.json(body, down.length === 0 ? 200 : 503);
+  });
+  app.get(
+    "/metrics",
+    (c) =>
+      c.text(formatMetrics(hub, upstreams(), rejects), 200, {
+        "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+      }),
+  );
+
+  const subscribe = (
+    c: Context,
+    topic: Topic,
+  ): Response | Promise<Response> => {
+    const request = c.req.raw;
+    if (!originAllowed(request, options.allowOrigins ?? [])) {
+      return refuse(
+        c,
+        "forbidden_origin",
+        403,
+        `Origin "${request.headers.get("origin")}" is not allowed`,
+      );
+    }
+    if (!authorized(request, options.subscribeToken, true)) {
+      return refuse(
+        c,
+        "unauthorized",
+        401,
+        "Cannot subscribe: missing or wrong token",
+      );
+    }
+    if (!hub.hasRoom) {
+      return refuse(
+        c,
+        "subscriber_limit",
+        503,
+        "Cannot subscribe: the instance is at its subscriber limit",
+      );
+    }
+    const query = new URL(request.url).searchParams;
+    const lastEventId = request.headers.get("last-event-id") ??
+      query.get("lastEventId") ?? undefined;
+    const replayAll = query.get("replay") === "all";
+    const hooks = {
+      onOpen: (sink: WebSocketSink) => live.add(sink),
+      onClose: (sink: WebSocketSink) => live.delete(sink),
+    };
+    if ((request.headers.get("upgrade") ?? "").toLowerCase() === "websocket") {
+      const problem = handshakeProblem(request);
+      if (problem !== null) return refuse(c, "bad_request", 400, problem);
+      const format = query.get("format") === "json" ? "json" : "raw";
+      return upgradeSubscriber(c, topic, options.websocket, {
+        ...hooks,
+        format,
+        lastEventId,
+        replayAll,
+        maxFrameBytes: maxBody,
+      });
+    }
+    return createSseResponse(topic, { ...hooks, lastEventId, replayAll });
+  };
+
+  const publish = async (c: Context, topic: Topic): Promise<Response> => {
+    const request = c.req.raw;
+    if (!authorized(request, options.publishToken, false)) {
+      return refuse(
+        c,
+        "unauthorized",
+        401,
+        "Cannot publish: missing or wrong token",
+      );
+    }
+    if (options.forwardPublishUrl) {
+      return forward(
+        request,
+        options.forwardPublishUrl,
+        options.upstreamToken ?? null,
+      );
+    }
+    try {
+      const data = await readEventBody(request, maxBody);
+      const event = topic.publish(data);
+      return c.json({ id: event.id }, 202);
+    } catch (error) {
+      if (!(error instanceof BodyError)) throw error;
+      rejects.bad_request++;
+      return c.json({ error: error.message, code: error.code }, error.status);
+    }
+  };
+
+  app.all("*", (c) => {
+    const topic = hub.topic(decodeURIComponent(c.req.path).replace(/^\/+/, ""));
+    if (topic === undefined) {
+      return c.json({
+        error: `No event stream at ${c.req.path}`,
+        code: "not_found",
+      }, 404);
+    }
+    if (c.req.method === "GET") return subscribe(c, topic);
+    if (c.req.method === "POST") return publish(c, topic);
+    return c.json(
+      {
+        error: `Method ${c.req.method} is not allowed`,
+        code: "method_not_allowed",
+      },
+      405,
+      {
+        Allow: "GET, POST",
+      },
+    );
+  });
+  app.onError((error, c) => {
+    options.log?.error(
+      `request failed: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    );
+    return c.json({ error: "Internal error", code: "internal" }, 500);
+  });
+
+  return {
+    app,
+    live,
+    heartbeat() {
+      for (const sink of live) sink.heartbeat();
+    },
+  };
+}
+
+async function forward(
+  request: Request,
+  url: URL,
+  token: string | null,
+): Promise<Response> {
+  const target = new URL(url);
+  target.protocol = target.protocol === "wss:"
+    ? "https:"
+    : target.protocol === "ws:"
+    ? "http:"
+    : target.protocol;
+  target.search = "";
+  const headers = new Headers();
+  const type = request.headers.get("content-type");
+  if (type !== null) headers.set("content-type", type);
+  if (token) headers.set("authorization", `Bearer ${token}`);
+  try {
+    const answer = await fetch(target, {
+      method: "POST",
+      headers,
+      body: await request.arrayBuffer(),
+    });
+    return new Response(answer.body, {
+      status: answer.status,
+      headers: { "content-type": "application/json" },
+    });
+  } catch (error) {
+    const message = `Cannot forward the publish upstream: ${
+      error instanceof Error ? error.message : String(error)
+    }`;
+    return Response.json({ error: message, code: "upstream_unavailable" }, {
+      status: 502,
+    });
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * `/metrics` in the Prometheus text format.
+ *
+ * @module
+ */
+
+import type { Hub } from "../hub.ts";
+import type { UpstreamStatus } from "./types.ts";
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(
+    /\n/g,
+    "\\n",
+  );
+}
+
+/**
+ * Formats the hub's counters and gauges.
+ *
+ * @param hub The hub.
+ * @param upstreams Relay upstreams.
+ * @param extra Counters kept by the HTTP layer (rejects), by name.
+ * @returns Prometheus text.
+ */
+export function formatMetrics(
+  hub: Hub,
+  upstreams: readonly UpstreamStatus[],
+  extra: Readonly<Record<string, number>>,
+): string {
+  const lines: string[] = [];
+  const metric = (
+    name: string,
+    type: string,
+    help: string,
+    samples: [string, number][],
+  ): void => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) {
+      lines.push(`${name}${labels} ${value}`);
+    }
+  };
+  const { stats, counts } = hub;
+  metric("wsevent_subscribers", "gauge", "Current subscribers by transport.", [
+    ['{transport="websocket"}', counts.websocket],
+    ['{transport="sse"}', counts.sse],
+  ]);
+  metric(
+    "wsevent_events_published_total",
+    "counter",
+    "Events that entered a path (published, generated or relayed).",
+    [["", stats.published]],
+  );
+  metric(
+    "wsevent_events_delivered_total",
+    "counter",
+    "Event frames handed to subscriber transports.",
+    [["", stats.delivered]],
+  );
+  metric(
+    "wsevent_events_dropped_total",
+    "counter",
+    "Event frames skipped for slow subscribers.",
+    [["", stats.dropped]],
+  );
+  metric(
+    "wsevent_slow_consumer_disconnects_total",
+    "counter",
+    "Subscribers closed for falling behind.",
+    [["", stats.slowDisconnects]],
+  );
+  metric(
+    "wsevent_send_errors_total",
+    "counter",
+    "Subscribers closed because a send failed.",
+    [["", stats.sinkErrors]],
+  );
+  metric(
+    "wsevent_resume_requests_total",
+    "counter",
+    "Subscriptions that asked to resume from an id.",
+    [["", stats.resumes]],
+  );
+  metric("wsevent_gaps_total", "counter", "Gap notices sent to subscribers.", [[
+    "",
+    stats.gaps,
+  ]]);
+  const topics = hub.topics();
+  const perPath = (
+    value: (t: (typeof topics)[number]) => number,
+  ): [string, number][] =>
+    topics.map((t) => [`{path="${escapeLabel(t.path)}"}`, value(t)]);
+  metric(
+    "wsevent_replay_buffer_events",
+    "gauge",
+    "Events in the replay buffer.",
+    perPath((t) => t.buffered),
+  );
+  metric(
+    "wsevent_replay_buffer_bytes",
+    "gauge",
+    "Payload bytes in the replay buffer.",
+    perPath((t) => t.bufferedBytes),
+  );
+  metric(
+    "wsevent_path_subscribers",
+    "gauge",
+    "Current subscribers by path.",
+    perPath((t) => t.subscribers),
+  );
+  const up = (value: (u: UpstreamStatus) => number): [string, number][] =>
+    upstreams.map((
+      u,
+    ) => [
+      `{path="${escapeLabel(u.path)}",upstream="${escapeLabel(u.url)}"}`,
+      value(u),
+    ]);
+  metric(
+    "wsevent_upstream_connected",
+    "gauge",
+    "1 while the relay's upstream is connected.",
+    up((u) => Number(u.connected)),
+  );
+  metric(
+    "wsevent_upstream_reconnects_total",
+    "counter",
+    "Upstream connections lost.",
+    up((u) => u.reconnects),
+  );
+  for (const [name, value] of Object.entries(extra)) {
+    metric(
+      `wsevent_${name}_total`,
+      "counter",
+      `Requests refused: ${name.replace(/_/g, " ")}.`,
+      [["", value]],
+    );
+  }
+  return lines.join("\n") + "\n";
+}

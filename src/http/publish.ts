@@ -1,0 +1,102 @@
+/**
+ * Reading a published body within a size limit.
+ *
+ * @module
+ */
+
+import type { EventData } from "../event.ts";
+
+/** Why a body was refused. */
+export class BodyError extends Error {
+  /** HTTP status to answer. */
+  readonly status: 400 | 413;
+  /** Stable code for clients. */
+  readonly code: string;
+  /**
+   * @param status HTTP status.
+   * @param code Stable code.
+   * @param message What is wrong.
+   */
+  constructor(status: 400 | 413, code: string, message: string) {
+    super(message);
+    this.name = "BodyError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const DECODER = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Reads a request body as one event payload: text for text, JSON or
+ * unlabelled bodies (which must be UTF-8), bytes for other types.
+ *
+ * @param request The request.
+ * @param maxBytes The largest body accepted.
+ * @returns The payload.
+ * @throws {BodyError} 413 over the limit, 400 when empty or not UTF-8.
+ */
+export async function readEventBody(
+  request: Request,
+  maxBytes: number,
+): Promise<EventData> {
+  const length = request.headers.get("content-length");
+  if (length !== null && Number(length) > maxBytes) {
+    await request.body?.cancel().catch(() => {});
+    throw tooLarge(maxBytes);
+  }
+  const bytes = await readLimited(request.body, maxBytes);
+  if (bytes.byteLength === 0) {
+    throw new BodyError(400, "empty_body", "Cannot publish an empty body");
+  }
+  const type = (request.headers.get("content-type") ?? "").toLowerCase();
+  const binary = type !== "" && !type.startsWith("text/") &&
+    !type.includes("json") &&
+    !type.startsWith("application/x-www-form-urlencoded");
+  if (binary) return bytes;
+  try {
+    return DECODER.decode(bytes);
+  } catch {
+    throw new BodyError(
+      400,
+      "invalid_utf8",
+      "Cannot publish a text body that is not valid UTF-8; send application/octet-stream for bytes",
+    );
+  }
+}
+
+function tooLarge(maxBytes: number): BodyError {
+  return new BodyError(
+    413,
+    "body_too_large",
+    `Cannot publish a body over ${maxBytes} bytes`,
+  );
+}
+
+async function readLimited(
+  body: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  if (body === null) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = body.getReader();
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}

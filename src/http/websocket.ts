@@ -1,0 +1,100 @@
+/**
+ * WebSocket subscriptions through Hono's upgrader for the runtime.
+ *
+ * @module
+ */
+
+import type { Context } from "hono";
+import type { SubscribeOptions, Subscription, Topic } from "../hub.ts";
+import type { WebSocketSink, WebSocketSupport } from "./types.ts";
+
+/** Hooks of {@link upgradeSubscriber}. */
+export interface UpgradeHooks {
+  /** The sink exists and is subscribed. */
+  onOpen(sink: WebSocketSink): void;
+  /** The connection ended. */
+  onClose(sink: WebSocketSink): void;
+  /** Largest incoming frame; anything larger closes with 1009. */
+  maxFrameBytes: number;
+}
+
+/**
+ * Checks the handshake headers that every runtime needs, so a broken
+ * upgrade gets a 400 instead of a runtime error.
+ *
+ * @param request The request.
+ * @returns A problem in words, or null when the handshake is well formed.
+ */
+export function handshakeProblem(request: Request): string | null {
+  const key = request.headers.get("sec-websocket-key");
+  if (key === null || !/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) {
+    return "Cannot upgrade: missing or malformed Sec-WebSocket-Key";
+  }
+  if (request.headers.get("sec-websocket-version") !== "13") {
+    return "Cannot upgrade: Sec-WebSocket-Version must be 13";
+  }
+  return null;
+}
+
+/**
+ * Upgrades the request and subscribes the socket to `topic`. Frames from
+ * the subscriber are not events: they are ignored, and an oversized one
+ * closes the socket with 1009.
+ *
+ * @param c The Hono context.
+ * @param topic The topic.
+ * @param support The runtime's WebSocket support.
+ * @param options Resume options, the format, and hooks.
+ * @returns The upgrade response.
+ */
+export function upgradeSubscriber(
+  c: Context,
+  topic: Topic,
+  support: WebSocketSupport,
+  options: SubscribeOptions & UpgradeHooks & { format: "raw" | "json" },
+): Promise<Response> {
+  let subscription: Subscription | undefined;
+  let sink: WebSocketSink | undefined;
+  const end = (): void => {
+    if (subscription === undefined || sink === undefined) return;
+    subscription.cancel();
+    options.onClose(sink);
+    subscription = undefined;
+  };
+  return support.upgradeWebSocket(c, {
+    onOpen(
+      _event: Event,
+      ws: { raw?: unknown; close(code?: number, reason?: string): void },
+    ) {
+      sink = support.createSink(ws.raw, options.format);
+      try {
+        subscription = topic.subscribe(sink, options);
+      } catch (error) {
+        ws.close(
+          1013,
+          error instanceof Error
+            ? error.message.slice(0, 120)
+            : "try again later",
+        );
+        return;
+      }
+      options.onOpen(sink);
+    },
+    onMessage(
+      event: MessageEvent,
+      ws: { close(code?: number, reason?: string): void },
+    ) {
+      const data: unknown = event.data;
+      const size = typeof data === "string"
+        ? data.length
+        : data instanceof ArrayBuffer
+        ? data.byteLength
+        : data instanceof Blob
+        ? data.size
+        : 0;
+      if (size > options.maxFrameBytes) ws.close(1009, "frame too large");
+    },
+    onClose: end,
+    onError: end,
+  }, support.upgradeOptions);
+}

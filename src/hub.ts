@@ -1,0 +1,454 @@
+/**
+ * The hub: paths (topics), their replay buffers, their subscribers and the
+ * fan-out of each event. Pure: it knows nothing of runtimes, sockets or Hono;
+ * a transport hands it a {@link Sink}.
+ *
+ * @module
+ */
+
+import {
+  type EventData,
+  type EventIdParts,
+  type GapNotice,
+  parseEventId,
+  StreamEvent,
+} from "./event.ts";
+import { EventBuffer } from "./_buffer.ts";
+
+/** How a subscriber wants its events. */
+export type Format = "raw" | "json" | "sse";
+
+/** The transport of a subscriber, for limits and metrics. */
+export type Transport = "websocket" | "sse";
+
+/** Where the hub writes one subscriber's events. Implemented by transports. */
+export interface Sink {
+  /** The wire format the sink sends. */
+  readonly format: Format;
+  /** The transport, for metrics. */
+  readonly transport: Transport;
+  /**
+   * Sends one event without waiting.
+   *
+   * @returns The bytes still queued for this subscriber after the send.
+   */
+  send(event: StreamEvent): number;
+  /** Bytes still queued for this subscriber. */
+  queued(): number;
+  /** Tells the subscriber that events may be missing. */
+  notify(notice: GapNotice): void;
+  /** Closes the subscriber's connection with a WebSocket close code. */
+  close(code: number, reason: string): void;
+}
+
+/** Options of {@link createHub}. */
+export interface HubOptions {
+  /** Events kept per path for resume. @default {1000} */
+  bufferSize?: number;
+  /** Bytes of payload kept per path for resume. @default {1048576} */
+  bufferBytes?: number;
+  /** Bytes queued for one subscriber past which it counts as slow. @default {4194304} */
+  maxQueueBytes?: number;
+  /** Subscribers on the whole instance. @default {10000} */
+  maxSubscribers?: number;
+  /**
+   * What happens to a slow subscriber: `"close"` disconnects it with 1008;
+   * `"skip"` drops the events it cannot take and sends a gap notice once it
+   * has caught up. @default {"close"}
+   */
+  slowPolicy?: "close" | "skip";
+}
+
+/** Options of {@link Topic.subscribe}. */
+export interface SubscribeOptions {
+  /** Resume after this id (as given by the client, unchecked). */
+  lastEventId?: string;
+  /** Replay the whole buffer first, without a gap notice (relays filling up). */
+  replayAll?: boolean;
+}
+
+/** Counters kept by the hub, read by `/metrics`. */
+export interface HubStats {
+  published: number;
+  delivered: number;
+  dropped: number;
+  slowDisconnects: number;
+  sinkErrors: number;
+  resumes: number;
+  gaps: number;
+}
+
+/** One subscriber of one topic. */
+export interface Subscription {
+  /** The sink events go to. */
+  readonly sink: Sink;
+  /** The topic. */
+  readonly topic: Topic;
+  /** Stops delivery; the caller closes its own connection. */
+  cancel(): void;
+}
+
+interface Member extends Subscription {
+  pending: EventIdParts | undefined;
+  skipping: boolean;
+  lastSent: string | null;
+}
+
+/** Thrown when a topic or hub is used after close. */
+export class HubClosedError extends Error {
+  /** Stable code for clients. */
+  readonly code = "hub_closed";
+  /** @param message What was attempted. */
+  constructor(message: string) {
+    super(message);
+    this.name = "HubClosedError";
+  }
+}
+
+/** One served path: its ids, replay buffer and subscribers. */
+export class Topic {
+  /** The path, without a leading slash. */
+  readonly path: string;
+  /** The epoch of events that enter the system here. */
+  readonly epoch: string;
+  #nextSeq = 0;
+  #buffer: EventBuffer;
+  #members = new Set<Member>();
+  #hub: HubCore;
+  #lastIngested: EventIdParts | undefined;
+
+  /** @internal Use {@link Hub.addTopic}. */
+  constructor(path: string, epoch: string, hub: HubCore) {
+    this.path = path;
+    this.epoch = epoch;
+    this.#hub = hub;
+    this.#buffer = new EventBuffer(
+      hub.options.bufferSize,
+      hub.options.bufferBytes,
+    );
+  }
+
+  /** Events in the replay buffer. */
+  get buffered(): number {
+    return this.#buffer.length;
+  }
+
+  /** Payload bytes in the replay buffer. */
+  get bufferedBytes(): number {
+    return this.#buffer.bytes;
+  }
+
+  /** The buffer's capacity in events. */
+  get capacity(): number {
+    return this.#buffer.capacity;
+  }
+
+  /** Current subscribers. */
+  get subscribers(): number {
+    return this.#members.size;
+  }
+
+  /** The id of the newest event, or null. */
+  get lastId(): string | null {
+    return this.#buffer.newest()?.id ?? null;
+  }
+
+  /**
+   * Publishes an event that enters the system here: it gets this topic's
+   * epoch and the next sequence number.
+   *
+   * @param data The payload.
+   * @returns The event with its id.
+   */
+  publish(data: EventData): StreamEvent {
+    const event = new StreamEvent(
+      { epoch: this.epoch, seq: this.#nextSeq++ },
+      data,
+    );
+    this.#fanOut(event);
+    return event;
+  }
+
+  /**
+   * Publishes an event that already has an id (from an upstream), keeping
+   * the id. An event at or before the last one ingested from the same epoch
+   * is a duplicate of a replay and is dropped.
+   *
+   * @param id The id's parts.
+   * @param data The payload.
+   * @returns The event, or `undefined` for a duplicate.
+   */
+  ingest(id: EventIdParts, data: EventData): StreamEvent | undefined {
+    const last = this.#lastIngested;
+    if (last !== undefined && last.epoch === id.epoch && id.seq <= last.seq) {
+      return undefined;
+    }
+    this.#lastIngested = id;
+    const event = new StreamEvent(id, data);
+    this.#fanOut(event);
+    return event;
+  }
+
+  /**
+   * Tells every live subscriber that events may be missing (an upstream
+   * reported a gap).
+   *
+   * @param notice The gap.
+   */
+  notifyGap(notice: GapNotice): void {
+    this.#hub.stats.gaps += this.#members.size;
+    for (const member of this.#members) member.sink.notify(notice);
+  }
+
+  /**
+   * Adds a subscriber. With `lastEventId`, it first gets every buffered event
+   * after that id, then live ones, with nothing lost or repeated at the seam;
+   * where that cannot be exact it gets a gap notice first.
+   *
+   * @param sink Where to send.
+   * @param options Resume options.
+   * @returns The subscription.
+   * @throws {HubClosedError} When the hub is closed.
+   * @throws {RangeError} When the instance is at its subscriber limit.
+   */
+  subscribe(sink: Sink, options: SubscribeOptions = {}): Subscription {
+    this.#hub.admit();
+    const member: Member = {
+      sink,
+      topic: this,
+      pending: undefined,
+      skipping: false,
+      lastSent: null,
+      cancel: () => this.#remove(member),
+    };
+    this.#hub.counts[sink.transport]++;
+    this.#members.add(member);
+    if (options.lastEventId !== undefined) {
+      this.#resume(member, options.lastEventId);
+    } else if (options.replayAll) {
+      this.#buffer.forEach((event) => this.#send(member, event));
+    }
+    return member;
+  }
+
+  #resume(member: Member, lastEventId: string): void {
+    const { stats } = this.#hub;
+    stats.resumes++;
+    const parts = parseEventId(lastEventId);
+    if (parts === undefined) {
+      this.#gap(member, lastEventId, "the last event id is not one of ours");
+      this.#buffer.forEach((event) => this.#send(member, event));
+      return;
+    }
+    const index = this.#buffer.indexOf(lastEventId);
+    if (index >= 0) {
+      this.#buffer.forEach((event) => this.#send(member, event), index + 1);
+      return;
+    }
+    // Not buffered: decide at the first event whether anything was missed.
+    // The id may be older than the buffer, from another epoch, or ahead of
+    // us (a relay still filling up after a restart).
+    member.pending = parts;
+    this.#buffer.forEach((event) => this.#send(member, event));
+  }
+
+  #gap(member: Member, lastEventId: string | null, reason: string): void {
+    this.#hub.stats.gaps++;
+    member.sink.notify({ lastEventId, reason });
+  }
+
+  #fanOut(event: StreamEvent): void {
+    const hub = this.#hub;
+    hub.stats.published++;
+    this.#buffer.push(event);
+    const max = hub.options.maxQueueBytes;
+    for (const member of this.#members) {
+      const queued = this.#send(member, event);
+      if (queued > max) this.#slow(member, queued);
+    }
+  }
+
+  /** @returns bytes queued after the send, or -1 when nothing was sent. */
+  #send(member: Member, event: StreamEvent): number {
+    const pending = member.pending;
+    if (pending !== undefined) {
+      if (event.epoch === pending.epoch && event.seq <= pending.seq) return -1;
+      member.pending = undefined;
+      const id = `${pending.epoch}-${pending.seq}`;
+      if (event.epoch !== pending.epoch) {
+        this.#gap(member, id, "the event stream restarted since that id");
+      } else if (event.seq !== pending.seq + 1) {
+        this.#gap(member, id, "events after that id are no longer buffered");
+      }
+    }
+    if (member.skipping) return this.#catchUp(member, event);
+    try {
+      const queued = member.sink.send(event);
+      this.#hub.stats.delivered++;
+      member.lastSent = event.id;
+      return queued;
+    } catch {
+      this.#hub.stats.sinkErrors++;
+      this.#remove(member);
+      member.sink.close(1011, "send failed");
+      return -1;
+    }
+  }
+
+  #slow(member: Member, queued: number): void {
+    const hub = this.#hub;
+    if (hub.options.slowPolicy === "skip") {
+      member.skipping = true;
+      return;
+    }
+    hub.stats.slowDisconnects++;
+    this.#remove(member);
+    member.sink.close(
+      1008,
+      `slow consumer: ${queued} bytes queued, limit ${hub.options.maxQueueBytes}`,
+    );
+  }
+
+  // Skip policy: drop events until the subscriber's queue has drained to
+  // half the limit, then tell it about the gap and go on.
+  #catchUp(member: Member, event: StreamEvent): number {
+    if (member.sink.queued() > this.#hub.options.maxQueueBytes / 2) {
+      this.#hub.stats.dropped++;
+      return -1;
+    }
+    member.skipping = false;
+    this.#gap(
+      member,
+      member.lastSent,
+      "events were skipped: the subscriber was too slow",
+    );
+    return this.#send(member, event);
+  }
+
+  #remove(member: Member): void {
+    if (this.#members.delete(member)) this.#hub.counts[member.sink.transport]--;
+  }
+
+  /** @internal Closes every subscriber. */
+  closeAll(code: number, reason: string): void {
+    for (const member of this.#members) {
+      this.#remove(member);
+      member.sink.close(code, reason);
+    }
+  }
+}
+
+/** The hub: every topic of one instance. */
+export interface Hub {
+  /** Counters for metrics. */
+  readonly stats: HubStats;
+  /** The options in force, defaults filled in. */
+  readonly options: Readonly<Required<HubOptions>>;
+  /** Subscribers by transport. */
+  readonly counts: Readonly<Record<Transport, number>>;
+  /**
+   * Adds a path (idempotent).
+   *
+   * @param path The path without a leading slash.
+   * @param epoch The epoch for events that enter here.
+   * @returns The topic.
+   */
+  addTopic(path: string, epoch: string): Topic;
+  /** @returns The topic served at `path`, if any. */
+  topic(path: string): Topic | undefined;
+  /** @returns Every topic. */
+  topics(): Topic[];
+  /** True when one more subscriber fits. */
+  readonly hasRoom: boolean;
+  /** Closes every subscriber with `code` and refuses new ones. */
+  close(code: number, reason: string): void;
+}
+
+interface HubCore {
+  readonly options: Readonly<Required<HubOptions>>;
+  readonly stats: HubStats;
+  readonly counts: Record<Transport, number>;
+  admit(): void;
+}
+
+const DEFAULTS: Required<HubOptions> = {
+  bufferSize: 1000,
+  bufferBytes: 1 << 20,
+  maxQueueBytes: 4 << 20,
+  maxSubscribers: 10_000,
+  slowPolicy: "close",
+};
+
+/**
+ * Creates a hub that sends each published event to every subscriber of its
+ * path and keeps the last events of each path for resume.
+ *
+ * @example Usage
+ * ```ts
+ * import { createHub } from "./mod.ts";
+ * const hub = createHub({ bufferSize: 16 });
+ * const topic = hub.addTopic("events", "e1");
+ * const event = topic.publish("hello");
+ * console.log(event.id); // "e1-0"
+ * ```
+ *
+ * @param options Limits and policies.
+ * @returns The hub.
+ */
+export function createHub(options: HubOptions = {}): Hub {
+  const settings = { ...DEFAULTS, ...definedOnly(options) };
+  const topics = new Map<string, Topic>();
+  let closed = false;
+  const counts: Record<Transport, number> = { websocket: 0, sse: 0 };
+  const core: HubCore = {
+    options: settings,
+    stats: {
+      published: 0,
+      delivered: 0,
+      dropped: 0,
+      slowDisconnects: 0,
+      sinkErrors: 0,
+      resumes: 0,
+      gaps: 0,
+    },
+    counts,
+    admit() {
+      if (closed) {
+        throw new HubClosedError("Cannot subscribe: the hub is closed");
+      }
+      if (counts.websocket + counts.sse >= settings.maxSubscribers) {
+        throw new RangeError(
+          `Cannot subscribe: the instance has its maximum of ${settings.maxSubscribers} subscribers`,
+        );
+      }
+    },
+  };
+  return {
+    stats: core.stats,
+    options: settings,
+    counts,
+    addTopic(path, epoch) {
+      let topic = topics.get(path);
+      if (topic === undefined) {
+        topic = new Topic(path, epoch, core);
+        topics.set(path, topic);
+      }
+      return topic;
+    },
+    topic: (path) => topics.get(path),
+    topics: () => [...topics.values()],
+    get hasRoom() {
+      return !closed && counts.websocket + counts.sse < settings.maxSubscribers;
+    },
+    close(code, reason) {
+      closed = true;
+      for (const topic of topics.values()) topic.closeAll(code, reason);
+    },
+  };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(value).filter(([, v]) => v !== undefined),
+  ) as Partial<T>;
+}

@@ -1,0 +1,128 @@
+/**
+ * The Bun adapter: Bun.serve and hono/bun's WebSocket upgrade.
+ *
+ * @module
+ */
+
+import { upgradeWebSocket, websocket } from "hono/bun";
+import { createSocketSink } from "../http/socket_sink.ts";
+import type { WebSocketSupport } from "../http/types.ts";
+import {
+  listenError,
+  type RunningServer,
+  type Runtime,
+  type ServeOptions,
+} from "./types.ts";
+
+/** The part of Bun's ServerWebSocket this adapter uses. */
+interface BunSocket {
+  send(data: string | Uint8Array): number;
+  sendText(data: string): number;
+  sendBinary(data: Uint8Array): number;
+  getBufferedAmount(): number;
+  close(code?: number, reason?: string): void;
+  readyState: number;
+}
+
+/** The part of the Bun global this adapter uses. */
+interface BunGlobal {
+  serve(options: Record<string, unknown>): {
+    hostname: string;
+    port: number;
+    stop(closeActive?: boolean): Promise<void>;
+  };
+  stdout: unknown;
+  write(destination: unknown, text: string): Promise<number>;
+  env: Record<string, string | undefined>;
+}
+
+const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
+const process = (globalThis as unknown as {
+  process: {
+    on(signal: string, handler: () => void): void;
+    exit(code: number): never;
+    argv: string[];
+    stdout: { write(text: string): boolean };
+    stderr: { write(text: string): boolean; isTTY?: boolean };
+  };
+}).process;
+
+let heartbeatSeconds = 15;
+let maxFrameBytes = 1 << 20;
+
+function websocketSupport(
+  options: { heartbeatMs: number; maxFrameBytes: number },
+): WebSocketSupport {
+  heartbeatSeconds = Math.max(1, Math.ceil(options.heartbeatMs / 1000));
+  maxFrameBytes = options.maxFrameBytes;
+  return {
+    upgradeWebSocket,
+    createSink(raw, format) {
+      // Key everything by the raw socket: Bun's Hono adapter makes a new
+      // WSContext for every callback.
+      const socket = raw as BunSocket;
+      return createSocketSink({
+        text: (text) => void socket.sendText(text),
+        binary: (bytes) => void socket.sendBinary(bytes),
+        buffered: () => socket.getBufferedAmount(),
+        close: (code, reason) => {
+          if (socket.readyState <= 1) socket.close(code, reason);
+        },
+      }, format);
+    },
+  };
+}
+
+function serve(
+  fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
+  options: ServeOptions,
+): Promise<RunningServer> {
+  try {
+    const server = bun.serve({
+      hostname: options.hostname,
+      port: options.port,
+      fetch: (request: Request, server: unknown) => fetch(request, server),
+      // Bun closes HTTP connections idle for 10 s by default, which would
+      // cut quiet SSE streams; our SSE heartbeats find dead peers instead.
+      idleTimeout: 0,
+      websocket: {
+        ...websocket,
+        // Bun pings idle sockets itself and closes those that stay silent.
+        idleTimeout: Math.min(960, 2 * heartbeatSeconds),
+        sendPings: true,
+        maxPayloadLength: maxFrameBytes,
+      },
+    });
+    return Promise.resolve({
+      hostname: server.hostname,
+      port: server.port,
+      shutdown: () => server.stop(true),
+    });
+  } catch (error) {
+    return Promise.reject(
+      listenError(error, `${options.hostname}:${options.port}`),
+    );
+  }
+}
+
+/** The Bun runtime adapter. */
+export const runtime: Runtime = {
+  name: "bun",
+  websocketSupport,
+  serve,
+  onShutdownSignal(handler) {
+    let called = false;
+    for (const signal of ["SIGINT", "SIGTERM"]) {
+      process.on(signal, () => {
+        if (!called) handler(signal);
+        called = true;
+      });
+    }
+  },
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+  exit: (code) => process.exit(code),
+  args: () => process.argv.slice(2),
+  env: () => bun.env,
+  stderrIsTerminal: () => process.stderr.isTTY === true,
+};

@@ -1,0 +1,90 @@
+/**
+ * The Deno adapter: Deno.serve and hono/deno's WebSocket upgrade.
+ *
+ * @module
+ */
+
+import { upgradeWebSocket } from "hono/deno";
+import { createSocketSink } from "../http/socket_sink.ts";
+import type { WebSocketSupport } from "../http/types.ts";
+import {
+  listenError,
+  type RunningServer,
+  type Runtime,
+  type ServeOptions,
+} from "./types.ts";
+
+function websocketSupport(options: { heartbeatMs: number }): WebSocketSupport {
+  return {
+    upgradeWebSocket,
+    // Deno pings an idle socket and closes it when the pong does not come
+    // within idleTimeout seconds: the runtime's own heartbeat.
+    upgradeOptions: {
+      idleTimeout: Math.max(1, Math.ceil(options.heartbeatMs / 1000)),
+    },
+    createSink(raw, format) {
+      const socket = raw as WebSocket;
+      return createSocketSink({
+        text: (text) => socket.send(text),
+        binary: (bytes) => socket.send(bytes as Uint8Array<ArrayBuffer>),
+        buffered: () => socket.bufferedAmount,
+        close: (code, reason) => {
+          if (socket.readyState <= 1) socket.close(code, reason);
+        },
+      }, format);
+    },
+  };
+}
+
+function serve(
+  fetch: (request: Request) => Response | Promise<Response>,
+  options: ServeOptions,
+): Promise<RunningServer> {
+  return new Promise((resolve, reject) => {
+    let server: Deno.HttpServer<Deno.NetAddr>;
+    try {
+      server = Deno.serve({
+        hostname: options.hostname,
+        port: options.port,
+        onListen(address) {
+          resolve({
+            hostname: address.hostname,
+            port: address.port,
+            shutdown: () => server.shutdown(),
+          });
+        },
+      }, fetch);
+    } catch (error) {
+      reject(listenError(error, `${options.hostname}:${options.port}`));
+    }
+  });
+}
+
+/** The Deno runtime adapter. */
+export const runtime: Runtime = {
+  name: "deno",
+  websocketSupport,
+  serve,
+  onShutdownSignal(handler) {
+    let called = false;
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(signal, () => {
+        if (!called) handler(signal);
+        called = true;
+      });
+    }
+  },
+  stdout: (text) => void Deno.stdout.writeSync(new TextEncoder().encode(text)),
+  stderr: (text) => void Deno.stderr.writeSync(new TextEncoder().encode(text)),
+  exit: (code) => Deno.exit(code),
+  args: () => [...Deno.args],
+  env: () => {
+    try {
+      return Deno.env.toObject();
+    } catch {
+      // Without --allow-env: tokens come from flags only.
+      return {};
+    }
+  },
+  stderrIsTerminal: () => Deno.stderr.isTerminal(),
+};

@@ -1,0 +1,95 @@
+/**
+ * The shape every runtime adapter exports.
+ *
+ * @module
+ */
+
+import type { WebSocketSupport } from "../http/types.ts";
+
+/** A listening server. */
+export interface RunningServer {
+  /** The bound host. */
+  hostname: string;
+  /** The bound port (resolved when 0 was asked). */
+  port: number;
+  /** Stops accepting and resolves once closed (bounded by the caller). */
+  shutdown(): Promise<void>;
+}
+
+/** Options of {@link Runtime.serve}. */
+export interface ServeOptions {
+  /** Host to bind. */
+  hostname: string;
+  /** Port to bind, 0 for any. */
+  port: number;
+  /** Largest incoming WebSocket frame. */
+  maxFrameBytes: number;
+}
+
+/** A runtime adapter: the only code that touches Deno, Bun or node:http. */
+export interface Runtime {
+  /** Which runtime. */
+  readonly name: "deno" | "bun" | "node";
+  /** WebSocket support for the app. */
+  websocketSupport(
+    options: { heartbeatMs: number; maxFrameBytes: number },
+  ): WebSocketSupport;
+  /**
+   * Serves `fetch` on the address.
+   *
+   * @throws {ServeError} When the address cannot be bound.
+   */
+  serve(
+    fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
+    options: ServeOptions,
+  ): Promise<RunningServer>;
+  /** Calls `handler` once on SIGINT or SIGTERM. */
+  onShutdownSignal(handler: (signal: string) => void): void;
+  /** Writes to stdout. */
+  stdout(text: string): void;
+  /** Writes to stderr. */
+  stderr(text: string): void;
+  /** Exits the process. */
+  exit(code: number): never;
+  /** Command-line arguments after the script. */
+  args(): string[];
+  /** Environment variables. */
+  env(): Record<string, string | undefined>;
+  /** True when stderr is a terminal. */
+  stderrIsTerminal(): boolean;
+}
+
+/** The address could not be bound: in use, not permitted, not local. */
+export class ServeError extends Error {
+  /** @param message What failed, naming the address. */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ServeError";
+  }
+}
+
+/**
+ * Words for a listen failure, from the error's code.
+ *
+ * @param error What the runtime threw.
+ * @param address The address, as host:port.
+ * @returns A ServeError naming the address and the cause.
+ */
+export function listenError(error: unknown, address: string): ServeError {
+  const text = error instanceof Error
+    ? `${(error as { code?: string }).code ?? error.name} ${error.message}`
+    : String(error);
+  let why = "cannot listen";
+  if (/EADDRINUSE|AddrInUse|in use/i.test(text)) why = "address already in use";
+  else if (/EACCES|PermissionDenied|permission/i.test(text)) {
+    why = "permission denied";
+  } else if (
+    /EADDRNOTAVAIL|AddrNotAvailable|not available|assign/i.test(text)
+  ) why = "address not available on this machine";
+  else if (/ENOTFOUND|EAI_|lookup|resolve/i.test(text)) {
+    why = "host name does not resolve";
+  }
+  return new ServeError(`Cannot listen on ${address}: ${why}`, {
+    cause: error,
+  });
+}

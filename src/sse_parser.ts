@@ -1,0 +1,113 @@
+/**
+ * An incremental parser for `text/event-stream`, following the HTML
+ * standard's interpretation rules. Pure.
+ *
+ * @module
+ */
+
+/** One dispatched Server-Sent Event. */
+export interface SseMessage {
+  /** The `event:` field, `"message"` when absent. */
+  event: string;
+  /** The data lines joined with `\n`. */
+  data: string;
+  /** The last event id seen so far in the stream (it persists), or "". */
+  lastEventId: string;
+}
+
+/** Callbacks of {@link createSseParser}. */
+export interface SseParserHandlers {
+  /** An event was dispatched. */
+  onMessage(message: SseMessage): void;
+  /** A comment line arrived (heartbeats). */
+  onComment?(text: string): void;
+  /** A `retry:` field arrived. */
+  onRetry?(ms: number): void;
+}
+
+/** The parser: feed it decoded text as it arrives. */
+export interface SseParser {
+  /** Adds text; complete lines are interpreted at once. */
+  feed(text: string): void;
+}
+
+/**
+ * Creates an SSE parser.
+ *
+ * @example Usage
+ * ```ts
+ * import { createSseParser } from "./mod.ts";
+ * const parser = createSseParser({ onMessage: (m) => console.log(m.data) });
+ * parser.feed("id: a-1\ndata: hello\n\n"); // prints "hello"
+ * ```
+ *
+ * @param handlers What to call.
+ * @param maxLineLength Longest line accepted, in UTF-16 units.
+ * @returns The parser.
+ * @throws {RangeError} From `feed`, when a line grows past `maxLineLength`.
+ */
+export function createSseParser(
+  handlers: SseParserHandlers,
+  maxLineLength = 16 << 20,
+): SseParser {
+  let pending = "";
+  let first = true;
+  let data: string[] = [];
+  let event = "";
+  let lastEventId = "";
+
+  function field(line: string): void {
+    if (line === "") {
+      if (data.length > 0) {
+        handlers.onMessage({
+          event: event || "message",
+          data: data.join("\n"),
+          lastEventId,
+        });
+      }
+      data = [];
+      event = "";
+      return;
+    }
+    if (line.charCodeAt(0) === 58 /* : */) {
+      handlers.onComment?.(line.slice(1).trimStart());
+      return;
+    }
+    const colon = line.indexOf(":");
+    const name = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    if (name === "data") data.push(value);
+    else if (name === "event") event = value;
+    else if (name === "id" && !value.includes("\0")) lastEventId = value;
+    else if (name === "retry" && /^[0-9]+$/.test(value)) {
+      handlers.onRetry?.(Number(value));
+    }
+  }
+
+  return {
+    feed(text) {
+      let chunk = pending + text;
+      if (first && chunk.length > 0) {
+        if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
+        first = false;
+      }
+      let start = 0;
+      for (let i = 0; i < chunk.length; i++) {
+        const code = chunk.charCodeAt(i);
+        if (code !== 10 && code !== 13) continue;
+        // A CR at the very end may be the first half of CRLF: wait for more.
+        if (code === 13 && i === chunk.length - 1) break;
+        field(chunk.slice(start, i));
+        if (code === 13 && chunk.charCodeAt(i + 1) === 10) i++;
+        start = i + 1;
+      }
+      pending = chunk.slice(start);
+      if (pending.length > maxLineLength) {
+        throw new RangeError(
+          `Cannot parse event stream: a line is longer than ${maxLineLength} characters`,
+        );
+      }
+    },
+  };
+}

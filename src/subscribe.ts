@@ -1,0 +1,174 @@
+/**
+ * The `subscribe` client: prints a stream, resuming from the last id after
+ * every drop. Web APIs only; output goes through the given writers.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { parseUpstreamUrl } from "./address.ts";
+import { normalizeFlags } from "./config.ts";
+import type { EventData } from "./event.ts";
+import { UsageError } from "./errors.ts";
+import { connectUpstream } from "./upstream.ts";
+
+/** What `subscribe` was asked to do. */
+export interface SubscribeCommand {
+  /** The stream: ws(s):// or http(s):// (SSE). */
+  url: URL;
+  /** Print `{"id","data"}` lines instead of bare data. */
+  json: boolean;
+  /** Stop after this many events, or null. */
+  count: number | null;
+  /** Resume after this id. */
+  lastEventId: string | null;
+  /** Token for the stream. */
+  token: string | null;
+  /** Log connection changes on stderr. */
+  quiet: boolean;
+}
+
+const FLAGS = {
+  json: { type: "boolean" },
+  count: { type: "string" },
+  "last-event-id": { type: "string" },
+  token: { type: "string" },
+  quiet: { type: "boolean" },
+  help: { type: "boolean" },
+  h: { type: "boolean" },
+} as const;
+
+/**
+ * Parses `subscribe URL [--json] [--count N] [--last-event-id ID] [--token T]`.
+ *
+ * @param args Arguments after `subscribe`.
+ * @param env Environment, for WSEVENT_SUBSCRIBE_TOKEN.
+ * @returns The command, or "help".
+ * @throws {UsageError} On bad flags or URL.
+ */
+export function parseSubscribeArgs(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = {},
+): SubscribeCommand | "help" {
+  const { values, positionals } = parseArgs({
+    args: normalizeFlags(reorder(args), FLAGS),
+    options: FLAGS,
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help || values.h) return "help";
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? "Missing the stream URL to subscribe to"
+        : `Unexpected argument: "${positionals[1]}"`,
+    );
+  }
+  const text = /^[a-z]+:\/\//i.test(positionals[0])
+    ? positionals[0]
+    : `ws://${positionals[0]}`;
+  let count: number | null = null;
+  if (values.count !== undefined) {
+    count = /^[0-9]+$/.test(values.count) ? Number(values.count) : NaN;
+    if (!Number.isSafeInteger(count) || count < 1) {
+      throw new UsageError(
+        `Cannot parse flag -count: expected a positive integer, received "${values.count}"`,
+      );
+    }
+  }
+  return {
+    url: parseUpstreamUrl(text, "subscribe URL"),
+    json: values.json === true,
+    count,
+    lastEventId: values["last-event-id"] ?? null,
+    token: values.token ?? env.WSEVENT_SUBSCRIBE_TOKEN ?? null,
+    quiet: values.quiet === true,
+  };
+}
+
+// Go's flag package stops at the first positional; users write the URL
+// first, so move flags before it.
+function reorder(args: readonly string[]): string[] {
+  const flags: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith("-") || arg === "-") {
+      rest.push(arg);
+      continue;
+    }
+    flags.push(arg);
+    const name = arg.replace(/^--?/, "");
+    const spec = (FLAGS as Record<string, { type: string }>)[name];
+    if (spec?.type === "string" && i + 1 < args.length) flags.push(args[++i]);
+  }
+  return [...flags, ...rest];
+}
+
+/** Where `subscribe` writes. */
+export interface SubscribeIo {
+  /** Event output. */
+  stdout(text: string): void;
+  /** Connection messages. */
+  stderr(text: string): void;
+  /** Stops the client. */
+  signal?: AbortSignal;
+}
+
+const DECODER = new TextDecoder();
+
+function render(id: string | null, data: EventData, json: boolean): string {
+  if (json) {
+    return JSON.stringify(
+      typeof data === "string"
+        ? { id, data }
+        : { id, data: btoa(String.fromCharCode(...data)), encoding: "base64" },
+    ) + "\n";
+  }
+  const text = typeof data === "string" ? data : DECODER.decode(data);
+  return text.endsWith("\n") ? text : text + "\n";
+}
+
+/**
+ * Runs the client until `count` events arrived or the signal aborts.
+ *
+ * @param command What to subscribe to.
+ * @param io Where to write.
+ * @returns The exit code.
+ */
+export function runSubscribe(
+  command: SubscribeCommand,
+  io: SubscribeIo,
+): Promise<number> {
+  return new Promise((resolve) => {
+    let received = 0;
+    const upstream = connectUpstream({
+      url: command.url,
+      token: command.token,
+      lastEventId: command.lastEventId,
+      onEvent(event) {
+        if (command.count !== null && received >= command.count) return;
+        io.stdout(render(event.id, event.data, command.json));
+        if (++received === command.count) {
+          upstream.close();
+          resolve(0);
+        }
+      },
+      onGap(notice) {
+        io.stderr(
+          `gap: ${notice.reason} (after ${notice.lastEventId ?? "no id"})\n`,
+        );
+        if (command.json) {
+          io.stdout(JSON.stringify({ type: "gap", ...notice }) + "\n");
+        }
+      },
+      onState(_state, detail) {
+        if (!command.quiet) io.stderr(detail + "\n");
+      },
+    });
+    io.signal?.addEventListener("abort", () => {
+      upstream.close();
+      resolve(0);
+    }, { once: true });
+  });
+}
