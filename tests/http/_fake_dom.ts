@@ -1,0 +1,260 @@
+/**
+ * A small fake of the browser APIs the live view script uses (elements,
+ * EventSource, timers, fetch), enough to run `VIEW_PAGE_SCRIPT` in a unit
+ * test without a browser. Elements have no `innerHTML`: the script must use
+ * `textContent`.
+ *
+ * @module
+ */
+
+type Listener = (event: unknown) => unknown;
+
+/** A DOM element with the few members the script touches. */
+export class FakeElement {
+  readonly tagName: string;
+  children: FakeElement[] = [];
+  parent: FakeElement | null = null;
+  dataset: Record<string, string> = {};
+  attributes: Map<string, string> = new Map();
+  value = "";
+  disabled = false;
+  dateTime = "";
+  #text = "";
+  #classes: Set<string> = new Set();
+  #listeners: Map<string, Listener[]> = new Map();
+
+  constructor(tagName: string) {
+    this.tagName = tagName;
+  }
+
+  get textContent(): string {
+    return this.children.length > 0
+      ? this.children.map((c) => c.textContent).join("")
+      : this.#text;
+  }
+  set textContent(text: string) {
+    this.children = [];
+    this.#text = text;
+  }
+  get className(): string {
+    return [...this.#classes].join(" ");
+  }
+  set className(names: string) {
+    this.#classes = new Set(names.split(/\s+/).filter(Boolean));
+  }
+  get classList(): {
+    add(n: string): void;
+    toggle(n: string, on: boolean): void;
+    contains(n: string): boolean;
+  } {
+    const classes = this.#classes;
+    return {
+      add: (n) => classes.add(n),
+      toggle: (n, on) => on ? classes.add(n) : classes.delete(n),
+      contains: (n) => classes.has(n),
+    };
+  }
+  get childElementCount(): number {
+    return this.children.length;
+  }
+  get lastElementChild(): FakeElement | null {
+    return this.children.at(-1) ?? null;
+  }
+  #adopt(nodes: FakeElement[]): FakeElement[] {
+    const flat = nodes.flatMap((n) =>
+      n.tagName === "#fragment" ? n.children.splice(0) : [n]
+    );
+    for (const n of flat) n.parent = this;
+    return flat;
+  }
+  append(...nodes: FakeElement[]): void {
+    this.children.push(...this.#adopt(nodes));
+  }
+  prepend(...nodes: FakeElement[]): void {
+    this.children.unshift(...this.#adopt(nodes));
+  }
+  remove(): void {
+    if (this.parent) {
+      this.parent.children.splice(this.parent.children.indexOf(this), 1);
+    }
+    this.parent = null;
+  }
+  setAttribute(name: string, value: string): void {
+    this.attributes.set(name, value);
+  }
+  querySelectorAll(selector: string): FakeElement[] {
+    if (selector !== "li[data-id]") {
+      throw new Error(`Fake cannot select "${selector}"`);
+    }
+    return this.children.filter((c) =>
+      c.tagName === "li" && c.dataset.id !== undefined
+    );
+  }
+  addEventListener(type: string, listener: Listener): void {
+    this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener]);
+  }
+  /** Calls the listeners of `type` and returns what they returned (promises for async ones). */
+  dispatch(type: string, event: Record<string, unknown> = {}): unknown[] {
+    const full = { preventDefault() {}, ...event };
+    return (this.#listeners.get(type) ?? []).map((l) => l(full));
+  }
+  click(): unknown[] {
+    return this.dispatch("click");
+  }
+  requestSubmit(): unknown[] {
+    return this.dispatch("submit");
+  }
+}
+
+/** A fake EventSource the test drives by hand. */
+export class FakeEventSource {
+  static readonly CONNECTING = 0;
+  static readonly OPEN = 1;
+  static readonly CLOSED = 2;
+  readonly url: string;
+  readyState = 0;
+  onopen: Listener | null = null;
+  onmessage: Listener | null = null;
+  onerror: Listener | null = null;
+  #listeners: Map<string, Listener[]> = new Map();
+  constructor(url: string) {
+    this.url = url;
+  }
+  addEventListener(type: string, listener: Listener): void {
+    this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener]);
+  }
+  close(): void {
+    this.readyState = 2;
+  }
+  open(): void {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+  message(id: string, data: string): void {
+    this.onmessage?.({ lastEventId: id, data });
+  }
+  event(type: string, data: string): void {
+    for (const l of this.#listeners.get(type) ?? []) {
+      l({ data, lastEventId: "" });
+    }
+  }
+  fail(readyState: number): void {
+    this.readyState = readyState;
+    this.onerror?.({});
+  }
+}
+
+/** A page run by the fake: its elements, event sources, timers and requests. */
+export interface FakePage {
+  byId(id: string): FakeElement;
+  has(id: string): boolean;
+  sources: FakeEventSource[];
+  /** Moves the clock `ms` on and runs pending animation frames and the timeouts due by then (not the interval). */
+  flush(ms?: number): void;
+  /** Runs the once-a-second interval (rate and counters). */
+  tick(): void;
+  requests: Array<
+    {
+      url: string;
+      init: { method: string; headers: Record<string, string>; body: string };
+    }
+  >;
+  /** The next fetch answer. */
+  respond(status: number, body: string): void;
+  body: FakeElement;
+}
+
+/**
+ * Builds fake elements for every `id="..."` in `html`, fills the JSON config
+ * element, and runs `script` against them.
+ */
+export function runPage(html: string, script: string): FakePage {
+  const elements = new Map<string, FakeElement>();
+  for (const [, id] of html.matchAll(/\sid="([^"]+)"/g)) {
+    elements.set(id, new FakeElement("el"));
+  }
+  const config =
+    /<script type="application\/json" id="wsevent-config">(.*?)<\/script>/s
+      .exec(html);
+  if (config) elements.get("wsevent-config")!.textContent = config[1];
+  const sources: FakeEventSource[] = [];
+  let timers = new Map<number, { fn: () => void; ms: number }>();
+  let nextTimer = 1;
+  const addTimer = (fn: () => void, ms = 0): number => {
+    timers.set(nextTimer, { fn, ms });
+    return nextTimer++;
+  };
+  let interval: (() => void) | null = null;
+  const requests: FakePage["requests"] = [];
+  let answer = { status: 202, body: '{"id":"x-0"}' };
+  const body = new FakeElement("body");
+  let offset = 0;
+  const ShiftedDate = class extends Date {
+    constructor(value?: number) {
+      super(value ?? Date.now() + offset);
+    }
+    static override now(): number {
+      return Date.now() + offset;
+    }
+  };
+  const document = {
+    hidden: false,
+    body,
+    getElementById: (id: string) => elements.get(id) ?? null,
+    createElement: (tag: string) => new FakeElement(tag),
+    createDocumentFragment: () => new FakeElement("#fragment"),
+    addEventListener: () => {},
+  };
+  const EventSourceClass = class extends FakeEventSource {
+    constructor(url: string) {
+      super(url);
+      sources.push(this);
+    }
+  };
+  const fetch = (url: string, init: FakePage["requests"][number]["init"]) => {
+    requests.push({ url, init });
+    const { status, body } = answer;
+    return Promise.resolve({
+      ok: status >= 200 && status < 300,
+      status,
+      text: () => Promise.resolve(body),
+    });
+  };
+  const globals = {
+    document,
+    location: { pathname: "/events", origin: "http://127.0.0.1:1" },
+    EventSource: EventSourceClass,
+    requestAnimationFrame: (fn: () => void) => addTimer(fn),
+    setTimeout: addTimer,
+    clearTimeout: (id: number) => timers.delete(id),
+    setInterval: (fn: () => void) => (interval = fn),
+    performance: { now: () => Date.now() + offset },
+    Date: ShiftedDate,
+    fetch,
+  };
+  new Function(...Object.keys(globals), script)(...Object.values(globals));
+  return {
+    byId(id) {
+      const el = elements.get(id);
+      if (!el) throw new Error(`No element with id "${id}"`);
+      return el;
+    },
+    has: (id) => elements.has(id),
+    sources,
+    flush(ms = 0) {
+      offset += ms;
+      const all = timers;
+      timers = new Map();
+      for (const [id, timer] of all) {
+        if (timer.ms <= ms) timer.fn();
+        else timers.set(id, timer);
+      }
+    },
+    tick: () => interval?.(),
+    requests,
+    respond(status, text) {
+      answer = { status, body: text };
+    },
+    body,
+  };
+}
