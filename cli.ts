@@ -71,6 +71,10 @@ async function serve(args: string[], runtime: Runtime): Promise<number> {
     json: config.logJson,
     write: runtime.stderr,
   });
+  // Listen for signals before serving, so an early SIGTERM still exits 0.
+  const stopped = new Promise<string>((resolve) =>
+    runtime.onShutdownSignal(resolve)
+  );
   runtime.stdout(
     config.consumeUrl !== null
       ? "Starting as proxy service...\n"
@@ -87,9 +91,7 @@ async function serve(args: string[], runtime: Runtime): Promise<number> {
     throw error;
   }
   for (const url of service.urls) runtime.stdout(`Serving on: ${url}\n`);
-  const signal = await new Promise<string>((resolve) =>
-    runtime.onShutdownSignal(resolve)
-  );
+  const signal = await stopped;
   log.info(`received ${signal}: closing subscribers and stopping`);
   await service.shutdown();
   return 0;

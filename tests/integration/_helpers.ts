@@ -1,0 +1,283 @@
+/**
+ * Helpers for integration tests: real wsevent processes on loopback, real
+ * nginx, WebSocket and SSE clients that record what they receive.
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { createSseParser } from "../../src/sse_parser.ts";
+
+export const ROOT: string = resolve(import.meta.dirname ?? ".", "../..");
+
+/** The runtime running this test, which also runs the children. */
+export const RUNTIME: "deno" | "bun" | "node" = "Deno" in globalThis
+  ? "deno"
+  : "Bun" in globalThis
+  ? "bun"
+  : "node";
+
+/** The command that runs a TypeScript file on this runtime. */
+export function runtimeCommand(file: string): [string, string[]] {
+  const exe = process.execPath;
+  if (RUNTIME === "deno") return [exe, ["run", "-A", file]];
+  return [exe, [file]];
+}
+
+/** Waits until `check` returns true, polling; throws after `timeoutMs`. */
+export async function waitFor(
+  check: () => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (for processes that must restart on the same port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** A running child process with its output collected. */
+export interface Child {
+  proc: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+  /** Sends a signal and waits for the exit (kills hard after 5 s). */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: string | null }>;
+}
+
+/** Starts a child process, collecting its output. */
+export function startChild(command: string, args: string[], env: Record<string, string> = {}): Child {
+  const proc = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  proc.stdout?.setEncoding("utf8");
+  proc.stderr?.setEncoding("utf8");
+  proc.stdout?.on("data", (chunk: string) => (out += chunk));
+  proc.stderr?.on("data", (chunk: string) => (err += chunk));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((done) => {
+    proc.once("exit", (code, signal) => done({ code, signal }));
+  });
+  return {
+    proc,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    async stop(signal = "SIGTERM") {
+      // process.kill, not proc.kill: Deno's child_process reports a child
+      // that was sent a signal as killed by it even when it exited 0.
+      const kill = (s: NodeJS.Signals): void => {
+        try {
+          if (proc.exitCode === null && proc.pid !== undefined) process.kill(proc.pid, s);
+        } catch {
+          // Already gone.
+        }
+      };
+      if (proc.exitCode === null && proc.signalCode === null) kill(signal);
+      const timer = setTimeout(() => kill("SIGKILL"), 5000);
+      const result = await exited;
+      clearTimeout(timer);
+      return result;
+    },
+  };
+}
+
+/** A running wsevent instance. */
+export interface Service extends Child {
+  port: number;
+  /** ws:// URL of the first path. */
+  url: string;
+  /** http:// base. */
+  http: string;
+}
+
+/** Starts `cli.ts` with `args` on this runtime and waits for "Serving on:". */
+export async function startService(args: string[], env: Record<string, string> = {}): Promise<Service> {
+  const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
+  const child = startChild(command, [...base, ...args], env);
+  let exited = false;
+  child.exited.then(() => (exited = true));
+  try {
+    await waitFor(() => /Serving on: \S+/.test(child.stdout()) || exited, 20_000, "Serving on:");
+  } catch (error) {
+    await child.stop("SIGKILL");
+    throw new Error(`${(error as Error).message}\nstdout: ${child.stdout()}\nstderr: ${child.stderr()}`);
+  }
+  if (exited) throw new Error(`wsevent exited early:\n${child.stdout()}\n${child.stderr()}`);
+  const url = /Serving on: (\S+)/.exec(child.stdout())![1];
+  const port = Number(new URL(url).port);
+  return { ...child, port, url, http: `http://127.0.0.1:${port}` };
+}
+
+/** A WebSocket client that records messages. */
+export interface WsClient {
+  messages: string[];
+  opened: Promise<void>;
+  closed: Promise<{ code: number; reason: string }>;
+  isClosed: () => boolean;
+  close(): void;
+}
+
+/** Connects a WebSocket client. */
+export function connectWs(url: string): WsClient {
+  const socket = new WebSocket(url);
+  socket.binaryType = "arraybuffer";
+  const messages: string[] = [];
+  let isClosed = false;
+  const opened = new Promise<void>((ok, fail) => {
+    socket.onopen = () => ok();
+    socket.onerror = () => fail(new Error(`WebSocket to ${url} failed`));
+  });
+  opened.catch(() => {});
+  const closed = new Promise<{ code: number; reason: string }>((done) => {
+    socket.onclose = (event) => {
+      isClosed = true;
+      done({ code: event.code, reason: event.reason });
+    };
+  });
+  socket.onmessage = (event) => {
+    messages.push(typeof event.data === "string" ? event.data : `<binary ${(event.data as ArrayBuffer).byteLength}>`);
+  };
+  return { messages, opened, closed, isClosed: () => isClosed, close: () => socket.close() };
+}
+
+/** One SSE message as received. */
+export interface SseReceived {
+  event: string;
+  data: string;
+  id: string;
+}
+
+/** An SSE client that records messages and raw text. */
+export interface SseClient {
+  messages: SseReceived[];
+  raw: () => string;
+  headers: Promise<Headers>;
+  done: Promise<void>;
+  close(): void;
+}
+
+/** Connects an SSE client with fetch. */
+export function connectSse(url: string, headers: Record<string, string> = {}): SseClient {
+  const controller = new AbortController();
+  const messages: SseReceived[] = [];
+  let raw = "";
+  const parser = createSseParser({
+    onMessage: (m) => messages.push({ event: m.event, data: m.data, id: m.lastEventId }),
+  });
+  let resolveHeaders!: (h: Headers) => void;
+  const headersPromise = new Promise<Headers>((r) => (resolveHeaders = r));
+  const done = (async () => {
+    try {
+      const response = await fetch(url, {
+        headers: { Accept: "text/event-stream", ...headers },
+        signal: controller.signal,
+      });
+      resolveHeaders(response.headers);
+      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        raw += value;
+        parser.feed(value);
+      }
+    } catch {
+      // Aborted or dropped: the test looks at what arrived.
+    }
+  })();
+  return { messages, raw: () => raw, headers: headersPromise, done, close: () => controller.abort() };
+}
+
+/** Publishes one event over HTTP and returns its id. */
+export async function publish(base: string, path: string, body: string): Promise<string> {
+  const response = await fetch(`${base}/${path}`, { method: "POST", body, headers: { "Content-Type": "text/plain" } });
+  const json = await response.json() as { id?: string };
+  if (response.status !== 202 || typeof json.id !== "string") {
+    throw new Error(`publish answered ${response.status} ${JSON.stringify(json)}`);
+  }
+  return json.id;
+}
+
+/** A running nginx with its own prefix directory. */
+export interface Nginx {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts nginx in the foreground from a config template; `{{PORT}}` and `{{UPSTREAMS}}` are filled in. */
+export async function startNginx(template: string, backends: number[]): Promise<Nginx> {
+  const port = await freePort();
+  const prefix = mkdtempSync(join(tmpdir(), "wsevent-nginx-"));
+  mkdirSync(join(prefix, "logs"), { recursive: true });
+  const conf = template
+    .replaceAll("{{PORT}}", String(port))
+    .replaceAll("{{PREFIX}}", prefix)
+    .replaceAll("{{UPSTREAMS}}", backends.map((p) => `server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`).join("\n    "));
+  const file = join(prefix, "nginx.conf");
+  writeFileSync(file, conf);
+  const child = startChild("nginx", ["-p", prefix, "-c", file, "-g", "daemon off;"]);
+  let exited = false;
+  child.exited.then(() => (exited = true));
+  await waitFor(() => exited || readFileSafe(join(prefix, "logs", "nginx.pid")) !== "", 10_000, "nginx to start");
+  if (exited) throw new Error(`nginx failed: ${child.stderr()}`);
+  await waitForPort(port);
+  return {
+    port,
+    async stop() {
+      await child.stop("SIGQUIT");
+      rmSync(prefix, { recursive: true, force: true });
+    },
+  };
+}
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+async function waitForPort(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    try {
+      await fetch(`http://127.0.0.1:${port}/nginx-ready-probe`);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`port ${port} never answered`);
+}
+
+/** Reads the project's nginx config used by scripts/wsproxy, as a test template. */
+export function nginxTemplate(): string {
+  return readFileSync(join(ROOT, "scripts/config/nginx.conf"), "utf8");
+}
+
+/** Parses the seq of an id `<epoch>-<seq>`. */
+export function seqOf(id: string): number {
+  return Number(id.slice(id.lastIndexOf("-") + 1));
+}
