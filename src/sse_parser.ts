@@ -52,6 +52,7 @@ export function createSseParser(
 ): SseParser {
   let pending = "";
   let first = true;
+  let skipLf = false;
   let data: string[] = [];
   let event = "";
   let lastEventId = "";
@@ -88,6 +89,9 @@ export function createSseParser(
   return {
     feed(text) {
       let chunk = pending + text;
+      if (chunk.length === 0) return;
+      if (skipLf && chunk.charCodeAt(0) === 10) chunk = chunk.slice(1);
+      skipLf = false;
       if (first && chunk.length > 0) {
         if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
         first = false;
@@ -96,10 +100,13 @@ export function createSseParser(
       for (let i = 0; i < chunk.length; i++) {
         const code = chunk.charCodeAt(i);
         if (code !== 10 && code !== 13) continue;
-        // A CR at the very end may be the first half of CRLF: wait for more.
-        if (code === 13 && i === chunk.length - 1) break;
         field(chunk.slice(start, i));
-        if (code === 13 && chunk.charCodeAt(i + 1) === 10) i++;
+        if (code === 13) {
+          // CR ends the line now; an LF right after it belongs to it, even
+          // when it only arrives with the next chunk.
+          if (i === chunk.length - 1) skipLf = true;
+          else if (chunk.charCodeAt(i + 1) === 10) i++;
+        }
         start = i + 1;
       }
       pending = chunk.slice(start);
