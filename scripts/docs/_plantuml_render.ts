@@ -114,8 +114,10 @@ export function renderPlantUml(
   const command = options.command ?? "plantuml";
   const timeoutMs = options.timeoutMs ?? 60_000;
   const maxOutputBytes = options.maxOutputBytes ?? 32 * 1024 * 1024;
+  // -nometadata: no copy of the source and of the Java version in the image.
   const args = [
     "-pipe",
+    "-nometadata",
     "-charset",
     "UTF-8",
     FORMATS[format].flag,
@@ -179,6 +181,15 @@ export function renderPlantUml(
       if (failure) return reject(failure);
       const image = concat(stdout, stdoutBytes);
       if (status === 0 && image.length > 0) return resolve({ image });
+      if (status === 0) {
+        // PlantUML says "numImage is too big" and draws nothing.
+        return reject(
+          new RenderError(
+            "NO_DIAGRAM",
+            `No image ${options.index ?? 0} in the text`,
+          ),
+        );
+      }
       const diagramError = status === PLANTUML_ERROR_STATUS
         ? parseDiagramError(stderr)
         : undefined;
