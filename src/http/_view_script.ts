@@ -56,10 +56,17 @@ export const VIEW_PAGE_SCRIPT: string = `(() => {
   let gaps = 0;
   let tickCount = 0;
   let tickStart = performance.now();
-  const history = [];
+  const buckets = [];
   const mine = new Set();
 
-  const tokenValue = () => (ui.token ? ui.token.value.trim() : "");
+  // A token in the page address (/events?token=...) fills the token field;
+  // it is then taken out of the address bar so it is not shared by copy.
+  const pageToken = new URLSearchParams(location.search).get("token") || "";
+  if (pageToken) {
+    if (ui.token) ui.token.value = pageToken;
+    history.replaceState(null, "", location.pathname);
+  }
+  const tokenValue = () => (ui.token ? ui.token.value.trim() : pageToken);
 
   function streamUrl(resume) {
     const params = new URLSearchParams();
@@ -219,13 +226,13 @@ export const VIEW_PAGE_SCRIPT: string = `(() => {
 
   function tick() {
     const now = performance.now();
-    history.push([tickCount, now - tickStart]);
-    if (history.length > RATE_BUCKETS) history.shift();
+    buckets.push([tickCount, now - tickStart]);
+    if (buckets.length > RATE_BUCKETS) buckets.shift();
     tickCount = 0;
     tickStart = now;
     let n = 0;
     let ms = 0;
-    for (const [count, span] of history) {
+    for (const [count, span] of buckets) {
       n += count;
       ms += span;
     }

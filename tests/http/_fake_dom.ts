@@ -166,9 +166,9 @@ export interface FakePage {
 
 /**
  * Builds fake elements for every `id="..."` in `html`, fills the JSON config
- * element, and runs `script` against them.
+ * element, and runs `script` against them, as if loaded at `/events` + `search`.
  */
-export function runPage(html: string, script: string): FakePage {
+export function runPage(html: string, script: string, search = ""): FakePage {
   const elements = new Map<string, FakeElement>();
   for (const [, id] of html.matchAll(/\sid="([^"]+)"/g)) {
     elements.set(id, new FakeElement("el"));
@@ -222,7 +222,8 @@ export function runPage(html: string, script: string): FakePage {
   };
   const globals = {
     document,
-    location: { pathname: "/events", origin: "http://127.0.0.1:1" },
+    location: { pathname: "/events", origin: "http://127.0.0.1:1", search },
+    history: { replaceState: () => {} },
     EventSource: EventSourceClass,
     requestAnimationFrame: (fn: () => void) => addTimer(fn),
     setTimeout: addTimer,

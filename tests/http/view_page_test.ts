@@ -275,6 +275,17 @@ describe("VIEW_PAGE_SCRIPT", () => {
     assert.equal(page.byId("state").dataset.state, "live");
   });
 
+  test("VIEW_PAGE_SCRIPT takes a token from the page address", () => {
+    const html = renderStreamPage({
+      path: "events",
+      publishAllowed: false,
+      tokenRequired: true,
+    });
+    const page = runPage(html, VIEW_PAGE_SCRIPT, "?token=abc");
+    assert.equal(page.sources[0].url, "/events?token=abc");
+    assert.equal(page.byId("token").value, "abc");
+  });
+
   test("VIEW_PAGE_SCRIPT shows a gap in the state and in the list", () => {
     const page = runPage(
       renderStreamPage({

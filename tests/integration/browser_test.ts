@@ -29,7 +29,11 @@ const CHROMIUM_ARGS = [
 ];
 const START_TIMEOUT_MS = 20_000;
 const WAIT_MS = 20_000;
-const RUNTIME = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
+const RUNTIME = "Deno" in globalThis
+  ? "deno"
+  : "Bun" in globalThis
+  ? "bun"
+  : "node";
 
 // Without Chromium a developer's run skips this test; CI (CI=true) fails it.
 const SKIP = existsSync(CHROMIUM) || process.env.CI
@@ -44,13 +48,24 @@ interface Instance {
 
 /** Starts cli.ts with this test's runtime and waits for its "Serving on" line. */
 function startInstance(flags: string[]): Promise<Instance> {
-  const args = RUNTIME === "deno" ? ["run", "-A", "cli.ts", ...flags] : ["cli.ts", ...flags];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const args = RUNTIME === "deno"
+    ? ["run", "-A", "cli.ts", ...flags]
+    : ["cli.ts", ...flags];
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`cli.ts ${flags.join(" ")} printed no "Serving on" line in time:\n${out}`));
+      reject(
+        new Error(
+          `cli.ts ${
+            flags.join(" ")
+          } printed no "Serving on" line in time:\n${out}`,
+        ),
+      );
     }, START_TIMEOUT_MS);
     const onOutput = (chunk: Buffer): void => {
       out += chunk.toString();
@@ -64,7 +79,13 @@ function startInstance(flags: string[]): Promise<Instance> {
     child.stderr!.on("data", onOutput);
     child.once("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`cli.ts ${flags.join(" ")} exited with ${code} before serving:\n${out}`));
+      reject(
+        new Error(
+          `cli.ts ${
+            flags.join(" ")
+          } exited with ${code} before serving:\n${out}`,
+        ),
+      );
     });
   });
 }
@@ -75,6 +96,28 @@ async function stopInstance(instance: Instance | undefined): Promise<void> {
   const exited = new Promise((resolve) => child.once("exit", resolve));
   child.kill("SIGKILL");
   await exited;
+}
+
+/** Fails fast, with the reason, when the instance answers a browser with something else than the page. */
+async function assertServesPage(url: string): Promise<void> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 5_000);
+  try {
+    const response = await fetch(url, {
+      headers: { Accept: "text/html" },
+      signal: controller.signal,
+    });
+    const type = response.headers.get("content-type") ?? "";
+    await response.body?.cancel();
+    assert.match(
+      type,
+      /^text\/html/,
+      `GET ${url} with Accept: text/html must serve the live view page`,
+    );
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
 }
 
 async function rowIds(page: Page): Promise<string[]> {
@@ -93,8 +136,16 @@ function assertConsecutive(newestFirst: string[]): void {
     return { epoch: match[1], seq: Number(match[2]) };
   });
   for (let i = 1; i < parts.length; i++) {
-    assert.equal(parts[i].epoch, parts[0].epoch, `one epoch: ${ids[i - 1]} then ${ids[i]}`);
-    assert.equal(parts[i].seq, parts[i - 1].seq + 1, `no gap and no duplicate: ${ids[i - 1]} then ${ids[i]}`);
+    assert.equal(
+      parts[i].epoch,
+      parts[0].epoch,
+      `one epoch: ${ids[i - 1]} then ${ids[i]}`,
+    );
+    assert.equal(
+      parts[i].seq,
+      parts[i - 1].seq + 1,
+      `no gap and no duplicate: ${ids[i - 1]} then ${ids[i]}`,
+    );
   }
 }
 
@@ -103,7 +154,10 @@ async function launch(): Promise<{ context: BrowserContext; profile: string }> {
   try {
     playwright = await import("playwright-core");
   } catch (error) {
-    throw new Error("playwright-core is not installed: it belongs in devDependencies", { cause: error });
+    throw new Error(
+      "playwright-core is not installed: it belongs in devDependencies",
+      { cause: error },
+    );
   }
   const profile = mkdtempSync(join(tmpdir(), "wsevent-chromium-"));
   const context = await playwright.chromium.launchPersistentContext(profile, {
@@ -125,24 +179,45 @@ describe("browser live view", () => {
       let context: BrowserContext | undefined;
       let profile = "";
       try {
-        producer = await startInstance(["--serve-address", "127.0.0.1:0", "--interval", "100"]);
+        producer = await startInstance([
+          "--serve-address",
+          "127.0.0.1:0",
+          "--interval",
+          "100",
+        ]);
         const upstream = `ws://127.0.0.1:${producer.port}/events`;
-        const relayFlags = ["--consume-url", upstream, "--no-produce", "--forward-publish"];
-        relay = await startInstance([...relayFlags, "--serve-address", "127.0.0.1:0"]);
+        const relayFlags = [
+          "--consume-url",
+          upstream,
+          "--no-produce",
+          "--forward-publish",
+        ];
+        relay = await startInstance([
+          ...relayFlags,
+          "--serve-address",
+          "127.0.0.1:0",
+        ]);
         const relayPort = relay.port;
+        await assertServesPage(`http://127.0.0.1:${relayPort}/events`);
         ({ context, profile } = await launch());
         const page = await context.newPage();
         const errors: string[] = [];
         page.on("pageerror", (error) => errors.push(error.message));
 
         // 1. The page loads from the relay and goes live.
-        const response = await page.goto(`http://127.0.0.1:${relayPort}/events`);
+        const response = await page.goto(
+          `http://127.0.0.1:${relayPort}/events`,
+        );
         assert.ok(response, "a response");
         assert.equal(response.status(), 200);
         assert.match(response.headers()["content-type"] ?? "", /^text\/html/);
-        await page.waitForSelector('#state[data-state="live"]', { timeout: WAIT_MS });
+        await page.waitForSelector('#state[data-state="live"]', {
+          timeout: WAIT_MS,
+        });
         await page.waitForFunction(
-          () => document.querySelectorAll('#events li[data-kind="message"]').length >= 5,
+          () =>
+            document.querySelectorAll('#events li[data-kind="message"]')
+              .length >= 5,
           undefined,
           { timeout: WAIT_MS },
         );
@@ -151,8 +226,13 @@ describe("browser live view", () => {
         const text = `from the browser ${Math.random().toString(36).slice(2)}`;
         await page.fill("#publish-data", text);
         await page.click("#publish-button");
-        await page.waitForSelector('#publish-result[data-status="ok"]', { timeout: WAIT_MS });
-        const publishedId = await page.getAttribute("#publish-result", "data-id");
+        await page.waitForSelector('#publish-result[data-status="ok"]', {
+          timeout: WAIT_MS,
+        });
+        const publishedId = await page.getAttribute(
+          "#publish-result",
+          "data-id",
+        );
         assert.ok(publishedId, "the publish result names the id");
         const row = page.locator(`#events li[data-id="${publishedId}"]`);
         await row.waitFor({ timeout: WAIT_MS });
@@ -161,21 +241,37 @@ describe("browser live view", () => {
         // 3. Kill the relay: the page says so. Restart it on the same port: live again.
         const beforeKill = await rowIds(page);
         await stopInstance(relay);
-        await page.waitForSelector('#state[data-state="reconnecting"]', { timeout: WAIT_MS });
-        relay = await startInstance([...relayFlags, "--serve-address", `127.0.0.1:${relayPort}`]);
-        await page.waitForSelector('#state[data-state="live"]', { timeout: WAIT_MS });
+        await page.waitForSelector('#state[data-state="reconnecting"]', {
+          timeout: WAIT_MS,
+        });
+        relay = await startInstance([
+          ...relayFlags,
+          "--serve-address",
+          `127.0.0.1:${relayPort}`,
+        ]);
+        await page.waitForSelector('#state[data-state="live"]', {
+          timeout: WAIT_MS,
+        });
         const target = beforeKill.length + 30;
         await page.waitForFunction(
-          (n) => document.querySelectorAll('#events li[data-kind="message"]').length >= n,
+          (n) =>
+            document.querySelectorAll('#events li[data-kind="message"]')
+              .length >= n,
           target,
           { timeout: WAIT_MS },
         );
 
         // 4. No gap: every id once, in order, one epoch; no gap notice.
         const ids = await rowIds(page);
-        assert.ok(ids.includes(publishedId), "the published event is still listed");
+        assert.ok(
+          ids.includes(publishedId),
+          "the published event is still listed",
+        );
         assertConsecutive(ids);
-        assert.equal(await page.locator('#events li[data-kind="gap"]').count(), 0);
+        assert.equal(
+          await page.locator('#events li[data-kind="gap"]').count(),
+          0,
+        );
         assert.equal(await page.textContent("#gaps"), "0");
         assert.equal(await page.textContent("#last-id"), ids[0]);
         assert.deepEqual(errors, [], "no script error on the page");
@@ -193,11 +289,24 @@ describe("browser live view", () => {
         // 5. The relay's index page shows the browser's subscription and the upstream.
         const index = await context.newPage();
         await index.goto(`http://127.0.0.1:${relayPort}/`);
-        const pathRow = index.locator('[data-testid="path-row"][data-path="/events"]');
+        const pathRow = index.locator(
+          '[data-testid="path-row"][data-path="/events"]',
+        );
         assert.match(await pathRow.textContent() ?? "", /SSE 1\b/);
-        assert.equal(await pathRow.locator('[data-testid="upstream-state"]').textContent(), "connected");
-        assert.equal(await pathRow.locator("a").getAttribute("href"), "./events");
-        assert.equal(await index.locator('[data-testid="metrics-link"]').getAttribute("href"), "./metrics");
+        assert.equal(
+          await pathRow.locator('[data-testid="upstream-state"]').textContent(),
+          "connected",
+        );
+        assert.equal(
+          await pathRow.locator("a").getAttribute("href"),
+          "./events",
+        );
+        assert.equal(
+          await index.locator('[data-testid="metrics-link"]').getAttribute(
+            "href",
+          ),
+          "./metrics",
+        );
       } finally {
         await context?.close().catch(() => {});
         await stopInstance(relay);
