@@ -1,0 +1,120 @@
+/**
+ * Publishes the load client's events by POST over keep-alive connections.
+ *
+ * @module
+ */
+
+/** What a publish run reports. */
+export interface PublishReport {
+  /** `performance.now()` when the first POST was sent. */
+  firstSendMs: number;
+  /** POSTs that failed or did not answer 2xx. */
+  errors: number;
+  firstError: string;
+}
+
+/** Builds a payload of exactly `size` bytes: `<seq> <sentMs> ` padded with `x`. */
+export function payload(seq: number, sentMs: number, size: number): string {
+  return `${seq} ${sentMs.toFixed(3)} `.padEnd(size, "x");
+}
+
+/** Builds a warm-up payload of `size` bytes. */
+export function warmupPayload(n: number, size: number): string {
+  return `w${n} `.padEnd(size, "x");
+}
+
+/**
+ * Sends one POST and reads the answer.
+ *
+ * @param url Where to publish.
+ * @param body The event.
+ * @returns An error message, or the empty string on 2xx.
+ */
+export async function post(url: string, body: string): Promise<string> {
+  try {
+    const response = await fetch(url, { method: "POST", body });
+    await response.arrayBuffer();
+    return response.ok ? "" : `POST answered ${response.status}`;
+  } catch (error) {
+    return `POST failed: ${error}`;
+  }
+}
+
+function record(report: PublishReport, error: string): void {
+  if (error === "") return;
+  report.errors++;
+  if (report.firstError === "") report.firstError = error;
+}
+
+/**
+ * Publishes `events` events as fast as the server accepts them, with
+ * `inflight` POSTs in flight. Each payload carries its send time.
+ */
+export async function publishFlat(
+  url: string,
+  options: { events: number; inflight: number; size: number },
+): Promise<PublishReport> {
+  const report: PublishReport = {
+    firstSendMs: performance.now(),
+    errors: 0,
+    firstError: "",
+  };
+  let next = 0;
+  async function worker(): Promise<void> {
+    while (next < options.events) {
+      const seq = next++;
+      record(
+        report,
+        await post(url, payload(seq, performance.now(), options.size)),
+      );
+    }
+  }
+  const workers = [];
+  for (let i = 0; i < Math.min(options.inflight, options.events); i++) {
+    workers.push(worker());
+  }
+  await Promise.all(workers);
+  return report;
+}
+
+/**
+ * Publishes `events` events at `rate` per second. Each payload carries the
+ * time it was scheduled for, not the time it left, so a server that answers
+ * late is charged for the wait (no coordinated omission).
+ */
+export function publishSteady(
+  url: string,
+  options: { events: number; rate: number; inflight: number; size: number },
+): Promise<PublishReport> {
+  const start = performance.now();
+  const report: PublishReport = {
+    firstSendMs: start,
+    errors: 0,
+    firstError: "",
+  };
+  const intervalMs = 1000 / options.rate;
+  let next = 0;
+  let inflight = 0;
+  if (options.events === 0) return Promise.resolve(report);
+  return new Promise((resolve) => {
+    function onAnswer(error: string): void {
+      inflight--;
+      record(report, error);
+      if (next === options.events && inflight === 0) {
+        clearInterval(timer);
+        resolve(report);
+      }
+    }
+    function tick(): void {
+      const now = performance.now();
+      while (next < options.events && inflight < options.inflight) {
+        const due = start + next * intervalMs;
+        if (due > now) break;
+        inflight++;
+        post(url, payload(next++, due, options.size)).then(onAnswer);
+      }
+    }
+    const timer = setInterval(tick, 1);
+    tick();
+  });
+}

@@ -1,0 +1,246 @@
+/**
+ * The wsevent benchmark (issue 7). Starts each server as a real process on
+ * 127.0.0.1 (wsevent and a framework-free baseline, on Deno, Bun and Node),
+ * drives it with the load client `bench/client.ts` in a separate process,
+ * and prints one Markdown table.
+ *
+ * Usage: `deno run -A bench/run.ts [--quick] [--runtime deno,bun,node]
+ * [--scenario a,b,c,d,e] [--server wsevent,baseline] [--client bun]
+ * [--subscriber raw|web] [--profile DIR]`, or `bash bench/run ...`, which
+ * first raises the open files limit.
+ *
+ * Exits 1 when a message was lost or duplicated or a run failed, never
+ * because of timings; 2 on a usage error.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { readOpenFilesLimit } from "./lib/process.ts";
+import type { SubscriberKind } from "./lib/protocol.ts";
+import { fanout, idle, relay, steady } from "./lib/scenarios.ts";
+import type {
+  Context,
+  Outcome,
+  Runtime,
+  ServerKind,
+  Sizes,
+} from "./lib/scenarios.ts";
+import {
+  deriveFigures,
+  renderTable,
+  resultKey,
+  scenarioRows,
+} from "./lib/table.ts";
+import type { Results } from "./lib/table.ts";
+
+const FULL: Sizes = {
+  fanoutSubscribers: 1000,
+  fanoutEvents: 2000,
+  steadySubscribers: 1000,
+  steadyRate: 200,
+  steadySeconds: 10,
+  idleSubscribers: 10_000,
+  relaySubscribers: 100,
+  relayRate: 200,
+  relaySeconds: 5,
+  quietMs: 3000,
+  deadlineMs: 60_000,
+  settleMs: 1000,
+};
+
+const QUICK: Sizes = {
+  fanoutSubscribers: 50,
+  fanoutEvents: 200,
+  steadySubscribers: 50,
+  steadyRate: 100,
+  steadySeconds: 1,
+  idleSubscribers: 500,
+  relaySubscribers: 20,
+  relayRate: 100,
+  relaySeconds: 1,
+  quietMs: 2000,
+  deadlineMs: 20_000,
+  settleMs: 200,
+};
+
+const RUNTIMES: Runtime[] = ["deno", "bun", "node"];
+const SCENARIOS = ["a", "b", "c", "d", "e"];
+const KINDS: ServerKind[] = ["wsevent", "baseline"];
+/** Descriptors the client and the runner need beside the subscribers. */
+const SPARE_FILES = 200;
+
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
+function list<T extends string>(
+  value: string | undefined,
+  allowed: readonly T[],
+  flag: string,
+): T[] {
+  if (value === undefined) return [...allowed];
+  const items = value.split(",").filter((item) => item !== "");
+  for (const item of items) {
+    if (!allowed.includes(item as T)) {
+      throw new UsageError(
+        `Cannot parse --${flag}: expected some of ${
+          allowed.join(",")
+        }, received "${item}"`,
+      );
+    }
+  }
+  return items as T[];
+}
+
+function run(
+  scenario: string,
+  context: Context,
+  runtime: Runtime,
+  kind: ServerKind,
+): Promise<Outcome> | undefined {
+  switch (scenario) {
+    case "a":
+      return fanout(context, runtime, kind, "ws");
+    case "b":
+      return steady(context, runtime, kind);
+    case "c":
+      return idle(context, runtime, kind);
+    case "d":
+      return kind === "wsevent" ? relay(context, runtime) : undefined;
+    default:
+      return fanout(context, runtime, kind, "sse");
+  }
+}
+
+function summary(outcome: Outcome): string {
+  const figures = Object.entries(outcome.figures)
+    .map(([key, value]) =>
+      `${key}=${Number.isInteger(value) ? value : value.toFixed(2)}`
+    )
+    .join(" ");
+  return `${figures} lost=${outcome.lost} dup=${outcome.duplicated} client-cpu=${
+    outcome.clientCpuPct.toFixed(0)
+  }% server-cpu=${outcome.serverCpuPct.toFixed(0)}%`;
+}
+
+async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      quick: { type: "boolean", default: false },
+      runtime: { type: "string" },
+      scenario: { type: "string" },
+      server: { type: "string" },
+      client: { type: "string", default: "bun" },
+      subscriber: { type: "string", default: "raw" },
+      profile: { type: "string" },
+    },
+  });
+  const runtimes = list(values.runtime, RUNTIMES, "runtime");
+  const scenarios = list(values.scenario, SCENARIOS, "scenario");
+  const kinds = list(values.server, KINDS, "server");
+  const [clientRuntime] = list(values.client, RUNTIMES, "client");
+  const [subscriberKind] = list<SubscriberKind>(values.subscriber, [
+    "raw",
+    "web",
+  ], "subscriber");
+  const sizes = values.quick ? QUICK : FULL;
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  if (kinds.includes("wsevent") && !existsSync(join(root, "cli.ts"))) {
+    throw new UsageError(
+      "Cannot find cli.ts: run with --server baseline until wsevent exists",
+    );
+  }
+  const bin = join(root, "node_modules", ".bin");
+  const binary = (runtime: Runtime) =>
+    existsSync(join(bin, runtime)) ? join(bin, runtime) : runtime;
+  const needed = Math.max(sizes.idleSubscribers, sizes.fanoutSubscribers) +
+    SPARE_FILES;
+  if (scenarios.includes("c") && readOpenFilesLimit() < needed) {
+    throw new UsageError(
+      `The open files limit is ${readOpenFilesLimit()}, scenario c needs ${needed}: run "ulimit -n ${needed}" or bash bench/run`,
+    );
+  }
+  const clientArgs = clientRuntime === "deno" ? ["run", "-A"] : [];
+  const context: Context = {
+    root,
+    sizes,
+    clientCommand: [binary(clientRuntime), ...clientArgs, "bench/client.ts"],
+    subscriberKind,
+    profileDir: values.profile,
+    binary,
+  };
+  const results: Results = new Map();
+  const started = performance.now();
+  for (const scenario of scenarios) {
+    for (const runtime of runtimes) {
+      for (const kind of kinds) {
+        const running = run(scenario, context, runtime, kind);
+        if (running === undefined) continue;
+        const label = `${scenario} ${runtime} ${kind}`;
+        try {
+          const outcome = await running;
+          results.set(resultKey(scenario, runtime, kind), outcome);
+          console.error(
+            `${label}: ${summary(outcome)}${
+              outcome.errors.length
+                ? ` ERRORS: ${outcome.errors.join("; ")}`
+                : ""
+            }`,
+          );
+        } catch (error) {
+          const failure = error instanceof Error
+            ? error
+            : new Error(String(error));
+          results.set(resultKey(scenario, runtime, kind), failure);
+          console.error(`${label}: ERROR ${failure.message}`);
+        }
+      }
+    }
+  }
+  deriveFigures(results, runtimes);
+  const rows = scenarioRows(sizes).filter((row) => scenarios.includes(row.id));
+  console.log(renderTable(rows, results, runtimes));
+  let lost = 0;
+  let duplicated = 0;
+  let errors = 0;
+  for (const [key, outcome] of results) {
+    if (outcome instanceof Error) {
+      errors++;
+      console.log(`error: ${key}: ${outcome.message}`);
+      continue;
+    }
+    lost += outcome.lost;
+    duplicated += outcome.duplicated;
+    errors += outcome.errors.length;
+    for (const message of outcome.errors) {
+      console.log(`error: ${key}: ${message}`);
+    }
+  }
+  const seconds = ((performance.now() - started) / 1000).toFixed(0);
+  console.log(
+    `\n${
+      values.quick ? "quick" : "full"
+    } run in ${seconds} s, load client on ${clientRuntime} (${subscriberKind} subscribers)`,
+  );
+  console.log(`result: lost=${lost} duplicated=${duplicated} errors=${errors}`);
+  return lost + duplicated + errors === 0 ? 0 : 1;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (error) {
+    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    Deno.exit(
+      error instanceof UsageError ||
+        (error instanceof TypeError && "code" in error)
+        ? 2
+        : 1,
+    );
+  }
+}
