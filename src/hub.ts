@@ -114,6 +114,7 @@ export class Topic {
   #nextSeq = 0;
   #buffer: EventBuffer;
   #members = new Set<Member>();
+  #counts: Record<Transport, number> = { websocket: 0, sse: 0 };
   #hub: HubCore;
   #lastIngested: EventIdParts | undefined;
 
@@ -146,6 +147,11 @@ export class Topic {
   /** Current subscribers. */
   get subscribers(): number {
     return this.#members.size;
+  }
+
+  /** Current subscribers of this path by transport. */
+  get counts(): Readonly<Record<Transport, number>> {
+    return this.#counts;
   }
 
   /** The id of the newest event, or null. */
@@ -222,6 +228,7 @@ export class Topic {
       cancel: () => this.#remove(member),
     };
     this.#hub.counts[sink.transport]++;
+    this.#counts[sink.transport]++;
     this.#members.add(member);
     if (options.lastEventId !== undefined) {
       this.#resume(member, options.lastEventId);
@@ -326,7 +333,9 @@ export class Topic {
   }
 
   #remove(member: Member): void {
-    if (this.#members.delete(member)) this.#hub.counts[member.sink.transport]--;
+    if (!this.#members.delete(member)) return;
+    this.#hub.counts[member.sink.transport]--;
+    this.#counts[member.sink.transport]--;
   }
 
   /** @internal Closes every subscriber. */

@@ -12,6 +12,7 @@ import type { Hub, Topic } from "../hub.ts";
 import type { Logger } from "../log.ts";
 import { originAllowed, requestToken, timingSafeEqual } from "./guard.ts";
 import { formatMetrics } from "./metrics.ts";
+import { indexPageResponse, streamPageResponse, wantsHtml } from "./pages.ts";
 import { BodyError, readEventBody } from "./publish.ts";
 import { createSseResponse } from "./sse.ts";
 import type {
@@ -217,13 +218,38 @@ export function createApp(options: AppOptions): WseventApp {
     }
   };
 
+  app.get("/", (c) => {
+    if (hub.topic("") === undefined && wantsHtml(c.req.raw)) {
+      return indexPageResponse(hub, upstreams(), options.version ?? "dev");
+    }
+    return c.json({
+      paths: hub.topics().map((t) => `/${t.path}`),
+      version: options.version ?? "dev",
+    });
+  });
+
   app.all("*", (c) => {
-    const topic = hub.topic(decodeURIComponent(c.req.path).replace(/^\/+/, ""));
+    let path: string;
+    try {
+      path = decodeURIComponent(c.req.path).replace(/^\/+/, "");
+    } catch {
+      return c.json({
+        error: "Cannot decode the request path",
+        code: "bad_request",
+      }, 400);
+    }
+    const topic = hub.topic(path);
     if (topic === undefined) {
       return c.json({
         error: `No event stream at ${c.req.path}`,
         code: "not_found",
       }, 404);
+    }
+    if (c.req.method === "GET" && wantsHtml(c.req.raw)) {
+      return streamPageResponse(
+        topic,
+        Boolean(options.publishToken || options.subscribeToken),
+      );
     }
     if (c.req.method === "GET") return subscribe(c, topic);
     if (c.req.method === "POST") return publish(c, topic);

@@ -20,6 +20,8 @@ interface BunSocket {
   sendText(data: string): number;
   sendBinary(data: Uint8Array): number;
   getBufferedAmount(): number;
+  ping(): number;
+  terminate(): void;
   close(code?: number, reason?: string): void;
   readyState: number;
 }
@@ -48,6 +50,8 @@ const process = (globalThis as unknown as {
 }).process;
 
 let heartbeatSeconds = 15;
+/** Sockets that answered the last ping (or have not been pinged yet). */
+const answered = new WeakSet<object>();
 let maxFrameBytes = 1 << 20;
 
 function websocketSupport(
@@ -61,6 +65,7 @@ function websocketSupport(
       // Key everything by the raw socket: Bun's Hono adapter makes a new
       // WSContext for every callback.
       const socket = raw as BunSocket;
+      answered.add(socket);
       return createSocketSink({
         text: (text) => void socket.sendText(text),
         binary: (bytes) => void socket.sendBinary(bytes),
@@ -68,6 +73,14 @@ function websocketSupport(
         close: (code, reason) => {
           if (socket.readyState <= 1) socket.close(code, reason);
         },
+        // Our own pings, at our period: Bun's idle timer has a coarse
+        // granularity of several seconds.
+        ping() {
+          if (!answered.delete(socket)) return false;
+          socket.ping();
+          return true;
+        },
+        terminate: () => socket.terminate(),
       }, format);
     },
   };
@@ -87,9 +100,10 @@ function serve(
       idleTimeout: 0,
       websocket: {
         ...websocket,
-        // Bun pings idle sockets itself and closes those that stay silent.
-        idleTimeout: Math.min(960, 2 * heartbeatSeconds),
-        sendPings: true,
+        pong: (ws: object) => void answered.add(ws),
+        // Our heartbeat pings; Bun's idle timeout stays as a backstop.
+        idleTimeout: Math.min(960, 4 * heartbeatSeconds),
+        sendPings: false,
         maxPayloadLength: maxFrameBytes,
       },
     });
