@@ -52,7 +52,8 @@ export const VIEW_PAGE_STYLE: string = BASE_STYLE + `
 .stats div { background: var(--panel); border-radius: .4rem; padding: .4rem .6rem; min-width: 0; }
 .stats dt { font-size: .8rem; color: var(--muted); }
 .stats dd { margin: 0; font-weight: 600; overflow-wrap: anywhere; }
-.stats .wide { grid-column: span 2; }
+.stats .wide { grid-column: 1 / -1; }
+body:not(.paused) .stats .held { display: none; }
 form { margin: .5rem 0; }
 .token-row { display: flex; gap: .5rem; align-items: end; }
 .token-row label { flex: 1; }
@@ -84,7 +85,9 @@ details pre { white-space: pre-wrap; overflow-wrap: anywhere; }
   main { padding: .75rem; }
   .row { grid-template-columns: 1fr; gap: .15rem; }
   .row .meta { flex-direction: row; justify-content: space-between; gap: .5rem; }
-  .stats .wide { grid-column: auto; }
+  .stats { grid-template-columns: repeat(3, minmax(0, 1fr)); gap: .4rem; }
+  .stats div { padding: .3rem .45rem; }
+  textarea { min-height: 3rem; }
 }
 `;
 

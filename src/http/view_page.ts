@@ -256,9 +256,9 @@ function statsList(): string {
 <div class="wide"><dt>Last event id</dt><dd id="last-id" data-testid="last-id" class="mono">none yet</dd></div>
 <div><dt>Events per second</dt><dd id="rate" data-testid="rate">0.0</dd></div>
 <div><dt>Received</dt><dd id="received" data-testid="received">0</dd></div>
-<div><dt>Rows shown (at most ${VIEW_MAX_ROWS})</dt><dd id="shown" data-testid="shown">0</dd></div>
+<div><dt>Rows shown (max ${VIEW_MAX_ROWS})</dt><dd id="shown" data-testid="shown">0</dd></div>
 <div><dt>Gaps</dt><dd id="gaps" data-testid="gaps">0</dd></div>
-<div><dt>Arrived while paused</dt><dd id="held" data-testid="held">0</dd></div>
+<div class="held"><dt>Arrived while paused</dt><dd id="held" data-testid="held">0</dd></div>
 </dl>
 `;
 }

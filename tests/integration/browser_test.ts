@@ -286,7 +286,32 @@ describe("browser live view", () => {
         await page.screenshot({ path: phone });
         console.log(`screenshot: ${phone}`);
 
-        // 5. The relay's index page shows the browser's subscription and the upstream.
+        // 5. Pause from the keyboard: rows stop, arrivals are counted; resume shows them, still in order.
+        await page.focus("#pause");
+        await page.keyboard.press("Enter");
+        assert.equal(await page.getAttribute("#pause", "aria-pressed"), "true");
+        const pausedRows = (await rowIds(page)).length;
+        await page.waitForFunction(
+          () => Number(document.getElementById("held")?.textContent) >= 5,
+          undefined,
+          { timeout: WAIT_MS },
+        );
+        assert.equal(
+          (await rowIds(page)).length,
+          pausedRows,
+          "no row added while paused",
+        );
+        await page.keyboard.press("Space");
+        await page.waitForFunction(
+          (n) =>
+            document.querySelectorAll('#events li[data-kind="message"]')
+              .length >= n + 5,
+          pausedRows,
+          { timeout: WAIT_MS },
+        );
+        assertConsecutive(await rowIds(page));
+
+        // 6. The relay's index page shows the browser's subscription and the upstream.
         const index = await context.newPage();
         await index.goto(`http://127.0.0.1:${relayPort}/`);
         const pathRow = index.locator(
