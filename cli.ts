@@ -12,24 +12,9 @@ import { createLogger } from "./src/log.ts";
 import type { Runtime } from "./src/runtime/types.ts";
 import { ServeError } from "./src/runtime/types.ts";
 import { startService } from "./src/service.ts";
+import { loadRuntime } from "./src/runtime/load.ts";
 import { parseSubscribeArgs, runSubscribe } from "./src/subscribe.ts";
 import { VERSION } from "./src/version.ts";
-
-/**
- * Loads the adapter of the runtime we run on. Each branch is a literal
- * import so `deno compile` and bundlers can see it.
- *
- * @returns The runtime adapter.
- */
-export async function loadRuntime(): Promise<Runtime> {
-  if ("Deno" in globalThis) {
-    return (await import("./src/runtime/deno.ts")).runtime;
-  }
-  if ("Bun" in globalThis) {
-    return (await import("./src/runtime/bun.ts")).runtime;
-  }
-  return (await import("./src/runtime/node.ts")).runtime;
-}
 
 /**
  * Runs the command line and returns the exit code (the process keeps

@@ -39,7 +39,7 @@ export type {
   GapNotice,
   JsonMessage,
 } from "./src/event.ts";
-export { formatUsage, parseConfig } from "./src/config.ts";
+export { formatUsage, parseConfig, parseEnvConfig } from "./src/config.ts";
 export type { Command, Config, LogLevel } from "./src/config.ts";
 export { parseAddress, parseUpstreamUrl } from "./src/address.ts";
 export type { Address } from "./src/address.ts";
@@ -64,7 +64,30 @@ export type {
 export { createApp } from "./src/http/app.ts";
 export type { AppOptions, WseventApp } from "./src/http/app.ts";
 export type {
+  HttpApp,
   UpstreamStatus,
   WebSocketSink,
   WebSocketSupport,
 } from "./src/http/types.ts";
+export { createLogger } from "./src/log.ts";
+export type { Logger } from "./src/log.ts";
+export { edgeFetch } from "./src/edge.ts";
+export { createInstance } from "./src/instance.ts";
+export type { Instance } from "./src/instance.ts";
+
+import { edgeFetch } from "./src/edge.ts";
+
+/**
+ * The handler `deno serve mod.ts` and Deno Deploy-style edges call: one
+ * instance configured from `WSEVENT_*` environment variables.
+ *
+ * @example Usage
+ * ```sh
+ * WSEVENT_CONSUME_URL=ws://origin:8080/events WSEVENT_NO_PRODUCE=true \
+ *   WSEVENT_FORWARD_PUBLISH=true deno serve --allow-net --allow-env mod.ts
+ * ```
+ */
+const handler: { fetch(request: Request): Promise<Response> } = {
+  fetch: edgeFetch,
+};
+export default handler;

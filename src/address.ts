@@ -25,7 +25,7 @@ const IPV6 = /^[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?$/;
  *
  * @example Usage
  * ```ts
- * import { parseAddress } from "./mod.ts";
+ * import { parseAddress } from "../mod.ts";
  * console.log(parseAddress("[::1]:8080").hostname); // "::1"
  * ```
  *

@@ -255,7 +255,7 @@ function readPath(text: string): string {
  *
  * @example Usage
  * ```ts
- * import { parseConfig } from "./mod.ts";
+ * import { parseConfig } from "../mod.ts";
  * const command = parseConfig(["-serve-address", ":9090", "--no-produce"]);
  * if (command.kind === "serve") console.log(command.config.serveAddress.port); // 9090
  * ```
@@ -432,4 +432,51 @@ export function formatUsage(program: string): string {
     lines.push(`  ${(shown + value).padEnd(26)} ${spec.help}${defaults}${env}`);
   }
   return lines.join("\n") + "\n";
+}
+
+/**
+ * Builds flags from `WSEVENT_<FLAG>` environment variables, for platforms
+ * that start us without a command line (`deno serve`, edge deployments):
+ * `WSEVENT_SERVE_PATH=events,orders`, `WSEVENT_NO_PRODUCE=true`,
+ * `WSEVENT_CONSUME_URL=wss://origin.example/events`, ...
+ *
+ * @example Usage
+ * ```ts
+ * import { parseEnvConfig } from "../mod.ts";
+ * const config = parseEnvConfig({ WSEVENT_NO_PRODUCE: "true", WSEVENT_BUFFER: "50" });
+ * console.log(config.produce, config.bufferSize); // false 50
+ * ```
+ *
+ * @param env The environment.
+ * @returns The configuration.
+ * @throws {UsageError} On a bad value, naming the variable's flag.
+ */
+export function parseEnvConfig(
+  env: Readonly<Record<string, string | undefined>>,
+): Config {
+  const args: string[] = [];
+  for (const [name, spec] of Object.entries(FLAGS)) {
+    if (name === "h" || name === "help" || name === "version") continue;
+    const value = env[`WSEVENT_${name.toUpperCase().replaceAll("-", "_")}`];
+    if (value === undefined || value === "") continue;
+    if (spec.type === "boolean") {
+      args.push(
+        `--${name}=${/^(1|true|yes|on)$/i.test(value) ? "true" : "false"}`,
+      );
+    } else if (spec.multiple) {
+      for (const item of value.split(",")) {
+        args.push(`--${name}=${item.trim()}`);
+      }
+    } else {
+      args.push(`--${name}=${value}`);
+    }
+  }
+  const command = parseConfig(args, env);
+  if (command.kind !== "serve") {
+    throw new UsageError("Cannot configure from the environment");
+  }
+  if (env.WSEVENT_SERVE_ADDRESS === undefined) {
+    command.config.serveAddressText = "edge";
+  }
+  return command.config;
 }

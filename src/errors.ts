@@ -8,7 +8,11 @@
 export class UsageError extends Error {
   /** Stable code. */
   readonly code = "usage";
-  /** @param message What is wrong, naming the flag and the value. */
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong, naming the flag and the value.
+   */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";

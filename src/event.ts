@@ -83,6 +83,8 @@ export class StreamEvent {
   #bytes?: Uint8Array;
 
   /**
+   * Creates an event; serialized forms are computed when first asked for.
+   *
    * @param parts The id's parts.
    * @param data The payload.
    */

@@ -69,12 +69,19 @@ export interface SubscribeOptions {
 
 /** Counters kept by the hub, read by `/metrics`. */
 export interface HubStats {
+  /** Events that entered a path. */
   published: number;
+  /** Event frames handed to subscriber transports. */
   delivered: number;
+  /** Events skipped for slow subscribers (skip policy). */
   dropped: number;
+  /** Subscribers closed for falling behind. */
   slowDisconnects: number;
+  /** Subscribers closed because a send threw. */
   sinkErrors: number;
+  /** Subscriptions that resumed from an id. */
   resumes: number;
+  /** Gap notices sent. */
   gaps: number;
 }
 
@@ -92,13 +99,18 @@ interface Member extends Subscription {
   pending: EventIdParts | undefined;
   skipping: boolean;
   lastSent: string | null;
+  removed: boolean;
 }
 
 /** Thrown when a topic or hub is used after close. */
 export class HubClosedError extends Error {
   /** Stable code for clients. */
   readonly code = "hub_closed";
-  /** @param message What was attempted. */
+  /**
+   * Creates the error.
+   *
+   * @param message What was attempted.
+   */
   constructor(message: string) {
     super(message);
     this.name = "HubClosedError";
@@ -202,8 +214,9 @@ export class Topic {
    * @param notice The gap.
    */
   notifyGap(notice: GapNotice): void {
-    this.#hub.stats.gaps += this.#members.size;
-    for (const member of this.#members) member.sink.notify(notice);
+    for (const member of this.#members) {
+      this.#gap(member, notice.lastEventId, notice.reason);
+    }
   }
 
   /**
@@ -225,6 +238,7 @@ export class Topic {
       pending: undefined,
       skipping: false,
       lastSent: null,
+      removed: false,
       cancel: () => this.#remove(member),
     };
     this.#hub.counts[sink.transport]++;
@@ -259,9 +273,28 @@ export class Topic {
     this.#buffer.forEach((event) => this.#send(member, event));
   }
 
-  #gap(member: Member, lastEventId: string | null, reason: string): void {
+  /** @returns false when the sink failed and was removed. */
+  #gap(member: Member, lastEventId: string | null, reason: string): boolean {
     this.#hub.stats.gaps++;
-    member.sink.notify({ lastEventId, reason });
+    try {
+      member.sink.notify({ lastEventId, reason });
+      return true;
+    } catch {
+      this.#fail(member);
+      return false;
+    }
+  }
+
+  // A failing subscriber never reaches the publisher: count it, drop it,
+  // close its connection.
+  #fail(member: Member): void {
+    this.#hub.stats.sinkErrors++;
+    this.#remove(member);
+    try {
+      member.sink.close(1011, "send failed");
+    } catch {
+      // The connection is already gone.
+    }
   }
 
   #fanOut(event: StreamEvent): void {
@@ -277,16 +310,18 @@ export class Topic {
 
   /** @returns bytes queued after the send, or -1 when nothing was sent. */
   #send(member: Member, event: StreamEvent): number {
+    if (member.removed) return -1;
     const pending = member.pending;
     if (pending !== undefined) {
       if (event.epoch === pending.epoch && event.seq <= pending.seq) return -1;
       member.pending = undefined;
       const id = `${pending.epoch}-${pending.seq}`;
-      if (event.epoch !== pending.epoch) {
-        this.#gap(member, id, "the event stream restarted since that id");
-      } else if (event.seq !== pending.seq + 1) {
-        this.#gap(member, id, "events after that id are no longer buffered");
-      }
+      const reason = event.epoch !== pending.epoch
+        ? "the event stream restarted since that id"
+        : event.seq !== pending.seq + 1
+        ? "events after that id are no longer buffered"
+        : undefined;
+      if (reason !== undefined && !this.#gap(member, id, reason)) return -1;
     }
     if (member.skipping) return this.#catchUp(member, event);
     try {
@@ -295,9 +330,7 @@ export class Topic {
       member.lastSent = event.id;
       return queued;
     } catch {
-      this.#hub.stats.sinkErrors++;
-      this.#remove(member);
-      member.sink.close(1011, "send failed");
+      this.#fail(member);
       return -1;
     }
   }
@@ -324,15 +357,13 @@ export class Topic {
       return -1;
     }
     member.skipping = false;
-    this.#gap(
-      member,
-      member.lastSent,
-      "events were skipped: the subscriber was too slow",
-    );
+    const reason = "events were skipped: the subscriber was too slow";
+    if (!this.#gap(member, member.lastSent, reason)) return -1;
     return this.#send(member, event);
   }
 
   #remove(member: Member): void {
+    member.removed = true;
     if (!this.#members.delete(member)) return;
     this.#hub.counts[member.sink.transport]--;
     this.#counts[member.sink.transport]--;
@@ -363,9 +394,18 @@ export interface Hub {
    * @returns The topic.
    */
   addTopic(path: string, epoch: string): Topic;
-  /** @returns The topic served at `path`, if any. */
+  /**
+   * Finds a topic.
+   *
+   * @param path The path without a leading slash.
+   * @returns The topic served at `path`, if any.
+   */
   topic(path: string): Topic | undefined;
-  /** @returns Every topic. */
+  /**
+   * Lists the topics.
+   *
+   * @returns Every topic, in the order added.
+   */
   topics(): Topic[];
   /** True when one more subscriber fits. */
   readonly hasRoom: boolean;
@@ -394,7 +434,7 @@ const DEFAULTS: Required<HubOptions> = {
  *
  * @example Usage
  * ```ts
- * import { createHub } from "./mod.ts";
+ * import { createHub } from "../mod.ts";
  * const hub = createHub({ bufferSize: 16 });
  * const topic = hub.addTopic("events", "e1");
  * const event = topic.publish("hello");

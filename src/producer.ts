@@ -48,7 +48,7 @@ export interface ProducerOptions {
  *
  * @example Usage
  * ```ts
- * import { createHub, startProducer } from "./mod.ts";
+ * import { createHub, startProducer } from "../mod.ts";
  * const topic = createHub().addTopic("events", "e1");
  * const stop = startProducer(topic, { label: "localhost:8080", intervalMs: 10 });
  * stop();

@@ -36,7 +36,7 @@ export interface RelayOptions {
  *
  * @example Usage
  * ```ts ignore
- * import { createHub, startRelay } from "./mod.ts";
+ * import { createHub, startRelay } from "../mod.ts";
  * const topic = createHub().addTopic("proxy-events", "r1");
  * const relay = startRelay(topic, { url: new URL("ws://localhost:8080/events") });
  * relay.close();

@@ -1,24 +1,17 @@
 /**
- * A serving instance: hub, producer, relay, app and server wired from a
- * Config. Runtime-agnostic: the runtime adapter is a parameter.
+ * A serving instance: an {@link Instance} listening through a runtime
+ * adapter. Runtime-agnostic: the adapter is a parameter.
  *
  * @module
  */
 
 import type { Config } from "./config.ts";
-import { createEpoch } from "./event.ts";
-import { createApp } from "./http/app.ts";
-import type { UpstreamStatus } from "./http/types.ts";
-import { createHub } from "./hub.ts";
+import { createInstance } from "./instance.ts";
 import type { Logger } from "./log.ts";
-import { startProducer } from "./producer.ts";
-import { startRelay } from "./relay.ts";
 import type { Runtime } from "./runtime/types.ts";
-import type { Upstream } from "./upstream.ts";
-import { VERSION } from "./version.ts";
 
-/** Time given to subscribers to finish their close handshake on shutdown. */
-const CLOSE_TIMEOUT_MS = 1000;
+/** Time given to the server to close its connections on shutdown. */
+const SHUTDOWN_TIMEOUT_MS = 1000;
 
 /** A running instance. */
 export interface Service {
@@ -29,7 +22,7 @@ export interface Service {
 }
 
 /**
- * Starts an instance.
+ * Starts an instance and listens on its serve address.
  *
  * @param config The configuration.
  * @param runtime The runtime adapter.
@@ -42,80 +35,27 @@ export async function startService(
   runtime: Runtime,
   log: Logger,
 ): Promise<Service> {
-  const hub = createHub({
-    bufferSize: config.bufferSize,
-    bufferBytes: config.bufferBytes,
-    maxQueueBytes: config.maxQueueBytes,
-    maxSubscribers: config.maxSubscribers,
-    slowPolicy: config.slowPolicy,
-  });
-  const epoch = createEpoch();
-  const topics = config.servePaths.map((path) => hub.addTopic(path, epoch));
-  const stops: (() => void)[] = [];
-  let upstream: Upstream | undefined;
-  if (config.consumeUrl !== null) {
-    const url = config.consumeUrl;
-    upstream = startRelay(topics[0], {
-      url,
-      token: config.upstreamToken,
-      heartbeatMs: config.heartbeatMs,
-      maxMessageBytes: config.maxBodyBytes * 2 + 1024,
-      onState: (
-        state,
-        detail,
-      ) => (state === "connecting" ? log.debug(detail) : log.info(detail)),
-    });
-    stops.push(() => upstream?.close());
-  }
-  if (config.produce) {
-    for (const topic of topics) {
-      stops.push(startProducer(topic, {
-        label: config.serveAddressText,
-        intervalMs: config.intervalMs,
-        onMessage: (message) =>
-          log.debug(`produced on /${topic.path}: ${message.trimEnd()}`),
-      }));
-    }
-  }
-  const upstreams = (): UpstreamStatus[] =>
-    upstream === undefined || config.consumeUrl === null ? [] : [{
-      url: config.consumeUrl.href,
-      path: topics[0].path,
-      connected: upstream.connected,
-      reconnects: upstream.reconnects,
-    }];
   const websocket = runtime.websocketSupport({
     heartbeatMs: config.heartbeatMs,
     maxFrameBytes: config.maxBodyBytes,
   });
-  const { app, heartbeat, live } = createApp({
-    hub,
-    websocket,
-    maxBodyBytes: config.maxBodyBytes,
-    publishToken: config.publishToken,
-    subscribeToken: config.subscribeToken,
-    allowOrigins: config.allowOrigins,
-    forwardPublishUrl: config.forwardPublish ? config.consumeUrl : null,
-    upstreamToken: config.upstreamToken,
-    upstreams,
-    version: VERSION,
-    log,
-  });
+  const instance = createInstance(config, websocket, log);
+  // Go listens on 127.0.0.1 for "localhost"; so do we, whatever the
+  // resolver's order of ::1 and 127.0.0.1.
   const hostname = config.serveAddress.hostname === "localhost"
     ? "127.0.0.1"
     : config.serveAddress.hostname;
   let server;
   try {
-    server = await runtime.serve(app.fetch, {
+    server = await runtime.serve(instance.app.fetch, {
       hostname,
       port: config.serveAddress.port,
       maxFrameBytes: config.maxBodyBytes,
     });
   } catch (error) {
-    for (const stop of stops) stop();
+    await instance.stop();
     throw error;
   }
-  const timer = setInterval(heartbeat, config.heartbeatMs);
   const shown = hostname === "0.0.0.0" || hostname === "::"
     ? "localhost"
     : hostname.includes(":")
@@ -126,16 +66,10 @@ export async function startService(
       `ws://${shown}:${server.port}/${path}`
     ),
     async shutdown() {
-      clearInterval(timer);
-      for (const stop of stops) stop();
-      hub.close(1001, "going away");
-      const deadline = Date.now() + CLOSE_TIMEOUT_MS;
-      while (live.size > 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await instance.stop();
       await Promise.race([
         server.shutdown(),
-        new Promise((r) => setTimeout(r, CLOSE_TIMEOUT_MS)),
+        new Promise((r) => setTimeout(r, SHUTDOWN_TIMEOUT_MS)),
       ]);
     },
   };

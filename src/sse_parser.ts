@@ -36,7 +36,7 @@ export interface SseParser {
  *
  * @example Usage
  * ```ts
- * import { createSseParser } from "./mod.ts";
+ * import { createSseParser } from "../mod.ts";
  * const parser = createSseParser({ onMessage: (m) => console.log(m.data) });
  * parser.feed("id: a-1\ndata: hello\n\n"); // prints "hello"
  * ```

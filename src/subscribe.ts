@@ -100,7 +100,12 @@ function reorder(args: readonly string[]): string[] {
     flags.push(arg);
     const name = arg.replace(/^--?/, "");
     const spec = (FLAGS as Record<string, { type: string }>)[name];
-    if (spec?.type === "string" && i + 1 < args.length) flags.push(args[++i]);
+    if (spec?.type === "string" && !arg.includes("=")) {
+      if (i + 1 >= args.length) {
+        throw new UsageError(`Missing value for flag -${name}`);
+      }
+      flags.push(args[++i]);
+    }
   }
   return [...flags, ...rest];
 }

@@ -77,7 +77,7 @@ interface Attempt {
  *
  * @example Usage
  * ```ts ignore
- * import { connectUpstream } from "./mod.ts";
+ * import { connectUpstream } from "../mod.ts";
  * const upstream = connectUpstream({
  *   url: new URL("ws://localhost:8080/events"),
  *   onEvent: (event) => console.log(event.id, event.data),

@@ -16,6 +16,7 @@ import { indexPageResponse, streamPageResponse, wantsHtml } from "./pages.ts";
 import { BodyError, readEventBody } from "./publish.ts";
 import { createSseResponse } from "./sse.ts";
 import type {
+  HttpApp,
   UpstreamStatus,
   WebSocketSink,
   WebSocketSupport,
@@ -51,7 +52,7 @@ export interface AppOptions {
 /** The app and the heartbeat the owner calls every period. */
 export interface WseventApp {
   /** The Hono app. */
-  app: Hono;
+  app: HttpApp;
   /** Pings WebSocket subscribers and writes SSE heartbeat comments. */
   heartbeat(): void;
   /** Subscribers that receive heartbeats. */
@@ -69,8 +70,8 @@ type Reject =
  *
  * @example Usage
  * ```ts ignore
- * import { createApp, createHub } from "./mod.ts";
- * import { websocketSupport } from "./src/runtime/deno.ts";
+ * import { createApp, createHub } from "../../mod.ts";
+ * import { websocketSupport } from "../runtime/deno.ts";
  * const hub = createHub();
  * hub.addTopic("events", "e1");
  * const { app } = createApp({ hub, websocket: websocketSupport({ heartbeatMs: 15000 }) });

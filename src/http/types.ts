@@ -4,7 +4,6 @@
  * @module
  */
 
-import type { UpgradeWebSocket } from "hono/ws";
 import type { Sink } from "../hub.ts";
 
 /** A WebSocket subscriber's sink, made by the runtime from its raw socket. */
@@ -15,9 +14,12 @@ export interface WebSocketSink extends Sink {
 
 /** The runtime's WebSocket support, given to {@link createApp}. */
 export interface WebSocketSupport {
-  /** Hono's upgrader for this runtime. */
-  // deno-lint-ignore no-explicit-any -- Hono types each runtime's raw socket differently
-  upgradeWebSocket: UpgradeWebSocket<any, any>;
+  /**
+   * Hono's upgrader for this runtime (`hono/deno`, `hono/bun`,
+   * `@hono/node-server`). Typed loosely so that each runtime's raw socket
+   * type fits; the app calls it in its `(c, events, options)` form.
+   */
+  upgradeWebSocket: (c: never, events: never, options?: never) => unknown;
   /** Options for the upgrader (Deno's idleTimeout, for instance). */
   upgradeOptions?: unknown;
   /**
@@ -39,4 +41,15 @@ export interface UpstreamStatus {
   connected: boolean;
   /** Connections lost so far. */
   reconnects: number;
+}
+
+/** Anything that answers HTTP requests the web way (a Hono app, for one). */
+export interface HttpApp {
+  /**
+   * Answers one request.
+   *
+   * @param request The request.
+   * @param env Runtime bindings (Bun passes its server here).
+   */
+  fetch(request: Request, env?: unknown): Response | Promise<Response>;
 }

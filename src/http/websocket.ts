@@ -5,6 +5,7 @@
  */
 
 import type { Context } from "hono";
+import type { UpgradeWebSocket } from "hono/ws";
 import type { SubscribeOptions, Subscription, Topic } from "../hub.ts";
 import type { WebSocketSink, WebSocketSupport } from "./types.ts";
 
@@ -61,7 +62,10 @@ export function upgradeSubscriber(
     options.onClose(sink);
     subscription = undefined;
   };
-  return support.upgradeWebSocket(c, {
+  // Every runtime's upgrader has Hono's shape; the support object types it
+  // loosely so each runtime's raw socket type fits.
+  const upgrade = support.upgradeWebSocket as unknown as UpgradeWebSocket;
+  return upgrade(c, {
     onOpen(
       _event: Event,
       ws: { raw?: unknown; close(code?: number, reason?: string): void },

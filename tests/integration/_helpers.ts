@@ -4,7 +4,13 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -35,7 +41,9 @@ export async function waitFor(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -47,7 +55,9 @@ export function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
+      const port = typeof address === "object" && address !== null
+        ? address.port
+        : 0;
       server.close(() => resolvePort(port));
     });
   });
@@ -60,11 +70,17 @@ export interface Child {
   stderr: () => string;
   exited: Promise<{ code: number | null; signal: string | null }>;
   /** Sends a signal and waits for the exit (kills hard after 5 s). */
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: string | null }>;
+  stop(
+    signal?: NodeJS.Signals,
+  ): Promise<{ code: number | null; signal: string | null }>;
 }
 
 /** Starts a child process, collecting its output. */
-export function startChild(command: string, args: string[], env: Record<string, string> = {}): Child {
+export function startChild(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Child {
   const proc = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, NO_COLOR: "1", ...env },
@@ -76,9 +92,11 @@ export function startChild(command: string, args: string[], env: Record<string, 
   proc.stderr?.setEncoding("utf8");
   proc.stdout?.on("data", (chunk: string) => (out += chunk));
   proc.stderr?.on("data", (chunk: string) => (err += chunk));
-  const exited = new Promise<{ code: number | null; signal: string | null }>((done) => {
-    proc.once("exit", (code, signal) => done({ code, signal }));
-  });
+  const exited = new Promise<{ code: number | null; signal: string | null }>(
+    (done) => {
+      proc.once("exit", (code, signal) => done({ code, signal }));
+    },
+  );
   return {
     proc,
     stdout: () => out,
@@ -89,7 +107,9 @@ export function startChild(command: string, args: string[], env: Record<string, 
       // that was sent a signal as killed by it even when it exited 0.
       const kill = (s: NodeJS.Signals): void => {
         try {
-          if (proc.exitCode === null && proc.pid !== undefined) process.kill(proc.pid, s);
+          if (proc.exitCode === null && proc.pid !== undefined) {
+            process.kill(proc.pid, s);
+          }
         } catch {
           // Already gone.
         }
@@ -113,18 +133,33 @@ export interface Service extends Child {
 }
 
 /** Starts `cli.ts` with `args` on this runtime and waits for "Serving on:". */
-export async function startService(args: string[], env: Record<string, string> = {}): Promise<Service> {
+export async function startService(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Service> {
   const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
   const child = startChild(command, [...base, ...args], env);
   let exited = false;
   child.exited.then(() => (exited = true));
   try {
-    await waitFor(() => /Serving on: \S+/.test(child.stdout()) || exited, 20_000, "Serving on:");
+    await waitFor(
+      () => /Serving on: \S+/.test(child.stdout()) || exited,
+      20_000,
+      "Serving on:",
+    );
   } catch (error) {
     await child.stop("SIGKILL");
-    throw new Error(`${(error as Error).message}\nstdout: ${child.stdout()}\nstderr: ${child.stderr()}`);
+    throw new Error(
+      `${
+        (error as Error).message
+      }\nstdout: ${child.stdout()}\nstderr: ${child.stderr()}`,
+    );
   }
-  if (exited) throw new Error(`wsevent exited early:\n${child.stdout()}\n${child.stderr()}`);
+  if (exited) {
+    throw new Error(
+      `wsevent exited early:\n${child.stdout()}\n${child.stderr()}`,
+    );
+  }
   const url = /Serving on: (\S+)/.exec(child.stdout())![1];
   const port = Number(new URL(url).port);
   return { ...child, port, url, http: `http://127.0.0.1:${port}` };
@@ -157,9 +192,19 @@ export function connectWs(url: string): WsClient {
     };
   });
   socket.onmessage = (event) => {
-    messages.push(typeof event.data === "string" ? event.data : `<binary ${(event.data as ArrayBuffer).byteLength}>`);
+    messages.push(
+      typeof event.data === "string"
+        ? event.data
+        : `<binary ${(event.data as ArrayBuffer).byteLength}>`,
+    );
   };
-  return { messages, opened, closed, isClosed: () => isClosed, close: () => socket.close() };
+  return {
+    messages,
+    opened,
+    closed,
+    isClosed: () => isClosed,
+    close: () => socket.close(),
+  };
 }
 
 /** One SSE message as received. */
@@ -179,12 +224,16 @@ export interface SseClient {
 }
 
 /** Connects an SSE client with fetch. */
-export function connectSse(url: string, headers: Record<string, string> = {}): SseClient {
+export function connectSse(
+  url: string,
+  headers: Record<string, string> = {},
+): SseClient {
   const controller = new AbortController();
   const messages: SseReceived[] = [];
   let raw = "";
   const parser = createSseParser({
-    onMessage: (m) => messages.push({ event: m.event, data: m.data, id: m.lastEventId }),
+    onMessage: (m) =>
+      messages.push({ event: m.event, data: m.data, id: m.lastEventId }),
   });
   let resolveHeaders!: (h: Headers) => void;
   const headersPromise = new Promise<Headers>((r) => (resolveHeaders = r));
@@ -195,7 +244,8 @@ export function connectSse(url: string, headers: Record<string, string> = {}): S
         signal: controller.signal,
       });
       resolveHeaders(response.headers);
-      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+      const reader = response.body!.pipeThrough(new TextDecoderStream())
+        .getReader();
       while (true) {
         const { done, value } = await reader.read();
         if (done) break;
@@ -206,15 +256,31 @@ export function connectSse(url: string, headers: Record<string, string> = {}): S
       // Aborted or dropped: the test looks at what arrived.
     }
   })();
-  return { messages, raw: () => raw, headers: headersPromise, done, close: () => controller.abort() };
+  return {
+    messages,
+    raw: () => raw,
+    headers: headersPromise,
+    done,
+    close: () => controller.abort(),
+  };
 }
 
 /** Publishes one event over HTTP and returns its id. */
-export async function publish(base: string, path: string, body: string): Promise<string> {
-  const response = await fetch(`${base}/${path}`, { method: "POST", body, headers: { "Content-Type": "text/plain" } });
+export async function publish(
+  base: string,
+  path: string,
+  body: string,
+): Promise<string> {
+  const response = await fetch(`${base}/${path}`, {
+    method: "POST",
+    body,
+    headers: { "Content-Type": "text/plain" },
+  });
   const json = await response.json() as { id?: string };
   if (response.status !== 202 || typeof json.id !== "string") {
-    throw new Error(`publish answered ${response.status} ${JSON.stringify(json)}`);
+    throw new Error(
+      `publish answered ${response.status} ${JSON.stringify(json)}`,
+    );
   }
   return json.id;
 }
@@ -226,20 +292,38 @@ export interface Nginx {
 }
 
 /** Starts nginx in the foreground from a config template; `{{PORT}}` and `{{UPSTREAMS}}` are filled in. */
-export async function startNginx(template: string, backends: number[]): Promise<Nginx> {
+export async function startNginx(
+  template: string,
+  backends: number[],
+): Promise<Nginx> {
   const port = await freePort();
   const prefix = mkdtempSync(join(tmpdir(), "wsevent-nginx-"));
   mkdirSync(join(prefix, "logs"), { recursive: true });
   const conf = template
     .replaceAll("{{PORT}}", String(port))
     .replaceAll("{{PREFIX}}", prefix)
-    .replaceAll("{{UPSTREAMS}}", backends.map((p) => `server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`).join("\n    "));
+    .replaceAll(
+      "{{UPSTREAMS}}",
+      backends.map((p) => `server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`)
+        .join("\n    "),
+    );
   const file = join(prefix, "nginx.conf");
   writeFileSync(file, conf);
-  const child = startChild("nginx", ["-p", prefix, "-c", file, "-g", "daemon off;"]);
+  const child = startChild("nginx", [
+    "-p",
+    prefix,
+    "-c",
+    file,
+    "-g",
+    "daemon off;",
+  ]);
   let exited = false;
   child.exited.then(() => (exited = true));
-  await waitFor(() => exited || readFileSafe(join(prefix, "logs", "nginx.pid")) !== "", 10_000, "nginx to start");
+  await waitFor(
+    () => exited || readFileSafe(join(prefix, "logs", "nginx.pid")) !== "",
+    10_000,
+    "nginx to start",
+  );
   if (exited) throw new Error(`nginx failed: ${child.stderr()}`);
   await waitForPort(port);
   return {

@@ -16,25 +16,49 @@ import {
 
 describe("publish and formats", { timeout: 60_000 }, () => {
   test("POST answers 202 with the id; 400 empty; 413 over the limit; events reach SSE and WebSocket", async () => {
-    const hub = await startService(["--serve-address", "127.0.0.1:0", "--no-produce", "--max-body", "100"]);
+    const hub = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+      "--max-body",
+      "100",
+    ]);
     const ws = connectWs(hub.url);
     const json = connectWs(`${hub.url}?format=json`);
     const sse = connectSse(`${hub.http}/events`);
     try {
       await Promise.all([ws.opened, json.opened, sse.headers]);
-      const ok = await fetch(`${hub.http}/events`, { method: "POST", body: "hello" });
+      const ok = await fetch(`${hub.http}/events`, {
+        method: "POST",
+        body: "hello",
+      });
       assert.equal(ok.status, 202);
       const { id } = await ok.json() as { id: string };
       assert.match(id, /^[0-9a-z]+-0$/);
-      const empty = await fetch(`${hub.http}/events`, { method: "POST", body: "" });
+      const empty = await fetch(`${hub.http}/events`, {
+        method: "POST",
+        body: "",
+      });
       assert.equal(empty.status, 400);
       assert.equal((await empty.json()).code, "empty_body");
-      const big = await fetch(`${hub.http}/events`, { method: "POST", body: "x".repeat(101) });
+      const big = await fetch(`${hub.http}/events`, {
+        method: "POST",
+        body: "x".repeat(101),
+      });
       assert.equal(big.status, 413);
       assert.equal((await big.json()).code, "body_too_large");
-      await waitFor(() => ws.messages.length >= 1 && json.messages.length >= 1 && sse.messages.length >= 1, 5_000, "delivery");
+      await waitFor(
+        () =>
+          ws.messages.length >= 1 && json.messages.length >= 1 &&
+          sse.messages.length >= 1,
+        5_000,
+        "delivery",
+      );
       assert.deepEqual(ws.messages, ["hello"]);
-      assert.deepEqual(json.messages.map((m) => JSON.parse(m)), [{ id, data: "hello" }]);
+      assert.deepEqual(json.messages.map((m) => JSON.parse(m)), [{
+        id,
+        data: "hello",
+      }]);
       assert.deepEqual(sse.messages, [{ event: "message", data: "hello", id }]);
     } finally {
       ws.close();
@@ -45,13 +69,27 @@ describe("publish and formats", { timeout: 60_000 }, () => {
   });
 
   test("binary payloads stay binary on WebSocket and through a relay", async () => {
-    const hub = await startService(["--serve-address", "127.0.0.1:0", "--no-produce"]);
-    const relay = await startService(["--consume-url", hub.url, "--no-produce", "--serve-address", "127.0.0.1:0"]);
+    const hub = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+    ]);
+    const relay = await startService([
+      "--consume-url",
+      hub.url,
+      "--no-produce",
+      "--serve-address",
+      "127.0.0.1:0",
+    ]);
     const direct = connectWs(hub.url);
     const relayed = connectWs(relay.url);
     try {
       await Promise.all([direct.opened, relayed.opened]);
-      await waitFor(() => /connected to/.test(relay.stderr()), 5_000, "relay connected");
+      await waitFor(
+        () => /connected to/.test(relay.stderr()),
+        5_000,
+        "relay connected",
+      );
       const body = new Uint8Array([0, 255, 1, 2, 3]);
       const response = await fetch(`${hub.http}/events`, {
         method: "POST",
@@ -59,7 +97,11 @@ describe("publish and formats", { timeout: 60_000 }, () => {
         headers: { "Content-Type": "application/octet-stream" },
       });
       assert.equal(response.status, 202);
-      await waitFor(() => direct.messages.length >= 1 && relayed.messages.length >= 1, 5_000, "binary delivery");
+      await waitFor(
+        () => direct.messages.length >= 1 && relayed.messages.length >= 1,
+        5_000,
+        "binary delivery",
+      );
       assert.deepEqual(direct.messages, ["<binary 5>"]);
       assert.deepEqual(relayed.messages, ["<binary 5>"]);
     } finally {
@@ -70,17 +112,33 @@ describe("publish and formats", { timeout: 60_000 }, () => {
   });
 
   test("SSE framing: multi-line data, trailing newline, retry hint, heartbeat comments, no-buffering headers", async () => {
-    const hub = await startService(["--serve-address", "127.0.0.1:0", "--no-produce", "--heartbeat", "200"]);
+    const hub = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+      "--heartbeat",
+      "200",
+    ]);
     const sse = connectSse(`${hub.http}/events`);
     try {
       const headers = await sse.headers;
       assert.match(headers.get("content-type") ?? "", /^text\/event-stream/);
       assert.match(headers.get("cache-control") ?? "", /no-cache/);
       assert.equal(headers.get("x-accel-buffering"), "no");
-      await fetch(`${hub.http}/events`, { method: "POST", body: "one\ntwo\r\nthree\n" });
-      await waitFor(() => sse.messages.length >= 1 && /: heartbeat/.test(sse.raw()), 5_000, "event and heartbeat");
+      await fetch(`${hub.http}/events`, {
+        method: "POST",
+        body: "one\ntwo\r\nthree\n",
+      });
+      await waitFor(
+        () => sse.messages.length >= 1 && /: heartbeat/.test(sse.raw()),
+        5_000,
+        "event and heartbeat",
+      );
       assert.match(sse.raw(), /^retry: \d+\n/);
-      assert.match(sse.raw(), /id: \S+\ndata: one\ndata: two\ndata: three\ndata: \n\n/);
+      assert.match(
+        sse.raw(),
+        /id: \S+\ndata: one\ndata: two\ndata: three\ndata: \n\n/,
+      );
       assert.equal(sse.messages[0].data, "one\ntwo\nthree\n");
     } finally {
       sse.close();
@@ -89,16 +147,40 @@ describe("publish and formats", { timeout: 60_000 }, () => {
   });
 
   test("an SSE upstream (http://) can be relayed, keeping ids", async () => {
-    const hub = await startService(["--serve-address", "127.0.0.1:0", "--no-produce"]);
-    const relay = await startService(["--consume-url", `${hub.http}/events`, "--no-produce", "--serve-address", "127.0.0.1:0"]);
+    const hub = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+    ]);
+    const relay = await startService([
+      "--consume-url",
+      `${hub.http}/events`,
+      "--no-produce",
+      "--serve-address",
+      "127.0.0.1:0",
+    ]);
     const json = connectWs(`${relay.url}?format=json`);
     try {
       await json.opened;
-      await waitFor(() => /connected to/.test(relay.stderr()), 5_000, "relay connected");
-      const response = await fetch(`${hub.http}/events`, { method: "POST", body: "via sse\n" });
+      await waitFor(
+        () => /connected to/.test(relay.stderr()),
+        5_000,
+        "relay connected",
+      );
+      const response = await fetch(`${hub.http}/events`, {
+        method: "POST",
+        body: "via sse\n",
+      });
       const { id } = await response.json() as { id: string };
-      await waitFor(() => json.messages.some((m) => m.includes(id)), 5_000, "relayed event");
-      assert.deepEqual(JSON.parse(json.messages.find((m) => m.includes(id))!), { id, data: "via sse\n" });
+      await waitFor(
+        () => json.messages.some((m) => m.includes(id)),
+        5_000,
+        "relayed event",
+      );
+      assert.deepEqual(JSON.parse(json.messages.find((m) => m.includes(id))!), {
+        id,
+        data: "via sse\n",
+      });
     } finally {
       json.close();
       await Promise.all([hub.stop(), relay.stop()]);
@@ -106,16 +188,31 @@ describe("publish and formats", { timeout: 60_000 }, () => {
   });
 
   test("SSE and WebSocket work through nginx", async () => {
-    const hub = await startService(["--serve-address", "127.0.0.1:0", "--no-produce", "--heartbeat", "200"]);
+    const hub = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+      "--heartbeat",
+      "200",
+    ]);
     const nginx = await startNginx(nginxTemplate(), [hub.port]);
     const sse = connectSse(`http://127.0.0.1:${nginx.port}/events`);
     const ws = connectWs(`ws://127.0.0.1:${nginx.port}/events`);
     try {
       await Promise.all([sse.headers, ws.opened]);
-      const response = await fetch(`http://127.0.0.1:${nginx.port}/events`, { method: "POST", body: "through nginx" });
+      const response = await fetch(`http://127.0.0.1:${nginx.port}/events`, {
+        method: "POST",
+        body: "through nginx",
+      });
       assert.equal(response.status, 202);
       // Unbuffered: the event and a heartbeat arrive while the stream stays open.
-      await waitFor(() => sse.messages.length >= 1 && ws.messages.length >= 1 && /: heartbeat/.test(sse.raw()), 5_000, "delivery through nginx");
+      await waitFor(
+        () =>
+          sse.messages.length >= 1 && ws.messages.length >= 1 &&
+          /: heartbeat/.test(sse.raw()),
+        5_000,
+        "delivery through nginx",
+      );
       assert.equal(sse.messages[0].data, "through nginx");
       assert.deepEqual(ws.messages, ["through nginx"]);
     } finally {
@@ -128,7 +225,9 @@ describe("publish and formats", { timeout: 60_000 }, () => {
 });
 
 describe("command line", { timeout: 60_000 }, () => {
-  const run = async (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => {
+  const run = async (
+    args: string[],
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> => {
     const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
     const child = startChild(command, [...base, ...args]);
     const { code } = await child.exited;
@@ -139,7 +238,17 @@ describe("command line", { timeout: 60_000 }, () => {
     for (const flag of ["-h", "-help", "--help"]) {
       const { code, stdout } = await run([flag]);
       assert.equal(code, 0);
-      for (const name of ["serve-address", "serve-path", "consume-address", "consume-path", "no-produce", "consume-url", "interval"]) {
+      for (
+        const name of [
+          "serve-address",
+          "serve-path",
+          "consume-address",
+          "consume-path",
+          "no-produce",
+          "consume-url",
+          "interval",
+        ]
+      ) {
         assert.match(stdout, new RegExp(`-${name}`));
       }
     }
@@ -174,11 +283,21 @@ describe("command line", { timeout: 60_000 }, () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
     const address = blocker.address();
-    const port = typeof address === "object" && address !== null ? address.port : 0;
+    const port = typeof address === "object" && address !== null
+      ? address.port
+      : 0;
     try {
-      const { code, stderr } = await run(["-serve-address", `127.0.0.1:${port}`]);
+      const { code, stderr } = await run([
+        "-serve-address",
+        `127.0.0.1:${port}`,
+      ]);
       assert.equal(code, 1);
-      assert.match(stderr, new RegExp(`error: Cannot listen on 127\\.0\\.0\\.1:${port}: address already in use`));
+      assert.match(
+        stderr,
+        new RegExp(
+          `error: Cannot listen on 127\\.0\\.0\\.1:${port}: address already in use`,
+        ),
+      );
       assert.doesNotMatch(stderr, /\n\s+at /);
     } finally {
       blocker.close();
@@ -186,7 +305,11 @@ describe("command line", { timeout: 60_000 }, () => {
   });
 
   test("IPv6 loopback [::1] serves", async () => {
-    const service = await startService(["-serve-address", "[::1]:0", "-no-produce"]);
+    const service = await startService([
+      "-serve-address",
+      "[::1]:0",
+      "-no-produce",
+    ]);
     try {
       assert.match(service.url, /^ws:\/\/\[::1\]:\d+\/events$/);
       const response = await fetch(`http://[::1]:${service.port}/healthz`);

@@ -16,13 +16,22 @@ describe("scenarios of the original", { timeout: 90_000 }, () => {
   test("scenario 1: three producers behind real nginx; subscribers together see all three", async () => {
     const ports = await Promise.all([freePort(), freePort(), freePort()]);
     const producers = await Promise.all(
-      ports.map((port) => startService(["-serve-address", `127.0.0.1:${port}`, "-interval", "50"])),
+      ports.map((port) =>
+        startService(["-serve-address", `127.0.0.1:${port}`, "-interval", "50"])
+      ),
     );
     const nginx = await startNginx(nginxTemplate(), ports);
-    const clients = Array.from({ length: 6 }, () => connectWs(`ws://127.0.0.1:${nginx.port}/events`));
+    const clients = Array.from(
+      { length: 6 },
+      () => connectWs(`ws://127.0.0.1:${nginx.port}/events`),
+    );
     try {
       await Promise.all(clients.map((c) => c.opened));
-      await waitFor(() => clients.every((c) => c.messages.length >= 3), 15_000, "3 messages on each subscriber");
+      await waitFor(
+        () => clients.every((c) => c.messages.length >= 3),
+        15_000,
+        "3 messages on each subscriber",
+      );
       const labels = new Set<string>();
       for (const client of clients) {
         const numbers: number[] = [];
@@ -35,10 +44,15 @@ describe("scenarios of the original", { timeout: 90_000 }, () => {
         }
         // Each subscriber is on one producer: consecutive numbers from one address.
         assert.equal(mine.size, 1);
-        for (let i = 1; i < numbers.length; i++) assert.equal(numbers[i], numbers[i - 1] + 1);
+        for (let i = 1; i < numbers.length; i++) {
+          assert.equal(numbers[i], numbers[i - 1] + 1);
+        }
         for (const label of mine) labels.add(label);
       }
-      assert.deepEqual([...labels].sort(), ports.map((p) => `127.0.0.1:${p}`).sort());
+      assert.deepEqual(
+        [...labels].sort(),
+        ports.map((p) => `127.0.0.1:${p}`).sort(),
+      );
     } finally {
       for (const client of clients) client.close();
       await nginx.stop();
@@ -47,7 +61,12 @@ describe("scenarios of the original", { timeout: 90_000 }, () => {
   });
 
   test("scenario 2: producer -> relay -> relay -> subscriber, messages unchanged and in order", async () => {
-    const producer = await startService(["-serve-address", "127.0.0.1:0", "-interval", "20"]);
+    const producer = await startService([
+      "-serve-address",
+      "127.0.0.1:0",
+      "-interval",
+      "20",
+    ]);
     const relay1 = await startService([
       "-consume-path",
       "events",
@@ -71,17 +90,27 @@ describe("scenarios of the original", { timeout: 90_000 }, () => {
       "-no-produce",
     ]);
     const atProducer = connectWs(`${producer.url}?format=json`);
-    const atEnd = connectWs(`ws://127.0.0.1:${relay2.port}/the-end?format=json`);
+    const atEnd = connectWs(
+      `ws://127.0.0.1:${relay2.port}/the-end?format=json`,
+    );
     const bare = connectWs(`ws://127.0.0.1:${relay2.port}/the-end`);
     try {
-      await waitFor(() => atEnd.messages.length >= 30 && bare.messages.length >= 30, 20_000, "30 events at the end");
+      await waitFor(
+        () => atEnd.messages.length >= 30 && bare.messages.length >= 30,
+        20_000,
+        "30 events at the end",
+      );
       const source = new Map<string, string>();
       for (const m of atProducer.messages) {
         const { id, data } = JSON.parse(m);
         source.set(id, data);
       }
-      const end = atEnd.messages.map((m) => JSON.parse(m) as { id: string; data: string });
-      for (let i = 1; i < end.length; i++) assert.equal(seqOf(end[i].id), seqOf(end[i - 1].id) + 1);
+      const end = atEnd.messages.map((m) =>
+        JSON.parse(m) as { id: string; data: string }
+      );
+      for (let i = 1; i < end.length; i++) {
+        assert.equal(seqOf(end[i].id), seqOf(end[i - 1].id) + 1);
+      }
       let compared = 0;
       for (const { id, data } of end) {
         assert.match(data, DEMO);
@@ -92,7 +121,9 @@ describe("scenarios of the original", { timeout: 90_000 }, () => {
       }
       assert.ok(compared >= 20, `only ${compared} events seen at both ends`);
       const numbers = bare.messages.map((m) => Number(DEMO.exec(m)![1]));
-      for (let i = 1; i < numbers.length; i++) assert.equal(numbers[i], numbers[i - 1] + 1);
+      for (let i = 1; i < numbers.length; i++) {
+        assert.equal(numbers[i], numbers[i - 1] + 1);
+      }
     } finally {
       for (const c of [atProducer, atEnd, bare]) c.close();
       await Promise.all([producer.stop(), relay1.stop(), relay2.stop()]);
@@ -101,7 +132,12 @@ describe("scenarios of the original", { timeout: 90_000 }, () => {
 
   test("relay reconnects by itself when its producer dies and comes back", async () => {
     const port = await freePort();
-    let producer = await startService(["-serve-address", `127.0.0.1:${port}`, "-interval", "20"]);
+    let producer = await startService([
+      "-serve-address",
+      `127.0.0.1:${port}`,
+      "-interval",
+      "20",
+    ]);
     const relay = await startService([
       "--consume-url",
       `ws://127.0.0.1:${port}/events`,
@@ -112,14 +148,25 @@ describe("scenarios of the original", { timeout: 90_000 }, () => {
     const client = connectWs(relay.url);
     try {
       await client.opened;
-      await waitFor(() => client.messages.length >= 5, 10_000, "events before the failure");
+      await waitFor(
+        () => client.messages.length >= 5,
+        10_000,
+        "events before the failure",
+      );
       await producer.stop("SIGKILL");
       const before = client.messages.length;
       await new Promise((r) => setTimeout(r, 500));
-      producer = await startService(["-serve-address", `127.0.0.1:${port}`, "-interval", "20"]);
+      producer = await startService([
+        "-serve-address",
+        `127.0.0.1:${port}`,
+        "-interval",
+        "20",
+      ]);
       // The restarted producer counts from 0 again.
       await waitFor(
-        () => client.messages.slice(before).some((m) => m.startsWith("0: ")) && client.messages.length > before + 5,
+        () =>
+          client.messages.slice(before).some((m) => m.startsWith("0: ")) &&
+          client.messages.length > before + 5,
         15_000,
         "the restarted producer's events through the relay",
       );

@@ -1,0 +1,116 @@
+/**
+ * One instance's parts wired from a Config: hub, topics, relay, producer,
+ * the Hono app and its heartbeat. Not yet listening: the CLI serves it with
+ * a runtime adapter, an edge platform calls its `fetch`.
+ *
+ * @module
+ */
+
+import type { Config } from "./config.ts";
+import { createEpoch } from "./event.ts";
+import { createApp } from "./http/app.ts";
+import type {
+  HttpApp,
+  UpstreamStatus,
+  WebSocketSupport,
+} from "./http/types.ts";
+import { createHub, type Hub } from "./hub.ts";
+import type { Logger } from "./log.ts";
+import { startProducer } from "./producer.ts";
+import { startRelay } from "./relay.ts";
+import type { Upstream } from "./upstream.ts";
+import { VERSION } from "./version.ts";
+
+/** Time given to subscribers to finish their close handshake on shutdown. */
+const CLOSE_TIMEOUT_MS = 1000;
+
+/** A wired instance. */
+export interface Instance {
+  /** The HTTP app. */
+  app: HttpApp;
+  /** The hub. */
+  hub: Hub;
+  /** Stops producer, relay and heartbeat; closes subscribers with 1001 and waits (bounded) for them. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Wires an instance and starts its producer, relay and heartbeat timer.
+ *
+ * @param config The configuration.
+ * @param websocket The runtime's WebSocket support.
+ * @param log Where to log.
+ * @returns The instance.
+ */
+export function createInstance(
+  config: Config,
+  websocket: WebSocketSupport,
+  log: Logger,
+): Instance {
+  const hub = createHub({
+    bufferSize: config.bufferSize,
+    bufferBytes: config.bufferBytes,
+    maxQueueBytes: config.maxQueueBytes,
+    maxSubscribers: config.maxSubscribers,
+    slowPolicy: config.slowPolicy,
+  });
+  const epoch = createEpoch();
+  const topics = config.servePaths.map((path) => hub.addTopic(path, epoch));
+  const stops: (() => void)[] = [];
+  let upstream: Upstream | undefined;
+  if (config.consumeUrl !== null) {
+    upstream = startRelay(topics[0], {
+      url: config.consumeUrl,
+      token: config.upstreamToken,
+      heartbeatMs: config.heartbeatMs,
+      maxMessageBytes: config.maxBodyBytes * 2 + 1024,
+      onState: (state, detail) =>
+        state === "connecting" ? log.debug(detail) : log.info(detail),
+    });
+    stops.push(() => upstream?.close());
+  }
+  if (config.produce) {
+    for (const topic of topics) {
+      stops.push(startProducer(topic, {
+        label: config.serveAddressText,
+        intervalMs: config.intervalMs,
+        onMessage: (message) =>
+          log.debug(`produced on /${topic.path}: ${message.trimEnd()}`),
+      }));
+    }
+  }
+  const upstreams = (): UpstreamStatus[] =>
+    upstream === undefined || config.consumeUrl === null ? [] : [{
+      url: config.consumeUrl.href,
+      path: topics[0].path,
+      connected: upstream.connected,
+      reconnects: upstream.reconnects,
+    }];
+  const { app, heartbeat, live } = createApp({
+    hub,
+    websocket,
+    maxBodyBytes: config.maxBodyBytes,
+    publishToken: config.publishToken,
+    subscribeToken: config.subscribeToken,
+    allowOrigins: config.allowOrigins,
+    forwardPublishUrl: config.forwardPublish ? config.consumeUrl : null,
+    upstreamToken: config.upstreamToken,
+    upstreams,
+    version: VERSION,
+    log,
+  });
+  const timer = setInterval(heartbeat, config.heartbeatMs);
+  return {
+    app,
+    hub,
+    async stop() {
+      clearInterval(timer);
+      for (const stop of stops) stop();
+      hub.close(1001, "going away");
+      const deadline = Date.now() + CLOSE_TIMEOUT_MS;
+      while (live.size > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+  };
+}
