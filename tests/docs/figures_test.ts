@@ -54,7 +54,9 @@ describe("docs/figures", () => {
         stale,
         [],
         `out of date in docs/figures: ${stale.join(", ")}; ` +
-          "run scripts/docs/puml2svg and commit the SVGs",
+          "run scripts/docs/puml2svg and commit the SVGs (if the sources did " +
+          "not change, this machine's plantuml, graphviz or fonts differ " +
+          "from Debian 12's: see scripts/docs/puml2svg)",
       );
     } finally {
       rmSync(out, { recursive: true, force: true });
