@@ -5,6 +5,7 @@ import {
   formatUsage,
   normalizeFlags,
   parseConfig,
+  parseEnvConfig,
 } from "../src/config.ts";
 import { UsageError } from "../src/errors.ts";
 
@@ -482,6 +483,78 @@ describe("normalizeFlags()", () => {
     assert.deepEqual(
       normalizeFlags(["-a", "-"], { a: { type: "string" } }),
       ["--a=-"],
+    );
+  });
+});
+
+describe("parseEnvConfig()", () => {
+  test("parseEnvConfig() gives the defaults for an empty environment, labelled edge", () => {
+    const config = parseEnvConfig({});
+    const defaults = serve([]);
+    assert.deepEqual({ ...config, serveAddressText: "" }, {
+      ...defaults,
+      serveAddressText: "",
+    });
+    assert.equal(config.serveAddressText, "edge");
+  });
+
+  test("parseEnvConfig() reads WSEVENT_<FLAG> variables", () => {
+    const config = parseEnvConfig({
+      WSEVENT_SERVE_ADDRESS: ":9090",
+      WSEVENT_BUFFER: "50",
+      WSEVENT_CONSUME_URL: "wss://origin.example/events",
+      WSEVENT_SLOW_POLICY: "skip",
+      WSEVENT_PUBLISH_TOKEN: "p",
+      WSEVENT_MAX_BODY: "",
+    });
+    assert.equal(config.serveAddress.port, 9090);
+    assert.equal(config.serveAddressText, ":9090");
+    assert.equal(config.bufferSize, 50);
+    assert.equal(config.consumeUrl?.href, "wss://origin.example/events");
+    assert.equal(config.slowPolicy, "skip");
+    assert.equal(config.publishToken, "p");
+    assert.equal(config.maxBodyBytes, 1048576);
+  });
+
+  test("parseEnvConfig() splits list variables on commas", () => {
+    const config = parseEnvConfig({
+      WSEVENT_SERVE_PATH: "events, orders",
+      WSEVENT_ALLOW_ORIGIN: "https://a.example,https://b.example",
+    });
+    assert.deepEqual(config.servePaths, ["events", "orders"]);
+    assert.deepEqual(config.allowOrigins, [
+      "https://a.example",
+      "https://b.example",
+    ]);
+  });
+
+  test("parseEnvConfig() reads booleans as 1, true, yes or on", () => {
+    for (const value of ["1", "true", "TRUE", "yes", "on"]) {
+      assert.equal(
+        parseEnvConfig({ WSEVENT_NO_PRODUCE: value }).produce,
+        false,
+      );
+    }
+    for (const value of ["0", "false", "no", "off"]) {
+      assert.equal(parseEnvConfig({ WSEVENT_NO_PRODUCE: value }).produce, true);
+    }
+  });
+
+  test("parseEnvConfig() ignores help and version variables", () => {
+    const config = parseEnvConfig({ WSEVENT_HELP: "1", WSEVENT_VERSION: "1" });
+    assert.deepEqual(config.servePaths, ["events"]);
+  });
+
+  test("parseEnvConfig() throws UsageError naming the flag of a bad value", () => {
+    assert.throws(
+      () => parseEnvConfig({ WSEVENT_INTERVAL: "soon" }),
+      (error: unknown) =>
+        error instanceof UsageError && /interval/.test(error.message) &&
+        error.message.includes('"soon"'),
+    );
+    assert.throws(
+      () => parseEnvConfig({ WSEVENT_SERVE_PATH: "metrics" }),
+      UsageError,
     );
   });
 });

@@ -262,6 +262,24 @@ describe("Topic.subscribe() resume", () => {
   });
 });
 
+describe("Topic.subscribe() resume across an upstream gap", () => {
+  test("Topic.subscribe() resuming from before an upstream gap still gets the gap notice, in place", () => {
+    // A relay: the upstream restarted between up-2 and new-0 and said so.
+    // A live subscriber is told; one resuming from up-1 later must be too.
+    const { topic } = topicOf({}, "events", "relay");
+    const live = new FakeSink({ format: "json" });
+    topic.subscribe(live);
+    topic.ingest({ epoch: "up", seq: 1 }, "a");
+    topic.ingest({ epoch: "up", seq: 2 }, "b");
+    topic.notifyGap({ lastEventId: "up-2", reason: "upstream restarted" });
+    topic.ingest({ epoch: "new", seq: 0 }, "c");
+    assert.deepEqual(live.log, ["up-1", "up-2", "gap:up-2", "new-0"]);
+    const resumed = new FakeSink({ format: "json" });
+    topic.subscribe(resumed, { lastEventId: "up-1" });
+    assert.deepEqual(resumed.log, ["up-2", "gap:up-2", "new-0"]);
+  });
+});
+
 describe("Topic.ingest()", () => {
   test("Topic.ingest() keeps the upstream's id and ignores the topic's epoch", () => {
     const { topic } = topicOf({}, "events", "local");

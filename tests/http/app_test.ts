@@ -2,6 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type AppOptions, createApp } from "../../src/http/app.ts";
 import type { UpstreamStatus } from "../../src/http/types.ts";
+import { parseConfig } from "../../src/config.ts";
 import { createHub, type HubOptions } from "../../src/hub.ts";
 import { createSseParser, type SseMessage } from "../../src/sse_parser.ts";
 import { FakeSink } from "../_fake_sink.ts";
@@ -161,6 +162,21 @@ describe("createApp() routes", () => {
         assert.equal((await json(response)).code, "not_found");
       }
     }
+  });
+
+  test("createApp() serves a --serve-path given percent-encoded at the URL it names", async () => {
+    const command = parseConfig(["--serve-path", "a%20b"]);
+    assert.equal(command.kind, "serve");
+    if (command.kind !== "serve") return;
+    const hub = createHub();
+    for (const path of command.config.servePaths) hub.addTopic(path, "e");
+    const { app } = createApp({ hub, websocket: fakeWebSocket().support });
+    const url = `http://localhost/${command.config.servePaths[0]}`;
+    const response = await app.fetch(
+      new Request(url, { method: "POST", body: "x" }),
+    );
+    assert.equal(response.status, 202, `POST ${url}`);
+    await response.body?.cancel();
   });
 
   test("createApp() answers 400, not 500, for a path with malformed percent-encoding", async () => {
