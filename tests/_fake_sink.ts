@@ -14,6 +14,8 @@ export interface FakeSinkOptions {
   throwOnSend?: boolean;
   /** Every notify throws. */
   throwOnNotify?: boolean;
+  /** Every close throws (after recording the call). */
+  throwOnClose?: boolean;
 }
 
 /** A hub sink that records everything and whose queue the test controls. */
@@ -64,5 +66,6 @@ export class FakeSink implements Sink {
     this.closeCalls++;
     this.closed ??= { code, reason };
     this.log.push(`close:${code}`);
+    if (this.#options.throwOnClose) throw new Error("close failed on purpose");
   }
 }

@@ -402,16 +402,51 @@ describe("slow subscribers", () => {
   });
 
   test("createHub() keeps a sink whose gap notice throws away from the publisher and other subscribers", () => {
-    const { topic } = topicOf();
+    const { hub, topic } = topicOf();
     const broken = new FakeSink({ throwOnNotify: true });
     const other = new FakeSink();
     topic.subscribe(broken, { lastEventId: "old-1" });
     topic.subscribe(other);
     assert.doesNotThrow(() => topic.publish("a"));
     assert.deepEqual(other.ids, ["e-0"]);
+    assert.equal(broken.closed?.code, 1011);
+    assert.equal(topic.subscribers, 1);
+    assert.equal(hub.stats.sinkErrors, 1);
+    const second = new FakeSink({ throwOnNotify: true });
+    topic.subscribe(second);
     const notice = { lastEventId: "up-1", reason: "upstream gap" };
     assert.doesNotThrow(() => topic.notifyGap(notice));
     assert.deepEqual(other.notices, [notice]);
+  });
+});
+
+describe("sinks whose close() throws", () => {
+  test("createHub() closing a slow sink whose close() throws does not reach the publisher", () => {
+    const { hub, topic } = topicOf({ maxQueueBytes: 10 });
+    const slow = new FakeSink({ accumulate: true, throwOnClose: true });
+    const other = new FakeSink();
+    topic.subscribe(slow);
+    topic.subscribe(other);
+    assert.doesNotThrow(() => {
+      for (let i = 0; i < 3; i++) topic.publish("0123456789");
+    });
+    assert.equal(slow.closed?.code, 1008);
+    assert.deepEqual(other.ids, ["e-0", "e-1", "e-2"]);
+    assert.equal(hub.stats.slowDisconnects, 1);
+  });
+
+  test("Hub.close() closes every other subscriber when one close() throws", () => {
+    const hub = createHub();
+    const topic = hub.addTopic("events", "e");
+    const sinks = [
+      new FakeSink(),
+      new FakeSink({ throwOnClose: true }),
+      new FakeSink(),
+    ];
+    for (const sink of sinks) topic.subscribe(sink);
+    assert.doesNotThrow(() => hub.close(1001, "going away"));
+    for (const sink of sinks) assert.equal(sink.closed?.code, 1001);
+    assert.deepEqual(hub.counts, { websocket: 0, sse: 0 });
   });
 });
 
