@@ -66,6 +66,7 @@ export interface RenderOptions {
 
 /** Stable codes of {@linkcode RenderError}. */
 export type RenderErrorCode =
+  | "BUSY"
   | "NO_DIAGRAM"
   | "NOT_INSTALLED"
   | "TIMEOUT"
@@ -243,7 +244,7 @@ function concat(chunks: Uint8Array[], length: number): Uint8Array {
 export interface Limiter {
   /**
    * Runs `task` when a slot is free.
-   * @throws {RangeError} When too many tasks are already waiting.
+   * @throws {RenderError} With code `BUSY` when too many tasks are already waiting.
    */
   run<T>(task: () => Promise<T>): Promise<T>;
 }
@@ -270,8 +271,9 @@ export function createLimiter(maxActive: number, maxWaiting: number): Limiter {
       else if (waiting.length < maxWaiting) {
         await new Promise<void>((resolve) => waiting.push(resolve));
       } else {
-        throw new RangeError(
-          `Too many renders waiting: limit is ${maxWaiting}`,
+        throw new RenderError(
+          "BUSY",
+          `Too many renders waiting: limit is ${maxWaiting}, try again`,
         );
       }
       try {

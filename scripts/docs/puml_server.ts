@@ -200,12 +200,14 @@ function errorResponse(c: Context, error: unknown): Response {
   if (error instanceof RangeError) return c.text(`${error.message}\n`, 413);
   if (error instanceof RenderError) {
     const status = {
+      BUSY: 503,
       NO_DIAGRAM: 400,
       NOT_INSTALLED: 503,
       TIMEOUT: 504,
       TOO_LARGE: 502,
       FAILED: 502,
     } as const;
+    if (error.code === "BUSY") c.header("Retry-After", "1");
     return c.text(`${error.message}\n`, status[error.code]);
   }
   console.error(error);

@@ -1,6 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { createPreviewApp, parsePort } from "../../scripts/docs/puml_server.ts";
@@ -176,6 +178,34 @@ describe("createPreviewApp()", () => {
     const local = await app.request("http://127.0.0.1:8088/");
     assert.equal(local.status, 200);
     assert.match(await local.text(), /GET {2}\/svg\/<encoded>/);
+  });
+
+  test("504 for a render that takes too long, 503 when too many wait", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wsevent-slow-plantuml-"));
+    try {
+      // Stands in for a plantuml that hangs: reads the diagram, then sleeps.
+      const slow = join(dir, "slow-plantuml");
+      writeFileSync(slow, "#!/bin/sh\ncat >/dev/null\nexec sleep 5\n", {
+        mode: 0o755,
+      });
+      const busy = createPreviewApp({
+        command: slow,
+        renderTimeoutMs: 300,
+        maxConcurrentRenders: 1,
+        maxWaitingRenders: 0,
+      });
+      const path = `/svg/${encodePlantUmlHex(DIAGRAM)}`;
+      const first = busy.request(path);
+      const second = await busy.request(path);
+      assert.equal(second.status, 503);
+      assert.equal(second.headers.get("retry-after"), "1");
+      assert.match(await second.text(), /Too many renders waiting/);
+      const timedOut = await first;
+      assert.equal(timedOut.status, 504);
+      assert.match(await timedOut.text(), /more than 300 ms/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("503 naming the package when the plantuml command is missing", async () => {
