@@ -116,15 +116,23 @@ function run(
   }
 }
 
+/** The 1-minute load average, from `/proc/loadavg`. */
+function readLoadAverage(): string {
+  return Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+}
+
 function summary(outcome: Outcome): string {
   const figures = Object.entries(outcome.figures)
     .map(([key, value]) =>
       `${key}=${Number.isInteger(value) ? value : value.toFixed(2)}`
     )
     .join(" ");
-  return `${figures} lost=${outcome.lost} dup=${outcome.duplicated} client-cpu=${
-    outcome.clientCpuPct.toFixed(0)
-  }% server-cpu=${outcome.serverCpuPct.toFixed(0)}%`;
+  const cpu = Number.isNaN(outcome.clientCpuPct)
+    ? ""
+    : ` client-cpu=${outcome.clientCpuPct.toFixed(0)}% server-cpu=${
+      outcome.serverCpuPct.toFixed(0)
+    }%`;
+  return `${figures} lost=${outcome.lost} dup=${outcome.duplicated}${cpu}`;
 }
 
 async function main(args: string[]): Promise<number> {
@@ -176,6 +184,8 @@ async function main(args: string[]): Promise<number> {
   };
   const results: Results = new Map();
   const started = performance.now();
+  const loadBefore = readLoadAverage();
+  console.error(`load average before the run: ${loadBefore}`);
   for (const scenario of scenarios) {
     for (const runtime of runtimes) {
       for (const kind of kinds) {
@@ -222,10 +232,11 @@ async function main(args: string[]): Promise<number> {
     }
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(0);
+  const mode = values.quick ? "quick" : "full";
   console.log(
-    `\n${
-      values.quick ? "quick" : "full"
-    } run in ${seconds} s, load client on ${clientRuntime} (${subscriberKind} subscribers)`,
+    `\n${mode} run in ${seconds} s, load client on ${clientRuntime} ` +
+      `(${subscriberKind} subscribers), ${navigator.hardwareConcurrency} CPUs, ` +
+      `load average ${loadBefore} before, ${readLoadAverage()} after`,
   );
   console.log(`result: lost=${lost} duplicated=${duplicated} errors=${errors}`);
   return lost + duplicated + errors === 0 ? 0 : 1;

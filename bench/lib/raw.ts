@@ -8,15 +8,16 @@
  * @module
  */
 
-import { connect } from "node:net";
-import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
 import type { Receiver, SubscriberTally } from "./receiver.ts";
 import { receiveBytes } from "./receiver.ts";
+import { connectTcp } from "./tcp.ts";
+import type { TcpLink, TcpSink } from "./tcp.ts";
 
 /** Called once when the connection fails or closes, with a reason. */
 export type OnEnd = (reason: string) => void;
 
+const EMPTY: Buffer = Buffer.alloc(0);
 const HEAD_END = Buffer.from("\r\n\r\n");
 const OP_CONTINUATION = 0;
 const OP_CLOSE = 8;
@@ -29,49 +30,64 @@ function request(url: URL, headers: string): string {
   return `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n${headers}\r\n`;
 }
 
+/** The bytes of `buffer` from `offset` on, copied so the read buffer can go. */
+function rest(buffer: Buffer, offset: number): Buffer {
+  return offset >= buffer.length ? EMPTY : Buffer.from(buffer.subarray(offset));
+}
+
+/** An open connection past its HTTP response head. */
+interface Upgraded {
+  link: TcpLink;
+  sink: TcpSink;
+  /** Bytes received after the head. */
+  rest: Buffer;
+  /** The response head, lower-cased. */
+  head: string;
+}
+
 /**
- * Connects and sends `head`; resolves with the socket and the bytes after
- * the response head once a response with `status` arrives.
+ * Connects, sends `head`, and resolves once a response with `status`
+ * arrives. The caller then takes over `sink`.
  */
-function handshake(
+async function handshake(
   url: URL,
   head: string,
   status: number,
-): Promise<{ socket: Socket; rest: Buffer; head: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: url.hostname, port: Number(url.port) });
-    socket.setNoDelay(true);
-    let buffer: Buffer = Buffer.alloc(0);
-    function onData(chunk: Buffer): void {
+): Promise<Upgraded> {
+  let buffer = EMPTY;
+  let settle:
+    | { resolve(value: Upgraded): void; reject(error: Error): void }
+    | undefined;
+  const answered = new Promise<Upgraded>((resolve, reject) =>
+    settle = { resolve, reject }
+  );
+  const sink: TcpSink = {
+    onData(chunk) {
       buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
       const end = buffer.indexOf(HEAD_END);
       if (end === -1) return;
-      socket.off("data", onData);
-      socket.off("error", onError);
-      socket.off("close", onClose);
+      sink.onData = () => {};
       const text = buffer.subarray(0, end).toString("latin1");
-      if (!text.startsWith(`HTTP/1.1 ${status}`)) {
-        socket.destroy();
-        reject(new Error(`${url} answered ${text.split("\r\n")[0]}`));
-        return;
+      if (text.startsWith(`HTTP/1.1 ${status}`)) {
+        settle?.resolve({
+          link,
+          sink,
+          rest: rest(buffer, end + 4),
+          head: text.toLowerCase(),
+        });
+      } else {
+        sink.onEnd = () => {};
+        link.destroy();
+        settle?.reject(new Error(`${url} answered ${text.split("\r\n")[0]}`));
       }
-      resolve({
-        socket,
-        rest: buffer.subarray(end + 4),
-        head: text.toLowerCase(),
-      });
-    }
-    function onError(error: Error): void {
-      reject(new Error(`${url}: ${error.message}`));
-    }
-    function onClose(): void {
-      reject(new Error(`${url} closed during the handshake`));
-    }
-    socket.on("data", onData);
-    socket.on("error", onError);
-    socket.on("close", onClose);
-    socket.write(head);
-  });
+    },
+    onEnd(reason) {
+      settle?.reject(new Error(`${url}: ${reason} during the handshake`));
+    },
+  };
+  const link = await connectTcp(url.hostname, Number(url.port), sink);
+  link.write(head);
+  return answered;
 }
 
 /** A masked frame from client to server (zero mask: allowed, and a bench). */
@@ -83,33 +99,17 @@ function clientFrame(opcode: number, payload: Uint8Array): Buffer {
   return frame;
 }
 
-/**
- * Opens a WebSocket subscriber at `url` over a raw TCP socket.
- *
- * @returns A function that closes it.
- */
-export async function openRawWebSocket(
-  url: URL,
-  receiver: Receiver,
-  tally: SubscriberTally,
-  onEnd: OnEnd,
-): Promise<() => void> {
-  const head = request(
-    url,
-    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
-      "Sec-WebSocket-Key: YmVuY2htYXJrIGNsaWVudA==\r\n",
-  );
-  const { socket, rest } = await handshake(url, head, 101);
-  let pending = rest;
+/** Parses WebSocket frames from the server, handing each message on. */
+function createFrameParser(
+  onMessage: (bytes: Buffer, start: number, end: number) => void,
+  onControl: (opcode: number, payload: Buffer) => void,
+): (chunk: Buffer) => void {
+  let pending = EMPTY;
   let fragments: Buffer[] = [];
-  let ended = false;
-  function end(reason: string): void {
-    if (ended) return;
-    ended = true;
-    socket.destroy();
-    onEnd(reason);
-  }
-  function parse(buffer: Buffer, now: number): Buffer {
+  return (chunk) => {
+    const buffer = pending.length === 0
+      ? chunk
+      : Buffer.concat([pending, chunk]);
     let i = 0;
     while (buffer.length - i >= 2) {
       const opcode = buffer[i] & 0x0f;
@@ -126,47 +126,68 @@ export async function openRawWebSocket(
         offset = i + 10;
       }
       if (buffer.length < offset + length) break;
-      if (opcode === OP_PING) {
-        socket.write(
-          clientFrame(OP_PONG, buffer.subarray(offset, offset + length)),
-        );
-      } else if (opcode === OP_CLOSE) {
-        end(
-          `WebSocket closed by the server (${
-            length >= 2 ? buffer.readUInt16BE(offset) : 1005
-          })`,
-        );
-      } else if (opcode !== OP_PONG) {
-        if (fin && opcode !== OP_CONTINUATION && fragments.length === 0) {
-          receiveBytes(receiver, tally, buffer, offset, offset + length, now);
-        } else {
-          fragments.push(buffer.subarray(offset, offset + length));
-          if (fin) {
-            const message = Buffer.concat(fragments);
-            fragments = [];
-            receiveBytes(receiver, tally, message, 0, message.length, now);
-          }
+      if (opcode >= OP_CLOSE) {
+        onControl(opcode, buffer.subarray(offset, offset + length));
+      } else if (fin && opcode !== OP_CONTINUATION && fragments.length === 0) {
+        onMessage(buffer, offset, offset + length);
+      } else {
+        fragments.push(Buffer.from(buffer.subarray(offset, offset + length)));
+        if (fin) {
+          const message = Buffer.concat(fragments);
+          fragments = [];
+          onMessage(message, 0, message.length);
         }
       }
       i = offset + length;
     }
-    return buffer.subarray(i);
-  }
-  socket.on("data", (chunk: Buffer) => {
-    pending = parse(
-      pending.length === 0 ? chunk : Buffer.concat([pending, chunk]),
-      performance.now(),
-    );
-  });
-  socket.on(
-    "error",
-    (error: Error) => end(`WebSocket error: ${error.message}`),
+    pending = rest(buffer, i);
+  };
+}
+
+/**
+ * Opens a WebSocket subscriber at `url` over a raw TCP connection.
+ *
+ * @returns A function that closes it.
+ */
+export async function openRawWebSocket(
+  url: URL,
+  receiver: Receiver,
+  tally: SubscriberTally,
+  onEnd: OnEnd,
+): Promise<() => void> {
+  const head = request(
+    url,
+    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+      "Sec-WebSocket-Key: YmVuY2htYXJrIGNsaWVudA==\r\n",
   );
-  socket.on("close", () => end("WebSocket connection closed"));
-  if (pending.length > 0) pending = parse(pending, performance.now());
+  const { link, sink, rest } = await handshake(url, head, 101);
+  let now = 0;
+  const parse = createFrameParser(
+    (bytes, start, end) =>
+      receiveBytes(receiver, tally, bytes, start, end, now),
+    (opcode, payload) => {
+      if (opcode === OP_PING) link.write(clientFrame(OP_PONG, payload));
+      else if (opcode === OP_CLOSE) {
+        sink.onEnd(
+          `WebSocket closed by the server (${
+            payload.length >= 2 ? payload.readUInt16BE(0) : 1005
+          })`,
+        );
+      }
+    },
+  );
+  sink.onData = (chunk) => {
+    now = performance.now();
+    parse(chunk);
+  };
+  sink.onEnd = (reason) => {
+    link.destroy();
+    onEnd(reason);
+  };
+  if (rest.length > 0) sink.onData(rest);
   return () => {
-    ended = true;
-    socket.destroy();
+    sink.onEnd = () => {};
+    link.destroy();
   };
 }
 
@@ -181,7 +202,7 @@ function createChunkDecoder(
 ): (chunk: Buffer) => void {
   let state = CHUNK_SIZE;
   let remaining = 0;
-  let pending: Buffer = Buffer.alloc(0);
+  let pending = EMPTY;
   return (chunk) => {
     const buffer = pending.length === 0
       ? chunk
@@ -208,7 +229,7 @@ function createChunkDecoder(
         i = buffer.length;
       }
     }
-    pending = buffer.subarray(i);
+    pending = rest(buffer, i);
   };
 }
 
@@ -226,7 +247,7 @@ function isDataField(buffer: Buffer, start: number): boolean {
 function createSseParser(
   onData: (buffer: Buffer, start: number, end: number) => void,
 ): (piece: Buffer) => void {
-  let pending: Buffer = Buffer.alloc(0);
+  let pending = EMPTY;
   return (piece) => {
     const buffer = pending.length === 0
       ? piece
@@ -246,12 +267,12 @@ function createSseParser(
       }
       lineStart = eol + 1;
     }
-    pending = buffer.subarray(lineStart);
+    pending = rest(buffer, lineStart);
   };
 }
 
 /**
- * Opens a Server-Sent Events subscriber at `url` over a raw TCP socket.
+ * Opens a Server-Sent Events subscriber at `url` over a raw TCP connection.
  *
  * @returns A function that closes it.
  */
@@ -262,30 +283,29 @@ export async function openRawSse(
   onEnd: OnEnd,
 ): Promise<() => void> {
   const head = request(url, "Accept: text/event-stream\r\n");
-  const { socket, rest, head: responseHead } = await handshake(url, head, 200);
-  let now = performance.now();
-  let ended = false;
-  const parseSse = createSseParser((buffer, start, end) =>
-    receiveBytes(receiver, tally, buffer, start, end, now)
+  const { link, sink, rest, head: responseHead } = await handshake(
+    url,
+    head,
+    200,
+  );
+  let now = 0;
+  const parseSse = createSseParser((bytes, start, end) =>
+    receiveBytes(receiver, tally, bytes, start, end, now)
   );
   const feed = /\r\ntransfer-encoding: *chunked/.test(responseHead)
     ? createChunkDecoder(parseSse)
     : parseSse;
-  function end(reason: string): void {
-    if (ended) return;
-    ended = true;
-    socket.destroy();
-    onEnd(reason);
-  }
-  socket.on("data", (chunk: Buffer) => {
+  sink.onData = (chunk) => {
     now = performance.now();
     feed(chunk);
-  });
-  socket.on("error", (error: Error) => end(`SSE error: ${error.message}`));
-  socket.on("close", () => end("SSE connection closed"));
-  if (rest.length > 0) feed(rest);
+  };
+  sink.onEnd = (reason) => {
+    link.destroy();
+    onEnd(`SSE ${reason}`);
+  };
+  if (rest.length > 0) sink.onData(rest);
   return () => {
-    ended = true;
-    socket.destroy();
+    sink.onEnd = () => {};
+    link.destroy();
   };
 }

@@ -293,9 +293,11 @@ export function idle(
           after = readRssKb(server.pid);
         },
       );
-      return outcomeOf(result, serverCpuPct, {
+      const outcome = outcomeOf(result, serverCpuPct, {
         kbPerConnection: (after - before) / idleSubscribers,
       });
+      // Nothing is published: CPU use over an empty publish phase means nothing.
+      return { ...outcome, clientCpuPct: NaN, serverCpuPct: NaN };
     },
   );
 }
