@@ -656,6 +656,21 @@ describe("createApp() WebSocket", () => {
     );
   });
 
+  test("createApp() WebSocket closes with 1013 when the limit is reached between upgrade and open", async () => {
+    const { request, websocket, topic, hub, live } = setup({}, {
+      maxSubscribers: 1,
+    });
+    const response = await request("/events", { headers: UPGRADE_HEADERS });
+    assert.equal(response.status, FAKE_UPGRADE_STATUS);
+    topic.subscribe(new FakeSink()); // takes the last place meanwhile
+    const ws = websocket.calls[0].open();
+    assert.equal(ws.closes.length, 1);
+    assert.equal(ws.closes[0].code, 1013);
+    assert.ok((ws.closes[0].reason ?? "").length <= 123);
+    assert.equal(hub.counts.websocket, 1);
+    assert.equal(live.size, 0);
+  });
+
   test("createApp() WebSocket closes with 1009 on a frame over maxBodyBytes", async () => {
     const { request, websocket } = setup({ maxBodyBytes: 4 });
     await request("/events", { headers: UPGRADE_HEADERS });
