@@ -13,7 +13,7 @@ import type { Logger } from "../log.ts";
 import { originAllowed, requestToken, timingSafeEqual } from "./guard.ts";
 import { formatMetrics } from "./metrics.ts";
 import { indexPageResponse, streamPageResponse, wantsHtml } from "./pages.ts";
-import { BodyError, readEventBody } from "./publish.ts";
+import { BodyError, forwardPublish, readEventBody } from "./publish.ts";
 import { createSseResponse } from "./sse.ts";
 import type {
   HttpApp,
@@ -201,15 +201,17 @@ export function createApp(options: AppOptions): WseventApp {
         "Cannot publish: missing or wrong token",
       );
     }
-    if (options.forwardPublishUrl) {
-      return forward(
-        request,
-        options.forwardPublishUrl,
-        options.upstreamToken ?? null,
-      );
-    }
     try {
       const data = await readEventBody(request, maxBody);
+      if (options.forwardPublishUrl) {
+        const type = request.headers.get("content-type");
+        return await forwardPublish(
+          data,
+          type,
+          options.forwardPublishUrl,
+          options.upstreamToken ?? null,
+        );
+      }
       const event = topic.publish(data);
       return c.json({ id: event.id }, 202);
     } catch (error) {
@@ -281,40 +283,4 @@ export function createApp(options: AppOptions): WseventApp {
       for (const sink of live) sink.heartbeat();
     },
   };
-}
-
-async function forward(
-  request: Request,
-  url: URL,
-  token: string | null,
-): Promise<Response> {
-  const target = new URL(url);
-  target.protocol = target.protocol === "wss:"
-    ? "https:"
-    : target.protocol === "ws:"
-    ? "http:"
-    : target.protocol;
-  target.search = "";
-  const headers = new Headers();
-  const type = request.headers.get("content-type");
-  if (type !== null) headers.set("content-type", type);
-  if (token) headers.set("authorization", `Bearer ${token}`);
-  try {
-    const answer = await fetch(target, {
-      method: "POST",
-      headers,
-      body: await request.arrayBuffer(),
-    });
-    return new Response(answer.body, {
-      status: answer.status,
-      headers: { "content-type": "application/json" },
-    });
-  } catch (error) {
-    const message = `Cannot forward the publish upstream: ${
-      error instanceof Error ? error.message : String(error)
-    }`;
-    return Response.json({ error: message, code: "upstream_unavailable" }, {
-      status: 502,
-    });
-  }
 }

@@ -100,3 +100,55 @@ async function readLimited(
   }
   return out;
 }
+
+/**
+ * Sends a publish to the origin (relay with --forward-publish), so the event
+ * gets its id there and comes back down the stream to every relay.
+ *
+ * @param data The body, already read within the size limit.
+ * @param type The request's Content-Type.
+ * @param url The upstream stream URL (ws:// becomes http://).
+ * @param token The token to present upstream.
+ * @returns The origin's answer, or 502 when it cannot be reached.
+ */
+export async function forwardPublish(
+  data: EventData,
+  type: string | null,
+  url: URL,
+  token: string | null,
+): Promise<Response> {
+  const target = new URL(url);
+  if (target.protocol === "ws:") target.protocol = "http:";
+  if (target.protocol === "wss:") target.protocol = "https:";
+  target.search = "";
+  const headers = new Headers();
+  headers.set(
+    "content-type",
+    type ??
+      (typeof data === "string"
+        ? "text/plain; charset=utf-8"
+        : "application/octet-stream"),
+  );
+  if (token) headers.set("authorization", `Bearer ${token}`);
+  try {
+    const answer = await fetch(target, {
+      method: "POST",
+      headers,
+      body: data as BodyInit,
+    });
+    return new Response(answer.body, {
+      status: answer.status,
+      headers: {
+        "content-type": answer.headers.get("content-type") ??
+          "application/json",
+      },
+    });
+  } catch (error) {
+    const message = `Cannot forward the publish upstream: ${
+      error instanceof Error ? error.message : String(error)
+    }`;
+    return Response.json({ error: message, code: "upstream_unavailable" }, {
+      status: 502,
+    });
+  }
+}
