@@ -242,12 +242,21 @@ function readPath(text: string): string {
       `Cannot parse flag -serve-path: expected a URL path such as "events", received "${text}"`,
     );
   }
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    throw new UsageError(
+      `Cannot parse flag -serve-path: malformed percent-encoding, received "${text}"`,
+    );
+  }
   if (path === "healthz" || path === "readyz" || path === "metrics") {
     throw new UsageError(
       `Cannot serve a stream at "/${path}": the path is reserved`,
     );
   }
-  return path;
+  // Topics are keyed by the decoded path, as the app decodes requests.
+  return decoded;
 }
 
 /**

@@ -129,6 +129,9 @@ export class Topic {
   #counts: Record<Transport, number> = { websocket: 0, sse: 0 };
   #hub: HubCore;
   #lastIngested: EventIdParts | undefined;
+  #upstreamGap: GapNotice | undefined;
+  /** Gaps reported upstream, by the first event after them. */
+  #gapsBefore = new WeakMap<StreamEvent, GapNotice>();
 
   /** @internal Use {@link Hub.addTopic}. */
   constructor(path: string, epoch: string, hub: HubCore) {
@@ -203,6 +206,10 @@ export class Topic {
     }
     this.#lastIngested = id;
     const event = new StreamEvent(id, data);
+    if (this.#upstreamGap !== undefined) {
+      this.#gapsBefore.set(event, this.#upstreamGap);
+      this.#upstreamGap = undefined;
+    }
     this.#fanOut(event);
     return event;
   }
@@ -214,6 +221,8 @@ export class Topic {
    * @param notice The gap.
    */
   notifyGap(notice: GapNotice): void {
+    // Remembered on the next event, so a later resume across it is told too.
+    this.#upstreamGap = notice;
     for (const member of this.#members) {
       this.#gap(member, notice.lastEventId, notice.reason);
     }
@@ -247,7 +256,7 @@ export class Topic {
     if (options.lastEventId !== undefined) {
       this.#resume(member, options.lastEventId);
     } else if (options.replayAll) {
-      this.#buffer.forEach((event) => this.#send(member, event));
+      this.#replay(member, 0);
     }
     return member;
   }
@@ -258,19 +267,29 @@ export class Topic {
     const parts = parseEventId(lastEventId);
     if (parts === undefined) {
       this.#gap(member, lastEventId, "the last event id is not one of ours");
-      this.#buffer.forEach((event) => this.#send(member, event));
+      this.#replay(member, 0);
       return;
     }
     const index = this.#buffer.indexOf(lastEventId);
     if (index >= 0) {
-      this.#buffer.forEach((event) => this.#send(member, event), index + 1);
+      this.#replay(member, index + 1);
       return;
     }
     // Not buffered: decide at the first event whether anything was missed.
     // The id may be older than the buffer, from another epoch, or ahead of
     // us (a relay still filling up after a restart).
     member.pending = parts;
-    this.#buffer.forEach((event) => this.#send(member, event));
+    this.#replay(member, 0);
+  }
+
+  #replay(member: Member, from: number): void {
+    this.#buffer.forEach((event) => {
+      const gap = this.#gapsBefore.get(event);
+      if (
+        gap !== undefined && !this.#gap(member, gap.lastEventId, gap.reason)
+      ) return;
+      this.#send(member, event);
+    }, from);
   }
 
   /** @returns false when the sink failed and was removed. */
@@ -289,11 +308,16 @@ export class Topic {
   // close its connection.
   #fail(member: Member): void {
     this.#hub.stats.sinkErrors++;
+    this.#drop(member, 1011, "send failed");
+  }
+
+  /** Removes a member and closes its connection; a throwing close stays here. */
+  #drop(member: Member, code: number, reason: string): void {
     this.#remove(member);
     try {
-      member.sink.close(1011, "send failed");
+      member.sink.close(code, reason);
     } catch {
-      // The connection is already gone.
+      // The connection is already gone, or the runtime refused the close.
     }
   }
 
@@ -342,8 +366,8 @@ export class Topic {
       return;
     }
     hub.stats.slowDisconnects++;
-    this.#remove(member);
-    member.sink.close(
+    this.#drop(
+      member,
       1008,
       `slow consumer: ${queued} bytes queued, limit ${hub.options.maxQueueBytes}`,
     );
@@ -371,10 +395,7 @@ export class Topic {
 
   /** @internal Closes every subscriber. */
   closeAll(code: number, reason: string): void {
-    for (const member of this.#members) {
-      this.#remove(member);
-      member.sink.close(code, reason);
-    }
+    for (const member of this.#members) this.#drop(member, code, reason);
   }
 }
 

@@ -63,7 +63,7 @@ export async function startService(
     : hostname;
   return {
     urls: config.servePaths.map((path) =>
-      `ws://${shown}:${server.port}/${path}`
+      `ws://${shown}:${server.port}/${encodeURI(path)}`
     ),
     async shutdown() {
       await instance.stop();
