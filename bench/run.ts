@@ -48,7 +48,7 @@ const FULL: Sizes = {
   relayRate: 200,
   relaySeconds: 5,
   quietMs: 3000,
-  deadlineMs: 60_000,
+  deadlineMs: 120_000,
   settleMs: 1000,
 };
 
