@@ -95,10 +95,18 @@ describe("scenarios of the original", { timeout: 90_000 }, () => {
     );
     const bare = connectWs(`ws://127.0.0.1:${relay2.port}/the-end`);
     try {
+      // The end relay starts with its upstream's buffer, older than what the
+      // producer's subscriber saw: wait until 20 events were seen at both ends.
+      const ids = (messages: string[]): string[] =>
+        messages.map((m) => JSON.parse(m).id as string);
       await waitFor(
-        () => atEnd.messages.length >= 30 && bare.messages.length >= 30,
+        () => {
+          const seen = new Set(ids(atProducer.messages));
+          return ids(atEnd.messages).filter((id) => seen.has(id)).length >=
+              20 && bare.messages.length >= 30;
+        },
         20_000,
-        "30 events at the end",
+        "20 events at both ends",
       );
       const source = new Map<string, string>();
       for (const m of atProducer.messages) {
