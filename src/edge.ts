@@ -24,6 +24,7 @@ async function start(): Promise<Instance> {
   const websocket = runtime.websocketSupport({
     heartbeatMs: config.heartbeatMs,
     maxFrameBytes: config.maxBodyBytes,
+    maxQueueBytes: config.maxQueueBytes,
   });
   log.info(
     `edge instance serving ${config.servePaths.map((p) => `/${p}`).join(", ")}`,

@@ -37,6 +37,14 @@ export interface Sink {
   queued(): number;
   /** Tells the subscriber that events may be missing. */
   notify(notice: GapNotice): void;
+  /**
+   * Joins the runtime's native broadcast channel (Bun's pub/sub), after
+   * which the hub sends this subscriber's live events with one publish per
+   * channel instead of one send per socket.
+   *
+   * @returns false when the sink cannot join.
+   */
+  join?(channel: string): boolean;
   /** Closes the subscriber's connection with a WebSocket close code. */
   close(code: number, reason: string): void;
 }
@@ -57,6 +65,12 @@ export interface HubOptions {
    * has caught up. @default {"close"}
    */
   slowPolicy?: "close" | "skip";
+  /**
+   * The runtime's native broadcast (Bun's `server.publish`), for sinks
+   * that can {@link Sink.join} a channel. Slow subscribers there are closed
+   * by the runtime's own backpressure limit. @default {undefined}
+   */
+  broadcast?: (channel: string, frame: string | Uint8Array) => void;
 }
 
 /** Options of {@link Topic.subscribe}. */
@@ -100,6 +114,7 @@ interface Member extends Subscription {
   skipping: boolean;
   lastSent: string | null;
   removed: boolean;
+  native: boolean;
 }
 
 /** Thrown when a topic or hub is used after close. */
@@ -126,6 +141,12 @@ export class Topic {
   #nextSeq = 0;
   #buffer: EventBuffer;
   #members = new Set<Member>();
+  /** Members sent to one by one; the others joined a native channel. */
+  #direct = new Set<Member>();
+  #native: Record<"raw" | "json", number> = { raw: 0, json: 0 };
+  #joined = new Set<Member>();
+  /** Bytes broadcast natively since the joined sinks' queues were checked. */
+  #unchecked = 0;
   #counts: Record<Transport, number> = { websocket: 0, sse: 0 };
   #hub: HubCore;
   #lastIngested: EventIdParts | undefined;
@@ -248,17 +269,42 @@ export class Topic {
       skipping: false,
       lastSent: null,
       removed: false,
+      native: false,
       cancel: () => this.#remove(member),
     };
     this.#hub.counts[sink.transport]++;
     this.#counts[sink.transport]++;
     this.#members.add(member);
+    this.#direct.add(member);
     if (options.lastEventId !== undefined) {
       this.#resume(member, options.lastEventId);
     } else if (options.replayAll) {
       this.#replay(member, 0);
     }
+    this.#joinNative(member);
     return member;
+  }
+
+  // Once caught up (nothing pending), a sink that can join the runtime's
+  // native channel for its format leaves the per-socket loop. Replay and
+  // join happen in the same tick, so no event falls between them.
+  #joinNative(member: Member): void {
+    const { broadcast, slowPolicy } = this.#hub.options;
+    const format = member.sink.format;
+    if (
+      broadcast === undefined || member.sink.join === undefined ||
+      member.removed || member.pending !== undefined ||
+      slowPolicy !== "close" || format === "sse"
+    ) return;
+    if (!member.sink.join(this.#channel(format))) return;
+    member.native = true;
+    this.#direct.delete(member);
+    this.#joined.add(member);
+    this.#native[format]++;
+  }
+
+  #channel(format: "raw" | "json"): string {
+    return `${format}:${this.path}`;
   }
 
   #resume(member: Member, lastEventId: string): void {
@@ -325,9 +371,34 @@ export class Topic {
     const hub = this.#hub;
     hub.stats.published++;
     this.#buffer.push(event);
+    const native = this.#native;
+    if (native.raw > 0) {
+      hub.options.broadcast?.(this.#channel("raw"), event.data);
+      hub.stats.delivered += native.raw;
+    }
+    if (native.json > 0) {
+      hub.options.broadcast?.(this.#channel("json"), event.json);
+      hub.stats.delivered += native.json;
+    }
+    if (this.#joined.size > 0) this.#checkJoined(event.size);
     const max = hub.options.maxQueueBytes;
-    for (const member of this.#members) {
+    for (const member of this.#direct) {
       const queued = this.#send(member, event);
+      if (queued > max) this.#slow(member, queued);
+    }
+  }
+
+  // Native channels send without asking each socket, so their queues are
+  // checked in sweeps, at least once per quarter of the bound broadcast:
+  // a slow subscriber is closed with at most that much over the bound (the
+  // runtime's own backpressure limit stays above it as a backstop).
+  #checkJoined(size: number): void {
+    const max = this.#hub.options.maxQueueBytes;
+    this.#unchecked += size + 16;
+    if (this.#unchecked < max / 4) return;
+    this.#unchecked = 0;
+    for (const member of this.#joined) {
+      const queued = member.sink.queued();
       if (queued > max) this.#slow(member, queued);
     }
   }
@@ -389,6 +460,9 @@ export class Topic {
   #remove(member: Member): void {
     member.removed = true;
     if (!this.#members.delete(member)) return;
+    this.#direct.delete(member);
+    this.#joined.delete(member);
+    if (member.native) this.#native[member.sink.format as "raw" | "json"]--;
     this.#hub.counts[member.sink.transport]--;
     this.#counts[member.sink.transport]--;
   }
@@ -404,7 +478,7 @@ export interface Hub {
   /** Counters for metrics. */
   readonly stats: HubStats;
   /** The options in force, defaults filled in. */
-  readonly options: Readonly<Required<HubOptions>>;
+  readonly options: Readonly<HubSettings>;
   /** Subscribers by transport. */
   readonly counts: Readonly<Record<Transport, number>>;
   /**
@@ -435,13 +509,18 @@ export interface Hub {
 }
 
 interface HubCore {
-  readonly options: Readonly<Required<HubOptions>>;
+  readonly options: Readonly<HubSettings>;
   readonly stats: HubStats;
   readonly counts: Record<Transport, number>;
   admit(): void;
 }
 
-const DEFAULTS: Required<HubOptions> = {
+/** Hub options with defaults filled in (the broadcast stays optional). */
+export type HubSettings =
+  & Required<Omit<HubOptions, "broadcast">>
+  & Pick<HubOptions, "broadcast">;
+
+const DEFAULTS: HubSettings = {
   bufferSize: 1000,
   bufferBytes: 1 << 20,
   maxQueueBytes: 4 << 20,

@@ -53,6 +53,7 @@ export function createInstance(
     maxQueueBytes: config.maxQueueBytes,
     maxSubscribers: config.maxSubscribers,
     slowPolicy: config.slowPolicy,
+    broadcast: websocket.broadcast,
   });
   const epoch = createEpoch();
   const topics = config.servePaths.map((path) => hub.addTopic(path, epoch));

@@ -38,6 +38,7 @@ export async function startService(
   const websocket = runtime.websocketSupport({
     heartbeatMs: config.heartbeatMs,
     maxFrameBytes: config.maxBodyBytes,
+    maxQueueBytes: config.maxQueueBytes,
   });
   const instance = createInstance(config, websocket, log);
   // Go listens on 127.0.0.1 for "localhost"; so do we, whatever the

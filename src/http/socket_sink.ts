@@ -25,6 +25,8 @@ export interface SocketOps {
   ping?(): boolean;
   /** Drops the connection without a handshake. */
   terminate?(): void;
+  /** Joins a native broadcast channel (Bun); see `Sink.join`. */
+  join?(channel: string): boolean;
 }
 
 const HEARTBEAT_JSON = '{"type":"heartbeat"}';
@@ -60,6 +62,7 @@ export function createSocketSink(
         return ops.buffered();
       },
     queued: () => ops.buffered(),
+    join: ops.join && ((channel: string) => !closed && ops.join!(channel)),
     notify(notice: GapNotice) {
       // Bare frames carry only payloads: a notice would look like an event.
       if (format === "json" && !closed) {

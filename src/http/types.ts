@@ -29,6 +29,8 @@ export interface WebSocketSupport {
    * @param format Bare payloads or JSON envelopes.
    */
   createSink(raw: unknown, format: "raw" | "json"): WebSocketSink;
+  /** The runtime's native broadcast, where it has one (Bun). */
+  broadcast?: (channel: string, frame: string | Uint8Array) => void;
 }
 
 /** The state of a relay's upstream, for /readyz, /metrics and the index page. */

@@ -22,17 +22,22 @@ interface BunSocket {
   getBufferedAmount(): number;
   ping(): number;
   terminate(): void;
+  subscribe(channel: string): void;
   close(code?: number, reason?: string): void;
   readyState: number;
 }
 
+/** The part of Bun's Server this adapter uses. */
+interface BunServer {
+  hostname: string;
+  port: number;
+  stop(closeActive?: boolean): Promise<void>;
+  publish(channel: string, data: string | Uint8Array): number;
+}
+
 /** The part of the Bun global this adapter uses. */
 interface BunGlobal {
-  serve(options: Record<string, unknown>): {
-    hostname: string;
-    port: number;
-    stop(closeActive?: boolean): Promise<void>;
-  };
+  serve(options: Record<string, unknown>): BunServer;
   stdout: unknown;
   write(destination: unknown, text: string): Promise<number>;
   env: Record<string, string | undefined>;
@@ -53,14 +58,24 @@ let heartbeatSeconds = 15;
 /** Sockets that answered the last ping (or have not been pinged yet). */
 const answered = new WeakSet<object>();
 let maxFrameBytes = 1 << 20;
+let maxQueueBytes = 4 << 20;
+let server: BunServer | undefined;
 
 function websocketSupport(
-  options: { heartbeatMs: number; maxFrameBytes: number },
+  options: {
+    heartbeatMs: number;
+    maxFrameBytes: number;
+    maxQueueBytes?: number;
+  },
 ): WebSocketSupport {
   heartbeatSeconds = Math.max(1, Math.ceil(options.heartbeatMs / 1000));
   maxFrameBytes = options.maxFrameBytes;
+  maxQueueBytes = options.maxQueueBytes ?? maxQueueBytes;
   return {
     upgradeWebSocket,
+    // One native publish per channel instead of one send per socket: Bun
+    // writes the frame to every subscribed socket in native code.
+    broadcast: (channel, frame) => void server?.publish(channel, frame),
     createSink(raw, format) {
       // Key everything by the raw socket: Bun's Hono adapter makes a new
       // WSContext for every callback.
@@ -81,6 +96,10 @@ function websocketSupport(
           return true;
         },
         terminate: () => socket.terminate(),
+        join(channel) {
+          socket.subscribe(channel);
+          return true;
+        },
       }, format);
     },
   };
@@ -91,7 +110,7 @@ function serve(
   options: ServeOptions,
 ): Promise<RunningServer> {
   try {
-    const server = bun.serve({
+    const started = bun.serve({
       hostname: options.hostname,
       port: options.port,
       fetch: (request: Request, server: unknown) => fetch(request, server),
@@ -105,12 +124,17 @@ function serve(
         idleTimeout: Math.min(960, 4 * heartbeatSeconds),
         sendPings: false,
         maxPayloadLength: maxFrameBytes,
+        // The hub checks native-channel subscribers' queues in sweeps and
+        // closes slow ones with 1008; Bun's own limit, above, is a backstop.
+        backpressureLimit: 2 * maxQueueBytes,
+        closeOnBackpressureLimit: true,
       },
     });
+    server = started;
     return Promise.resolve({
-      hostname: server.hostname,
-      port: server.port,
-      shutdown: () => server.stop(true),
+      hostname: started.hostname,
+      port: started.port,
+      shutdown: () => started.stop(true),
     });
   } catch (error) {
     return Promise.reject(

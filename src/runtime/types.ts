@@ -32,7 +32,11 @@ export interface Runtime {
   readonly name: "deno" | "bun" | "node";
   /** WebSocket support for the app. */
   websocketSupport(
-    options: { heartbeatMs: number; maxFrameBytes: number },
+    options: {
+      heartbeatMs: number;
+      maxFrameBytes: number;
+      maxQueueBytes?: number;
+    },
   ): WebSocketSupport;
   /**
    * Serves `fetch` on the address.
