@@ -6,7 +6,9 @@
  */
 
 import { serve as serveNode, upgradeWebSocket } from "@hono/node-server";
+import { Buffer } from "node:buffer";
 import process from "node:process";
+import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import { createSocketSink } from "../http/socket_sink.ts";
 import type { WebSocketSupport } from "../http/types.ts";
@@ -18,6 +20,84 @@ import {
 } from "./types.ts";
 
 let maxFrameBytes = 1 << 20;
+
+/** The private parts of a ws socket used to write pre-built frames. */
+interface WsInternals {
+  _socket?: Duplex | null;
+  _sender?: { _deflate?: unknown } | null;
+}
+
+const TEXT = { binary: false } as const;
+const BINARY = { binary: true } as const;
+
+// Serialize once: each event's frame (header + payload, unmasked as a
+// server sends) is built once and the same Buffer written to every socket.
+const framesByPayload = new WeakMap<Uint8Array, Buffer>();
+let lastText: string | undefined;
+let lastTextFrame: Buffer | undefined;
+
+function buildFrame(opcode: 1 | 2, payload: Uint8Array): Buffer {
+  const length = payload.byteLength;
+  const head = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + length);
+  frame[0] = 0x80 | opcode;
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  frame.set(payload, head);
+  return frame;
+}
+
+function frameOf(opcode: 1 | 2, payload: Uint8Array): Buffer {
+  let frame = framesByPayload.get(payload);
+  if (frame === undefined) {
+    frame = buildFrame(opcode, payload);
+    framesByPayload.set(payload, frame);
+  }
+  return frame;
+}
+
+function textFrame(text: string): Buffer {
+  if (text !== lastText) {
+    lastText = text;
+    lastTextFrame = buildFrame(1, Buffer.from(text));
+  }
+  return lastTextFrame!;
+}
+
+// Frames written in one tick to one socket go out in one write: cork at
+// the first, uncork all after the fan-out. No added latency under light load.
+const corked: Duplex[] = [];
+function flushCorked(): void {
+  for (const stream of corked) stream.uncork();
+  corked.length = 0;
+}
+
+/**
+ * Writes a pre-built frame straight to the TCP stream under ws. Safe while
+ * ws itself writes synchronously (no permessage-deflate, nothing queued);
+ * otherwise returns false and the caller goes through ws.
+ */
+function writeFrame(socket: WebSocket, frame: Buffer): boolean {
+  const internals = socket as unknown as WsInternals;
+  const stream = internals._socket;
+  if (socket.readyState !== 1 || !stream || internals._sender?._deflate) {
+    return false;
+  }
+  if (!stream.writableCorked) {
+    stream.cork();
+    if (corked.push(stream) === 1) process.nextTick(flushCorked);
+  }
+  stream.write(frame);
+  return true;
+}
 
 function websocketSupport(
   options: { heartbeatMs: number; maxFrameBytes: number },
@@ -32,9 +112,15 @@ function websocketSupport(
       let alive = true;
       socket.on("pong", () => (alive = true));
       return createSocketSink({
-        text: (text, bytes) =>
-          bytes ? socket.send(bytes, { binary: false }) : socket.send(text),
-        binary: (bytes) => socket.send(bytes, { binary: true }),
+        text(text, bytes) {
+          const frame = bytes ? frameOf(1, bytes) : textFrame(text);
+          if (!writeFrame(socket, frame)) socket.send(bytes ?? text, TEXT);
+        },
+        binary(bytes) {
+          if (!writeFrame(socket, frameOf(2, bytes))) {
+            socket.send(bytes, BINARY);
+          }
+        },
         buffered: () => socket.bufferedAmount,
         close: (code, reason) => {
           if (socket.readyState <= 1) socket.close(code, reason);

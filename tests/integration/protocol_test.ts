@@ -68,6 +68,40 @@ describe("publish and formats", { timeout: 60_000 }, () => {
     }
   });
 
+  test("payloads of every frame length class (1 B to 150 KB) arrive intact, bare and JSON", async () => {
+    const hub = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+      "--max-body",
+      "200000",
+    ]);
+    const bare = connectWs(hub.url);
+    const json = connectWs(`${hub.url}?format=json`);
+    try {
+      await Promise.all([bare.opened, json.opened]);
+      const bodies = [1, 125, 126, 127, 65535, 65536, 70000, 150000].map((n) =>
+        "é".repeat(Math.floor(n / 2)) + "x".repeat(n % 2)
+      );
+      for (const body of bodies) {
+        await fetch(`${hub.http}/events`, { method: "POST", body });
+      }
+      await waitFor(
+        () =>
+          bare.messages.length >= bodies.length &&
+          json.messages.length >= bodies.length,
+        10_000,
+        "all sizes",
+      );
+      assert.deepEqual(bare.messages, bodies);
+      assert.deepEqual(json.messages.map((m) => JSON.parse(m).data), bodies);
+    } finally {
+      bare.close();
+      json.close();
+      await hub.stop();
+    }
+  });
+
   test("binary payloads stay binary on WebSocket and through a relay", async () => {
     const hub = await startService([
       "--serve-address",
