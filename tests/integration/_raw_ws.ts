@@ -7,7 +7,7 @@
 
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 
 /** One frame as received from the server (servers never mask). */
 export interface Frame {
@@ -581,4 +581,107 @@ export async function publishMany(
     for (const publisher of publishers) publisher.close();
   }
   return Date.now();
+}
+
+/**
+ * The state of the server side of a loopback TCP connection, from
+ * /proc/net/tcp (Linux): "01" is ESTABLISHED, "gone" when not listed.
+ *
+ * @param serverPort The server's port.
+ * @param clientPort The client's local port.
+ * @returns The state in hex, as the kernel lists it.
+ */
+export function serverSideState(
+  serverPort: number,
+  clientPort: number,
+): string {
+  const hex = (n: number): string =>
+    n.toString(16).toUpperCase().padStart(4, "0");
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (
+        fields.length > 3 && fields[1].endsWith(`:${hex(serverPort)}`) &&
+        fields[2].endsWith(`:${hex(clientPort)}`)
+      ) return fields[3];
+    }
+  }
+  return "gone";
+}
+
+/** A fake upstream that accepts connections, says one heartbeat, then goes silent. */
+export interface SilentUpstream {
+  port: number;
+  /** Date.now() of each accepted stream (WebSocket handshake or SSE request). */
+  accepted: number[];
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a fake upstream on 127.0.0.1 that answers a WebSocket handshake
+ * (`"ws"`) or an SSE request (`"sse"`), sends one heartbeat
+ * (`{"type":"heartbeat"}` or `: heartbeat`), then nothing, keeping the
+ * connection open.
+ *
+ * @param kind The protocol to fake.
+ * @returns The running fake.
+ */
+export function startSilentUpstream(
+  kind: "ws" | "sse",
+): Promise<SilentUpstream> {
+  const sockets = new Set<Socket>();
+  const accepted: number[] = [];
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    let head = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => {
+      if (head.includes("\r\n\r\n")) return; // Ignore frames: we never answer.
+      head += chunk;
+      if (!head.includes("\r\n\r\n")) return;
+      accepted.push(Date.now());
+      if (kind === "ws") {
+        const key = /sec-websocket-key:\s*(\S+)/i.exec(head)?.[1] ?? "";
+        const accept = createHash("sha1").update(
+          key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11",
+        ).digest("base64");
+        socket.write(
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
+        );
+        socket.write(encodeFrame(1, '{"type":"heartbeat"}', { mask: false }));
+      } else {
+        socket.write(
+          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n" +
+            "Transfer-Encoding: chunked\r\n\r\n",
+        );
+        const body = "retry: 1000\n: heartbeat\n\n";
+        socket.write(`${body.length.toString(16)}\r\n${body}\r\n`);
+      }
+    });
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      resolve({
+        port: typeof address === "object" && address !== null
+          ? address.port
+          : 0,
+        accepted,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const socket of sockets) socket.destroy();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
 }

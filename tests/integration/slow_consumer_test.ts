@@ -5,7 +5,6 @@
  */
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import process from "node:process";
 import {
@@ -22,6 +21,7 @@ import {
   rawConnect,
   type RawWs,
   rssOf,
+  serverSideState,
 } from "./_raw_ws.ts";
 
 const MB = 1 << 20;
@@ -64,28 +64,6 @@ function seq(id: string): number {
 function payload(i: number, size: number): string {
   const head = `${i}:`;
   return head + "x".repeat(size - head.length);
-}
-
-/** The state of the server side of a loopback TCP connection, from /proc/net/tcp: "01" is ESTABLISHED. */
-function serverSideState(serverPort: number, clientPort: number): string {
-  const hex = (n: number): string =>
-    n.toString(16).toUpperCase().padStart(4, "0");
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text = "";
-    try {
-      text = readFileSync(file, "utf8");
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      if (
-        fields.length > 3 && fields[1].endsWith(`:${hex(serverPort)}`) &&
-        fields[2].endsWith(`:${hex(clientPort)}`)
-      ) return fields[3];
-    }
-  }
-  return "gone";
 }
 
 /** Samples the child's RSS every 25 ms; `stop()` returns the largest value seen. */
