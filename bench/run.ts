@@ -6,7 +6,7 @@
  *
  * Usage: `deno run -A bench/run.ts [--quick] [--runtime deno,bun,node]
  * [--scenario a,b,c,d,e] [--server wsevent,baseline] [--client bun]
- * [--subscriber raw|web] [--profile DIR]`, or `bash bench/run ...`, which
+ * [--subscriber raw|web] [--inflight N] [--profile DIR]`, or `bash bench/run ...`, which
  * first raises the open files limit.
  *
  * Exits 1 when a message was lost or duplicated or a run failed, never
@@ -40,6 +40,7 @@ import type { Results } from "./lib/table.ts";
 const FULL: Sizes = {
   fanoutSubscribers: 1000,
   fanoutEvents: 2000,
+  fanoutInflight: 16,
   steadySubscribers: 1000,
   steadyRate: 200,
   steadySeconds: 10,
@@ -55,6 +56,7 @@ const FULL: Sizes = {
 const QUICK: Sizes = {
   fanoutSubscribers: 50,
   fanoutEvents: 200,
+  fanoutInflight: 16,
   steadySubscribers: 50,
   steadyRate: 100,
   steadySeconds: 1,
@@ -146,6 +148,7 @@ async function main(args: string[]): Promise<number> {
       client: { type: "string", default: "bun" },
       subscriber: { type: "string", default: "raw" },
       profile: { type: "string" },
+      inflight: { type: "string" },
     },
   });
   const runtimes = list(values.runtime, RUNTIMES, "runtime");
@@ -156,7 +159,15 @@ async function main(args: string[]): Promise<number> {
     "raw",
     "web",
   ], "subscriber");
-  const sizes = values.quick ? QUICK : FULL;
+  const sizes = { ...(values.quick ? QUICK : FULL) };
+  if (values.inflight !== undefined) {
+    sizes.fanoutInflight = Number(values.inflight);
+    if (!Number.isInteger(sizes.fanoutInflight) || sizes.fanoutInflight < 1) {
+      throw new UsageError(
+        `Cannot parse --inflight: expected a positive integer, received "${values.inflight}"`,
+      );
+    }
+  }
   const root = fileURLToPath(new URL("..", import.meta.url));
   if (kinds.includes("wsevent") && !existsSync(join(root, "cli.ts"))) {
     throw new UsageError(

@@ -27,6 +27,8 @@ export type ServerKind = "wsevent" | "baseline";
 export interface Sizes {
   fanoutSubscribers: number;
   fanoutEvents: number;
+  /** POST requests in flight in the fan-out scenarios (a, e). */
+  fanoutInflight: number;
   steadySubscribers: number;
   steadyRate: number;
   steadySeconds: number;
@@ -69,7 +71,6 @@ export interface Outcome {
 
 const START_TIMEOUT_MS = 20_000;
 const CONNECT_CONCURRENCY = 200;
-const FLAT_INFLIGHT = 4;
 const STEADY_INFLIGHT = 64;
 const PAYLOAD_BYTES = 64;
 
@@ -104,7 +105,7 @@ function clientConfig(
     publishUrl,
     events,
     rate,
-    inflight: rate > 0 ? STEADY_INFLIGHT : FLAT_INFLIGHT,
+    inflight: rate > 0 ? STEADY_INFLIGHT : context.sizes.fanoutInflight,
     payloadBytes: PAYLOAD_BYTES,
     connectConcurrency: CONNECT_CONCURRENCY,
     quietMs: context.sizes.quietMs,

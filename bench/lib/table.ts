@@ -50,6 +50,7 @@ const formatRatio = (value: number) => `${value.toFixed(2)}x`;
 export function scenarioRows(sizes: {
   fanoutSubscribers: number;
   fanoutEvents: number;
+  fanoutInflight: number;
   steadySubscribers: number;
   steadyRate: number;
   steadySeconds: number;
@@ -58,7 +59,7 @@ export function scenarioRows(sizes: {
   relayRate: number;
 }): ScenarioRows[] {
   const fanoutSize =
-    `${sizes.fanoutSubscribers} subs x ${sizes.fanoutEvents} ev`;
+    `${sizes.fanoutSubscribers} subs x ${sizes.fanoutEvents} ev, ${sizes.fanoutInflight} POSTs in flight`;
   const latency = (key: string): Metric => ({
     key,
     label: `${key} ms`,
