@@ -123,6 +123,22 @@ function readLoadAverage(): string {
   return Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
 }
 
+/** `a/deno/wsevent 63/73, ...` for every run that published. */
+function cpuSummary(results: Results): string {
+  const parts: string[] = [];
+  for (const [key, outcome] of results) {
+    if (outcome instanceof Error || Number.isNaN(outcome.clientCpuPct)) {
+      continue;
+    }
+    parts.push(
+      `${key} ${outcome.clientCpuPct.toFixed(0)}/${
+        outcome.serverCpuPct.toFixed(0)
+      }`,
+    );
+  }
+  return parts.join(", ");
+}
+
 function summary(outcome: Outcome): string {
   const figures = Object.entries(outcome.figures)
     .map(([key, value]) =>
@@ -248,6 +264,11 @@ async function main(args: string[]): Promise<number> {
     `\n${mode} run in ${seconds} s, load client on ${clientRuntime} ` +
       `(${subscriberKind} subscribers), ${navigator.hardwareConcurrency} CPUs, ` +
       `load average ${loadBefore} before, ${readLoadAverage()} after`,
+  );
+  console.log(
+    `CPU % of one core during publishing, load client / server: ${
+      cpuSummary(results)
+    }`,
   );
   console.log(`result: lost=${lost} duplicated=${duplicated} errors=${errors}`);
   return lost + duplicated + errors === 0 ? 0 : 1;
