@@ -685,3 +685,93 @@ export function startSilentUpstream(
     });
   });
 }
+
+/** A raw SSE request: the answer's status and headers, then the streamed text. */
+export interface RawSse {
+  status: number;
+  headers: Record<string, string>;
+  /** Everything received after the header block (still chunk-encoded). */
+  text(): string;
+  ended(): boolean;
+  close(): void;
+}
+
+/**
+ * GETs `path` with `Accept: text/event-stream` and `headers` over TCP (so
+ * any header, Origin included, goes out as written).
+ *
+ * @param port The server's port on 127.0.0.1.
+ * @param path The path with its query.
+ * @param headers Extra headers.
+ * @returns Once the response head has arrived.
+ */
+export function rawSse(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<RawSse> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.setEncoding("utf8");
+    let buffer = "";
+    let body = "";
+    let head: { status: number; headers: Record<string, string> } | undefined;
+    let ended = false;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`No answer to GET ${path}`));
+    }, 5000);
+    socket.on("data", (chunk: string) => {
+      if (head !== undefined) {
+        body += chunk;
+        return;
+      }
+      buffer += chunk;
+      const end = buffer.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const [statusLine, ...lines] = buffer.slice(0, end).split("\r\n");
+      const parsed: Record<string, string> = {};
+      for (const line of lines) {
+        const colon = line.indexOf(":");
+        if (colon > 0) {
+          parsed[line.slice(0, colon).trim().toLowerCase()] = line.slice(
+            colon + 1,
+          ).trim();
+        }
+      }
+      head = { status: Number(statusLine.split(" ")[1]), headers: parsed };
+      body = buffer.slice(end + 4);
+      clearTimeout(timer);
+      resolve({
+        status: head.status,
+        headers: head.headers,
+        text: () => body,
+        ended: () => ended,
+        close: () => void socket.destroy(),
+      });
+    });
+    const onEnd = (): void => {
+      ended = true;
+    };
+    socket.on("end", onEnd);
+    socket.on("close", onEnd);
+    socket.on("error", (error) => {
+      onEnd();
+      if (head === undefined) {
+        clearTimeout(timer);
+        reject(error);
+      }
+    });
+    socket.on("connect", () => {
+      const lines = [
+        `GET ${path} HTTP/1.1`,
+        `Host: 127.0.0.1:${port}`,
+        "Accept: text/event-stream",
+      ];
+      for (const [name, value] of Object.entries(headers)) {
+        lines.push(`${name}: ${value}`);
+      }
+      socket.write(lines.join("\r\n") + "\r\n\r\n");
+    });
+  });
+}
