@@ -31,6 +31,9 @@ export interface SocketOps {
 
 const HEARTBEAT_JSON = '{"type":"heartbeat"}';
 
+/** How long a closed subscriber has to finish the close handshake. */
+export const CLOSE_TIMEOUT_MS = 1000;
+
 /**
  * Makes a sink that writes bare payloads (`raw`) or JSON envelopes.
  *
@@ -47,6 +50,10 @@ export function createSocketSink(
     if (closed) return;
     closed = true;
     ops.close(code, reason);
+    // A peer that never reads never completes the close handshake: drop
+    // the connection (and its queue) after a bounded wait.
+    const terminate = ops.terminate;
+    if (terminate !== undefined) setTimeout(terminate, CLOSE_TIMEOUT_MS);
   };
   return {
     format,

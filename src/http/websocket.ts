@@ -31,6 +31,10 @@ export function handshakeProblem(request: Request): string | null {
   if (key === null || !/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) {
     return "Cannot upgrade: missing or malformed Sec-WebSocket-Key";
   }
+  const connection = (request.headers.get("connection") ?? "").toLowerCase();
+  if (!connection.split(",").some((token) => token.trim() === "upgrade")) {
+    return "Cannot upgrade: the Connection header must contain Upgrade";
+  }
   if (request.headers.get("sec-websocket-version") !== "13") {
     return "Cannot upgrade: Sec-WebSocket-Version must be 13";
   }

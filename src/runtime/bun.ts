@@ -85,8 +85,13 @@ function websocketSupport(
         text: (text) => void socket.sendText(text),
         binary: (bytes) => void socket.sendBinary(bytes),
         buffered: () => socket.getBufferedAmount(),
-        close: (code, reason) => {
-          if (socket.readyState <= 1) socket.close(code, reason);
+        close(code, reason) {
+          if (socket.readyState > 1) return;
+          // A close frame queued behind more than the slow bound would keep
+          // the connection until a peer that does not read reads, and Bun
+          // cannot drop a socket once it is closing: drop it now instead.
+          if (socket.getBufferedAmount() > maxQueueBytes) socket.terminate();
+          else socket.close(code, reason);
         },
         // Our own pings, at our period: Bun's idle timer has a coarse
         // granularity of several seconds.

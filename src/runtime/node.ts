@@ -7,6 +7,7 @@
 
 import { serve as serveNode, upgradeWebSocket } from "@hono/node-server";
 import { Buffer } from "node:buffer";
+import { type IncomingMessage, STATUS_CODES } from "node:http";
 import process from "node:process";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
@@ -131,14 +132,70 @@ function websocketSupport(
           socket.ping();
           return true;
         },
-        terminate: () => socket.terminate(),
+        terminate() {
+          if (socket.readyState !== 3) socket.terminate();
+        },
       }, format);
     },
   };
 }
 
+/** What @hono/node-server passes as `env` on an upgrade request. */
+interface UpgradeEnv {
+  incoming?: { socket?: Duplex };
+}
+
+/**
+ * Writes a whole HTTP answer on a raw socket: @hono/node-server refuses an
+ * upgrade with the status and headers only, dropping our JSON body.
+ */
+async function refuseUpgrade(
+  socket: Duplex,
+  response: Response,
+): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  const lines = [
+    `HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ""}`,
+  ];
+  response.headers.forEach((value, name) => {
+    if (name !== "content-length" && name !== "connection") {
+      lines.push(`${name}: ${value}`);
+    }
+  });
+  lines.push(`Content-Length: ${body.byteLength}`, "Connection: close", "", "");
+  if (!socket.destroyed) {
+    socket.end(Buffer.concat([Buffer.from(lines.join("\r\n")), body]));
+  }
+}
+
+/** Answers refused upgrades in full; lets accepted ones through. */
+function withUpgradeRefusals(
+  fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
+): (request: Request, env?: unknown) => Promise<Response> {
+  return async (request, env) => {
+    const socket = (env as UpgradeEnv | undefined)?.incoming?.socket;
+    const upgrading =
+      request.headers.get("upgrade")?.toLowerCase() === "websocket";
+    let response: Response;
+    try {
+      response = await fetch(request, env);
+    } catch {
+      response = Response.json({ error: "Internal error", code: "internal" }, {
+        status: 500,
+      });
+    }
+    // node-server's upgrader answers an accepted upgrade with an empty 200
+    // and completes it; anything else is an answer for the client.
+    const accepted = response.status === 200 && response.body === null;
+    if (upgrading && socket !== undefined && !accepted) {
+      await refuseUpgrade(socket, response.clone());
+    }
+    return response;
+  };
+}
+
 function serve(
-  fetch: (request: Request) => Response | Promise<Response>,
+  fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
   options: ServeOptions,
 ): Promise<RunningServer> {
   const wss = new WebSocketServer({
@@ -147,7 +204,7 @@ function serve(
   });
   return new Promise((resolve, reject) => {
     const server = serveNode({
-      fetch,
+      fetch: withUpgradeRefusals(fetch),
       hostname: options.hostname,
       port: options.port,
       websocket: { server: wss },
@@ -163,6 +220,19 @@ function serve(
               .closeAllConnections?.();
           }),
       });
+    });
+    // A second "upgrade" listener tells node-server to leave refused
+    // upgrades to us (withUpgradeRefusals); it also answers upgrades to
+    // anything but WebSocket, which node-server ignores.
+    server.on("upgrade", (request: IncomingMessage, socket: Duplex) => {
+      if (request.headers.upgrade?.toLowerCase() === "websocket") return;
+      void refuseUpgrade(
+        socket,
+        Response.json({
+          error: "Cannot upgrade to anything but websocket",
+          code: "bad_request",
+        }, { status: 400 }),
+      );
     });
     server.once(
       "error",
