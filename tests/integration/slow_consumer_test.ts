@@ -120,7 +120,7 @@ async function waitForMetric(
 
 describe("slow consumers", { timeout: 90_000 }, () => {
   test(
-    `a subscriber that never reads is closed with 1008 while WS, WS json and SSE subscribers get all 10,000 1 KB events in order (RSS growth < ${
+    `a subscriber that never reads is disconnected as slow while WS, WS json and SSE subscribers get all 10,000 1 KB events in order (RSS growth < ${
       RSS_BOUND_1K[RUNTIME] / MB
     } MB on ${RUNTIME})`,
     { timeout: 60_000 },
@@ -319,7 +319,7 @@ describe("slow consumers", { timeout: 90_000 }, () => {
   );
 
   test(
-    "a slow subscriber that reads again at once finds close code 1008 and a reason naming the limit after its queued events",
+    "a slow subscriber that reads again at once finds close code 1008 and a reason naming the limit after its queued events (bun: the connection is dropped without one)",
     { timeout: 30_000 },
     async () => {
       const hub = await startService([
@@ -363,12 +363,19 @@ describe("slow consumers", { timeout: 90_000 }, () => {
             JSON.stringify(slow.closeFrame)
           }`,
         );
-        assert.equal(slow.closeFrame?.code, 1008);
-        assert.match(
-          slow.closeFrame?.reason ?? "",
-          /slow consumer: \d+ bytes queued, limit 262144/,
-        );
         assert.equal(slow.isEnded(), true);
+        if (RUNTIME === "bun") {
+          // src/runtime/bun.ts drops a slow subscriber at once: Bun cannot
+          // drop a socket once it is closing, and the close frame would wait
+          // behind the queue of a peer that may never read.
+          assert.equal(slow.closeFrame, null);
+        } else {
+          assert.equal(slow.closeFrame?.code, 1008);
+          assert.match(
+            slow.closeFrame?.reason ?? "",
+            /slow consumer: \d+ bytes queued, limit 262144/,
+          );
+        }
         // What it got before the close is a gapless prefix of the stream.
         const seqs = slow.messages.map((m) => seq(JSON.parse(m).id));
         assert.ok(seqs.length > 0 && seqs.length < sent);
