@@ -193,6 +193,16 @@ export function createApp(options: AppOptions): WseventApp {
 
   const publish = async (c: Context, topic: Topic): Promise<Response> => {
     const request = c.req.raw;
+    // A cross-site form or fetch can POST without a preflight: the origin
+    // list guards publishing as it guards subscribing.
+    if (!originAllowed(request, options.allowOrigins ?? [])) {
+      return refuse(
+        c,
+        "forbidden_origin",
+        403,
+        `Origin "${request.headers.get("origin")}" is not allowed`,
+      );
+    }
     if (!authorized(request, options.publishToken, false)) {
       return refuse(
         c,

@@ -280,7 +280,7 @@ describe("auth and origins", { timeout: 90_000 }, () => {
     }
   });
 
-  test("publish: only `Authorization: Bearer <publish token>` publishes (no query token, no subscribe token), whatever the Origin", async () => {
+  test("publish: only `Authorization: Bearer <publish token>` publishes (no query token, no subscribe token), and a denied browser Origin gets 403 first", async () => {
     const json = connectWs(`${hub.url}?format=json&token=${SUBSCRIBE}`);
     try {
       await json.opened;
@@ -307,13 +307,19 @@ describe("auth and origins", { timeout: 90_000 }, () => {
               ...headers,
               ...(origin === null ? {} : { Origin: origin }),
             });
+            const denied = origin === "http://evil.example";
             assert.equal(
               answer.status,
-              ok ? 202 : 401,
+              denied ? 403 : ok ? 202 : 401,
               `${name}, Origin ${origin}`,
             );
-            if (ok) bodies.push(body);
-            else assert.equal(JSON.parse(answer.body).code, "unauthorized");
+            if (ok && !denied) bodies.push(body);
+            else {
+              assert.equal(
+                JSON.parse(answer.body).code,
+                denied ? "forbidden_origin" : "unauthorized",
+              );
+            }
           } finally {
             connection.close();
           }
