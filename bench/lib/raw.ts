@@ -100,7 +100,7 @@ function clientFrame(opcode: number, payload: Uint8Array): Buffer {
 }
 
 /** Parses WebSocket frames from the server, handing each message on. */
-function createFrameParser(
+export function createFrameParser(
   onMessage: (bytes: Buffer, start: number, end: number) => void,
   onControl: (opcode: number, payload: Buffer) => void,
 ): (chunk: Buffer) => void {
@@ -191,83 +191,105 @@ export async function openRawWebSocket(
   };
 }
 
-const CHUNK_SIZE = 0;
-const CHUNK_DATA = 1;
-const CHUNK_CRLF = 2;
-const CHUNK_DONE = 3;
+/** Hands on the bytes `buffer[start, end)`, without copying them. */
+export type RangeSink = (buffer: Buffer, start: number, end: number) => void;
 
-/** Decodes `Transfer-Encoding: chunked`, handing each piece of data on. */
-function createChunkDecoder(
-  onPiece: (piece: Buffer) => void,
-): (chunk: Buffer) => void {
+const CHUNK_SIZE = 0;
+const CHUNK_EXTENSION = 1;
+const CHUNK_DATA = 2;
+const CHUNK_CRLF = 3;
+const CHUNK_DONE = 4;
+
+function hexValue(byte: number): number {
+  if (byte >= 48 && byte <= 57) return byte - 48;
+  if (byte >= 97 && byte <= 102) return byte - 87;
+  if (byte >= 65 && byte <= 70) return byte - 55;
+  return -1;
+}
+
+/**
+ * Decodes `Transfer-Encoding: chunked` byte by byte, keeping its state across
+ * reads, and hands on ranges of the read buffer (no copies, no strings).
+ */
+export function createChunkDecoder(onData: RangeSink): (chunk: Buffer) => void {
   let state = CHUNK_SIZE;
-  let remaining = 0;
-  let pending = EMPTY;
-  return (chunk) => {
-    const buffer = pending.length === 0
-      ? chunk
-      : Buffer.concat([pending, chunk]);
+  let size = 0;
+  let skip = 0;
+  return (buffer) => {
     let i = 0;
-    while (i < buffer.length) {
-      if (state === CHUNK_SIZE) {
-        const eol = buffer.indexOf("\r\n", i);
-        if (eol === -1) break;
-        remaining = parseInt(buffer.subarray(i, eol).toString("latin1"), 16);
-        i = eol + 2;
-        state = remaining === 0 ? CHUNK_DONE : CHUNK_DATA;
-      } else if (state === CHUNK_DATA) {
-        const take = Math.min(remaining, buffer.length - i);
-        onPiece(buffer.subarray(i, i + take));
-        i += take;
-        remaining -= take;
-        if (remaining === 0) state = CHUNK_CRLF;
+    const length = buffer.length;
+    while (i < length) {
+      if (state === CHUNK_DATA) {
+        const end = Math.min(length, i + size);
+        onData(buffer, i, end);
+        size -= end - i;
+        i = end;
+        if (size === 0) {
+          state = CHUNK_CRLF;
+          skip = 2;
+        }
+      } else if (state === CHUNK_SIZE || state === CHUNK_EXTENSION) {
+        const byte = buffer[i++];
+        if (byte === LF) {
+          state = size === 0 ? CHUNK_DONE : CHUNK_DATA;
+        } else if (state === CHUNK_SIZE) {
+          const value = hexValue(byte);
+          if (value >= 0) size = size * 16 + value;
+          else if (byte !== CR) state = CHUNK_EXTENSION;
+        }
       } else if (state === CHUNK_CRLF) {
-        if (buffer.length - i < 2) break;
-        i += 2;
-        state = CHUNK_SIZE;
+        const step = Math.min(skip, length - i);
+        i += step;
+        skip -= step;
+        if (skip === 0) {
+          state = CHUNK_SIZE;
+          size = 0;
+        }
       } else {
-        i = buffer.length;
+        i = length;
       }
     }
-    pending = rest(buffer, i);
   };
 }
 
 /** Whether `buffer[start, start + 5)` is `data:`. */
 function isDataField(buffer: Buffer, start: number): boolean {
   return buffer[start] === 100 && buffer[start + 1] === 97 &&
-    buffer[start + 2] === 116 &&
-    buffer[start + 3] === 97 && buffer[start + 4] === 58;
+    buffer[start + 2] === 116 && buffer[start + 3] === 97 &&
+    buffer[start + 4] === 58;
 }
 
 /**
  * Calls `onData` with the value of each `data:` line. Every payload of the
- * benchmark is one line, so each data line is one message.
+ * benchmark is one line, so each data line is one message. Lines are found
+ * in place; only a line split across reads is copied.
  */
-function createSseParser(
-  onData: (buffer: Buffer, start: number, end: number) => void,
-): (piece: Buffer) => void {
-  let pending = EMPTY;
-  return (piece) => {
-    const buffer = pending.length === 0
-      ? piece
-      : Buffer.concat([pending, piece]);
-    let lineStart = 0;
-    for (;;) {
-      const eol = buffer.indexOf(LF, lineStart);
-      if (eol === -1) break;
-      let lineEnd = eol;
-      if (lineEnd > lineStart && buffer[lineEnd - 1] === CR) lineEnd--;
-      if (lineEnd - lineStart >= 5 && isDataField(buffer, lineStart)) {
-        onData(
-          buffer,
-          buffer[lineStart + 5] === 32 ? lineStart + 6 : lineStart + 5,
-          lineEnd,
-        );
-      }
-      lineStart = eol + 1;
+export function createSseParser(onData: RangeSink): RangeSink {
+  let partial = EMPTY;
+  function line(buffer: Buffer, start: number, end: number): void {
+    if (end > start && buffer[end - 1] === CR) end--;
+    if (end - start >= 5 && isDataField(buffer, start)) {
+      onData(buffer, buffer[start + 5] === 32 ? start + 6 : start + 5, end);
     }
-    pending = rest(buffer, lineStart);
+  }
+  return (buffer, start, end) => {
+    let i = start;
+    while (i < end) {
+      let eol = i;
+      while (eol < end && buffer[eol] !== LF) eol++;
+      if (eol === end) {
+        partial = Buffer.concat([partial, buffer.subarray(i, end)]);
+        return;
+      }
+      if (partial.length > 0) {
+        const joined = Buffer.concat([partial, buffer.subarray(i, eol)]);
+        partial = EMPTY;
+        line(joined, 0, joined.length);
+      } else {
+        line(buffer, i, eol);
+      }
+      i = eol + 1;
+    }
   };
 }
 
@@ -294,7 +316,7 @@ export async function openRawSse(
   );
   const feed = /\r\ntransfer-encoding: *chunked/.test(responseHead)
     ? createChunkDecoder(parseSse)
-    : parseSse;
+    : (chunk: Buffer) => parseSse(chunk, 0, chunk.length);
   sink.onData = (chunk) => {
     now = performance.now();
     feed(chunk);
