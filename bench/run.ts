@@ -28,7 +28,7 @@ import type {
   Runtime,
   ServerKind,
   Sizes,
-} from "./lib/scenarios.ts";
+} from "./lib/harness.ts";
 import {
   deriveFigures,
   renderTable,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Outcome, Runtime, ServerKind } from "./scenarios.ts";
+import type { Outcome, Runtime, ServerKind } from "./harness.ts";
 
 /** A scenario's outcome per runtime and server kind, or the error that stopped it. */
 export type Results = Map<string, Outcome | Error>;

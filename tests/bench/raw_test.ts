@@ -1,5 +1,5 @@
 /**
- * The load client's byte parsers (bench/lib/raw.ts): chunked transfer
+ * The load client's byte parsers (bench/lib/raw.ts, sse_bytes.ts): chunked transfer
  * decoding, SSE data lines and WebSocket frames, fed in every possible split
  * so that state carried across reads is exercised.
  *
@@ -9,11 +9,11 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { createFrameParser } from "../../bench/lib/raw.ts";
 import {
   createChunkDecoder,
-  createFrameParser,
   createSseParser,
-} from "../../bench/lib/raw.ts";
+} from "../../bench/lib/sse_bytes.ts";
 
 function chunked(pieces: string[]): Buffer {
   const body = pieces.map((piece) =>
