@@ -19,6 +19,7 @@ export type {
   Format,
   Hub,
   HubOptions,
+  HubSettings,
   HubStats,
   Sink,
   SubscribeOptions,

@@ -92,6 +92,11 @@ export function createApp(options: AppOptions): WseventApp {
     bad_request: 0,
   };
   const upstreams = options.upstreams ?? (() => []);
+  // Shared by every subscriber (no closures per connection).
+  const hooks = {
+    onOpen: (sink: WebSocketSink) => void live.add(sink),
+    onClose: (sink: WebSocketSink) => void live.delete(sink),
+  };
   const app = new Hono();
 
   const refuse = (
@@ -172,10 +177,6 @@ export function createApp(options: AppOptions): WseventApp {
     const lastEventId = request.headers.get("last-event-id") ??
       query.get("lastEventId") ?? undefined;
     const replayAll = query.get("replay") === "all";
-    const hooks = {
-      onOpen: (sink: WebSocketSink) => live.add(sink),
-      onClose: (sink: WebSocketSink) => live.delete(sink),
-    };
     if ((request.headers.get("upgrade") ?? "").toLowerCase() === "websocket") {
       const problem = handshakeProblem(request);
       if (problem !== null) return refuse(c, "bad_request", 400, problem);

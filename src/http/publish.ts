@@ -45,7 +45,11 @@ export async function readEventBody(
     await request.body?.cancel().catch(() => {});
     throw tooLarge(maxBytes);
   }
-  const bytes = await readLimited(request.body, maxBytes);
+  // With a Content-Length within the limit the runtime's HTTP parser bounds
+  // the body, and reading it whole is much cheaper than chunk by chunk.
+  const bytes = length !== null && /^[0-9]+$/.test(length)
+    ? new Uint8Array(await request.arrayBuffer())
+    : await readLimited(request.body, maxBytes);
   if (bytes.byteLength === 0) {
     throw new BodyError(400, "empty_body", "Cannot publish an empty body");
   }

@@ -45,46 +45,67 @@ export function createSocketSink(
   ops: SocketOps,
   format: "raw" | "json",
 ): WebSocketSink {
-  let closed = false;
-  const close = (code: number, reason: string): void => {
-    if (closed) return;
-    closed = true;
+  return new SocketSink(ops, format);
+}
+
+// A class, not closures: one small object per subscriber with its methods on
+// the prototype, since idle connections are what an instance holds most of.
+class SocketSink implements WebSocketSink {
+  readonly format: "raw" | "json";
+  readonly transport = "websocket" as const;
+  #ops: SocketOps;
+  #closed = false;
+
+  constructor(ops: SocketOps, format: "raw" | "json") {
+    this.#ops = ops;
+    this.format = format;
+  }
+
+  send(event: StreamEvent): number {
+    const ops = this.#ops;
+    if (this.format === "json") ops.text(event.json, undefined);
+    else if (event.binary) ops.binary(event.bytes);
+    else ops.text(event.data as string, event.bytes);
+    return ops.buffered();
+  }
+
+  queued(): number {
+    return this.#ops.buffered();
+  }
+
+  join(channel: string): boolean {
+    return !this.#closed && this.#ops.join !== undefined &&
+      this.#ops.join(channel);
+  }
+
+  notify(notice: GapNotice): void {
+    // Bare frames carry only payloads: a notice would look like an event.
+    if (this.format === "json" && !this.#closed) {
+      this.#ops.text(formatJsonGap(notice), undefined);
+    }
+  }
+
+  heartbeat(): void {
+    if (this.#closed) return;
+    const ops = this.#ops;
+    if (ops.ping !== undefined && !ops.ping()) {
+      this.#closed = true;
+      if (ops.terminate !== undefined) ops.terminate();
+      else ops.close(1001, "heartbeat timeout");
+      return;
+    }
+    if (this.format === "json") ops.text(HEARTBEAT_JSON, undefined);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const ops = this.#ops;
     ops.close(code, reason);
     // A peer that never reads never completes the close handshake: drop
     // the connection (and its queue) after a bounded wait.
-    const terminate = ops.terminate;
-    if (terminate !== undefined) setTimeout(terminate, CLOSE_TIMEOUT_MS);
-  };
-  return {
-    format,
-    transport: "websocket",
-    send: format === "raw"
-      ? (event: StreamEvent): number => {
-        if (event.binary) ops.binary(event.bytes);
-        else ops.text(event.data as string, event.bytes);
-        return ops.buffered();
-      }
-      : (event: StreamEvent): number => {
-        ops.text(event.json, undefined);
-        return ops.buffered();
-      },
-    queued: () => ops.buffered(),
-    join: ops.join && ((channel: string) => !closed && ops.join!(channel)),
-    notify(notice: GapNotice) {
-      // Bare frames carry only payloads: a notice would look like an event.
-      if (format === "json" && !closed) {
-        ops.text(formatJsonGap(notice), undefined);
-      }
-    },
-    heartbeat() {
-      if (closed) return;
-      if (ops.ping !== undefined && !ops.ping()) {
-        closed = true;
-        (ops.terminate ?? (() => ops.close(1001, "heartbeat timeout")))();
-        return;
-      }
-      if (format === "json") ops.text(HEARTBEAT_JSON, undefined);
-    },
-    close,
-  };
+    if (ops.terminate !== undefined) {
+      setTimeout(() => ops.terminate?.(), CLOSE_TIMEOUT_MS);
+    }
+  }
 }

@@ -41,6 +41,81 @@ export function handshakeProblem(request: Request): string | null {
   return null;
 }
 
+/** What a subscriber's upgrade needs: resume options, format and hooks. */
+export type SubscriberOptions = SubscribeOptions & UpgradeHooks & {
+  format: "raw" | "json";
+};
+
+/** The part of Hono's WSContext used here. */
+interface SocketContext {
+  raw?: unknown;
+  close(code?: number, reason?: string): void;
+}
+
+// The WebSocket event handlers of one subscriber, as a class: one object per
+// connection, its methods on the prototype (Hono calls them as methods).
+class SubscriberEvents {
+  #topic: Topic;
+  #support: WebSocketSupport;
+  #options: SubscriberOptions;
+  #subscription: Subscription | undefined;
+  #sink: WebSocketSink | undefined;
+
+  constructor(
+    topic: Topic,
+    support: WebSocketSupport,
+    options: SubscriberOptions,
+  ) {
+    this.#topic = topic;
+    this.#support = support;
+    this.#options = options;
+  }
+
+  onOpen(_event: Event, ws: SocketContext): void {
+    const sink = this.#support.createSink(ws.raw, this.#options.format);
+    try {
+      this.#subscription = this.#topic.subscribe(sink, this.#options);
+    } catch (error) {
+      ws.close(
+        1013,
+        error instanceof Error
+          ? error.message.slice(0, 120)
+          : "try again later",
+      );
+      return;
+    }
+    this.#sink = sink;
+    this.#options.onOpen(sink);
+  }
+
+  onMessage(event: MessageEvent, ws: SocketContext): void {
+    const data: unknown = event.data;
+    const size = typeof data === "string"
+      ? data.length
+      : data instanceof ArrayBuffer
+      ? data.byteLength
+      : data instanceof Blob
+      ? data.size
+      : 0;
+    if (size > this.#options.maxFrameBytes) ws.close(1009, "frame too large");
+  }
+
+  onClose(): void {
+    this.#end();
+  }
+
+  onError(): void {
+    this.#end();
+  }
+
+  #end(): void {
+    if (this.#subscription === undefined || this.#sink === undefined) return;
+    this.#subscription.cancel();
+    this.#options.onClose(this.#sink);
+    this.#subscription = undefined;
+  }
+}
+
 /**
  * Upgrades the request and subscribes the socket to `topic`. Frames from
  * the subscriber are not events: they are ignored, and an oversized one
@@ -56,53 +131,11 @@ export function upgradeSubscriber(
   c: Context,
   topic: Topic,
   support: WebSocketSupport,
-  options: SubscribeOptions & UpgradeHooks & { format: "raw" | "json" },
+  options: SubscriberOptions,
 ): Promise<Response> {
-  let subscription: Subscription | undefined;
-  let sink: WebSocketSink | undefined;
-  const end = (): void => {
-    if (subscription === undefined || sink === undefined) return;
-    subscription.cancel();
-    options.onClose(sink);
-    subscription = undefined;
-  };
   // Every runtime's upgrader has Hono's shape; the support object types it
   // loosely so each runtime's raw socket type fits.
   const upgrade = support.upgradeWebSocket as unknown as UpgradeWebSocket;
-  return upgrade(c, {
-    onOpen(
-      _event: Event,
-      ws: { raw?: unknown; close(code?: number, reason?: string): void },
-    ) {
-      sink = support.createSink(ws.raw, options.format);
-      try {
-        subscription = topic.subscribe(sink, options);
-      } catch (error) {
-        ws.close(
-          1013,
-          error instanceof Error
-            ? error.message.slice(0, 120)
-            : "try again later",
-        );
-        return;
-      }
-      options.onOpen(sink);
-    },
-    onMessage(
-      event: MessageEvent,
-      ws: { close(code?: number, reason?: string): void },
-    ) {
-      const data: unknown = event.data;
-      const size = typeof data === "string"
-        ? data.length
-        : data instanceof ArrayBuffer
-        ? data.byteLength
-        : data instanceof Blob
-        ? data.size
-        : 0;
-      if (size > options.maxFrameBytes) ws.close(1009, "frame too large");
-    },
-    onClose: end,
-    onError: end,
-  }, support.upgradeOptions);
+  const events = new SubscriberEvents(topic, support, options);
+  return upgrade(c, events, support.upgradeOptions);
 }

@@ -5,7 +5,7 @@
  */
 
 import { upgradeWebSocket, websocket } from "hono/bun";
-import { createSocketSink } from "../http/socket_sink.ts";
+import { createSocketSink, type SocketOps } from "../http/socket_sink.ts";
 import type { WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
@@ -61,6 +61,56 @@ let maxFrameBytes = 1 << 20;
 let maxQueueBytes = 4 << 20;
 let server: BunServer | undefined;
 
+// A class, not closures: an idle subscriber costs one small object. Keyed
+// by the raw socket: Bun's Hono adapter makes a new WSContext per callback.
+class BunSocketOps implements SocketOps {
+  #socket: BunSocket;
+
+  constructor(socket: BunSocket) {
+    this.#socket = socket;
+    answered.add(socket);
+  }
+
+  text(text: string): void {
+    this.#socket.sendText(text);
+  }
+
+  binary(bytes: Uint8Array): void {
+    this.#socket.sendBinary(bytes);
+  }
+
+  buffered(): number {
+    return this.#socket.getBufferedAmount();
+  }
+
+  close(code: number, reason: string): void {
+    const socket = this.#socket;
+    if (socket.readyState > 1) return;
+    // A close frame queued behind more than the slow bound would keep the
+    // connection until a peer that does not read reads, and Bun cannot drop
+    // a socket once it is closing: drop it now instead.
+    if (socket.getBufferedAmount() > maxQueueBytes) socket.terminate();
+    else socket.close(code, reason);
+  }
+
+  // Our own pings, at our period: Bun's idle timer has a coarse granularity
+  // of several seconds.
+  ping(): boolean {
+    if (!answered.delete(this.#socket)) return false;
+    this.#socket.ping();
+    return true;
+  }
+
+  terminate(): void {
+    this.#socket.terminate();
+  }
+
+  join(channel: string): boolean {
+    this.#socket.subscribe(channel);
+    return true;
+  }
+}
+
 function websocketSupport(
   options: {
     heartbeatMs: number;
@@ -76,37 +126,8 @@ function websocketSupport(
     // One native publish per channel instead of one send per socket: Bun
     // writes the frame to every subscribed socket in native code.
     broadcast: (channel, frame) => void server?.publish(channel, frame),
-    createSink(raw, format) {
-      // Key everything by the raw socket: Bun's Hono adapter makes a new
-      // WSContext for every callback.
-      const socket = raw as BunSocket;
-      answered.add(socket);
-      return createSocketSink({
-        text: (text) => void socket.sendText(text),
-        binary: (bytes) => void socket.sendBinary(bytes),
-        buffered: () => socket.getBufferedAmount(),
-        close(code, reason) {
-          if (socket.readyState > 1) return;
-          // A close frame queued behind more than the slow bound would keep
-          // the connection until a peer that does not read reads, and Bun
-          // cannot drop a socket once it is closing: drop it now instead.
-          if (socket.getBufferedAmount() > maxQueueBytes) socket.terminate();
-          else socket.close(code, reason);
-        },
-        // Our own pings, at our period: Bun's idle timer has a coarse
-        // granularity of several seconds.
-        ping() {
-          if (!answered.delete(socket)) return false;
-          socket.ping();
-          return true;
-        },
-        terminate: () => socket.terminate(),
-        join(channel) {
-          socket.subscribe(channel);
-          return true;
-        },
-      }, format);
-    },
+    createSink: (raw, format) =>
+      createSocketSink(new BunSocketOps(raw as BunSocket), format),
   };
 }
 

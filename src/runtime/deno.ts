@@ -5,7 +5,7 @@
  */
 
 import { upgradeWebSocket } from "hono/deno";
-import { createSocketSink } from "../http/socket_sink.ts";
+import { createSocketSink, type SocketOps } from "../http/socket_sink.ts";
 import type { WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
@@ -13,6 +13,31 @@ import {
   type Runtime,
   type ServeOptions,
 } from "./types.ts";
+
+// A class, not closures: an idle subscriber costs one small object.
+class DenoSocketOps implements SocketOps {
+  #socket: WebSocket;
+
+  constructor(socket: WebSocket) {
+    this.#socket = socket;
+  }
+
+  text(text: string): void {
+    this.#socket.send(text);
+  }
+
+  binary(bytes: Uint8Array): void {
+    this.#socket.send(bytes as Uint8Array<ArrayBuffer>);
+  }
+
+  buffered(): number {
+    return this.#socket.bufferedAmount;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#socket.readyState <= 1) this.#socket.close(code, reason);
+  }
+}
 
 function websocketSupport(options: { heartbeatMs: number }): WebSocketSupport {
   return {
@@ -22,17 +47,8 @@ function websocketSupport(options: { heartbeatMs: number }): WebSocketSupport {
     upgradeOptions: {
       idleTimeout: Math.max(1, Math.ceil(options.heartbeatMs / 1000)),
     },
-    createSink(raw, format) {
-      const socket = raw as WebSocket;
-      return createSocketSink({
-        text: (text) => socket.send(text),
-        binary: (bytes) => socket.send(bytes as Uint8Array<ArrayBuffer>),
-        buffered: () => socket.bufferedAmount,
-        close: (code, reason) => {
-          if (socket.readyState <= 1) socket.close(code, reason);
-        },
-      }, format);
-    },
+    createSink: (raw, format) =>
+      createSocketSink(new DenoSocketOps(raw as WebSocket), format),
   };
 }
 
