@@ -94,6 +94,7 @@ async function subscribe(args: string[], runtime: Runtime): Promise<number> {
     stdout: runtime.stdout,
     stderr: runtime.stderr,
     signal: controller.signal,
+    statusLine: runtime.stderrIsTerminal(),
   });
 }
 

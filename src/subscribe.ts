@@ -10,7 +10,8 @@ import { parseUpstreamUrl } from "./address.ts";
 import { normalizeFlags } from "./config.ts";
 import type { EventData } from "./event.ts";
 import { UsageError } from "./errors.ts";
-import { connectUpstream } from "./upstream.ts";
+import { createStatusLine } from "./status_line.ts";
+import { connectUpstream, redactUrl } from "./upstream.ts";
 
 /** What `subscribe` was asked to do. */
 export interface SubscribeCommand {
@@ -118,6 +119,8 @@ export interface SubscribeIo {
   stderr(text: string): void;
   /** Stops the client. */
   signal?: AbortSignal;
+  /** Draw a live status line on stderr (when it is a terminal). */
+  statusLine?: boolean;
 }
 
 const DECODER = new TextDecoder();
@@ -147,6 +150,14 @@ export function runSubscribe(
 ): Promise<number> {
   return new Promise((resolve) => {
     let received = 0;
+    const status = io.statusLine && !command.quiet
+      ? createStatusLine(redactUrl(command.url), io.stderr)
+      : undefined;
+    const finish = (): void => {
+      upstream.close();
+      status?.stop();
+      resolve(0);
+    };
     const upstream = connectUpstream({
       url: command.url,
       token: command.token,
@@ -154,26 +165,24 @@ export function runSubscribe(
       onEvent(event) {
         if (command.count !== null && received >= command.count) return;
         io.stdout(render(event.id, event.data, command.json));
-        if (++received === command.count) {
-          upstream.close();
-          resolve(0);
-        }
+        status?.event(event.id);
+        if (++received === command.count) finish();
       },
       onGap(notice) {
-        io.stderr(
-          `gap: ${notice.reason} (after ${notice.lastEventId ?? "no id"})\n`,
-        );
+        const line = `gap: ${notice.reason} (after ${
+          notice.lastEventId ?? "no id"
+        })`;
+        if (status) status.print(line);
+        else io.stderr(line + "\n");
         if (command.json) {
           io.stdout(JSON.stringify({ type: "gap", ...notice }) + "\n");
         }
       },
-      onState(_state, detail) {
-        if (!command.quiet) io.stderr(detail + "\n");
+      onState(state, detail) {
+        if (status) status.state(state, detail);
+        else if (!command.quiet) io.stderr(detail + "\n");
       },
     });
-    io.signal?.addEventListener("abort", () => {
-      upstream.close();
-      resolve(0);
-    }, { once: true });
+    io.signal?.addEventListener("abort", finish, { once: true });
   });
 }

@@ -107,7 +107,7 @@ export function connectUpstream(options: UpstreamOptions): Upstream {
     onOpen() {
       connected = true;
       failures = 0;
-      state("open", `connected to ${redact(options.url)}`);
+      state("open", `connected to ${redactUrl(options.url)}`);
     },
     onEvent(event) {
       if (event.id !== null) lastEventId = event.id;
@@ -119,7 +119,7 @@ export function connectUpstream(options: UpstreamOptions): Upstream {
   let failures = 0;
   async function loop(): Promise<void> {
     while (!closed) {
-      state("connecting", `connecting to ${redact(options.url)}`);
+      state("connecting", `connecting to ${redactUrl(options.url)}`);
       const url = resumeUrl(options, lastEventId);
       current = open(url, options.token ?? null, handlers);
       const reason = await current.done;
@@ -131,7 +131,7 @@ export function connectUpstream(options: UpstreamOptions): Upstream {
       const delay = Math.round(base / 2 + Math.random() * base / 2);
       state(
         "closed",
-        `upstream ${redact(options.url)} ${reason}; retrying in ${delay} ms`,
+        `upstream ${redactUrl(options.url)} ${reason}; retrying in ${delay} ms`,
       );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
@@ -141,7 +141,7 @@ export function connectUpstream(options: UpstreamOptions): Upstream {
         };
       });
     }
-    state("closed", `stopped consuming ${redact(options.url)}`);
+    state("closed", `stopped consuming ${redactUrl(options.url)}`);
   }
 
   function close(): void {
@@ -174,7 +174,13 @@ interface AttemptHandlers {
   onGap(notice: GapNotice): void;
 }
 
-function redact(url: URL): string {
+/**
+ * Shows a URL with its `?token=` hidden, for logs.
+ *
+ * @param url The URL.
+ * @returns The URL text, token replaced by `***`.
+ */
+export function redactUrl(url: URL): string {
   if (!url.searchParams.has("token")) return url.href;
   const copy = new URL(url);
   copy.searchParams.set("token", "***");
