@@ -14,7 +14,7 @@ import { originAllowed, requestToken, timingSafeEqual } from "./guard.ts";
 import { formatMetrics } from "./metrics.ts";
 import { indexPageResponse, streamPageResponse, wantsHtml } from "./pages.ts";
 import { BodyError, forwardPublish, readEventBody } from "./publish.ts";
-import { createSseResponse } from "./sse.ts";
+import { createSseResponse, SSE_HEADERS } from "./sse.ts";
 import type {
   HttpApp,
   UpstreamStatus,
@@ -189,7 +189,13 @@ export function createApp(options: AppOptions): WseventApp {
         maxFrameBytes: maxBody,
       });
     }
-    return createSseResponse(topic, { ...hooks, lastEventId, replayAll });
+    const output = options.websocket.sseOutput?.(c.env, SSE_HEADERS);
+    return createSseResponse(topic, {
+      ...hooks,
+      lastEventId,
+      replayAll,
+      output,
+    });
   };
 
   const publish = async (c: Context, topic: Topic): Promise<Response> => {

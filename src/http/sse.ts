@@ -6,7 +6,7 @@
  */
 
 import { formatSseGap, type GapNotice, type StreamEvent } from "../event.ts";
-import type { SubscribeOptions, Topic } from "../hub.ts";
+import type { SubscribeOptions, Subscription, Topic } from "../hub.ts";
 import type { WebSocketSink } from "./types.ts";
 
 const ENCODER = new TextEncoder();
@@ -27,6 +27,25 @@ export interface SseResponseOptions extends SubscribeOptions {
   onClose?(sink: WebSocketSink): void;
   /** Called once the sink exists, so the caller can send it heartbeats. */
   onOpen?(sink: WebSocketSink): void;
+  /**
+   * A runtime's direct output for this request (Node: the response object),
+   * used instead of a web ReadableStream where the runtime offers one.
+   */
+  output?: SseOutput;
+}
+
+/** Where an SSE subscriber's bytes go. */
+export interface SseOutput {
+  /** Queues bytes without waiting. */
+  write(chunk: Uint8Array): void;
+  /** Bytes queued and not yet written to the network. */
+  queued(): number;
+  /** Ends the response. */
+  end(): void;
+  /** Calls `listener` once when the client goes away. */
+  onClose(listener: () => void): void;
+  /** What the handler returns to the framework. */
+  response(): Response;
 }
 
 /**
@@ -41,50 +60,86 @@ export function createSseResponse(
   topic: Topic,
   options: SseResponseOptions = {},
 ): Response {
+  const output = options.output ?? createStreamOutput();
+  const sink = new SseSink(output, options);
+  output.onClose(() => sink.finish());
+  output.write(
+    ENCODER.encode(`retry: ${options.retryMs ?? 1000}\n: connected\n\n`),
+  );
+  sink.subscription = topic.subscribe(sink, options);
+  options.onOpen?.(sink);
+  return output.response();
+}
+
+// One object per subscriber, its methods on the prototype.
+class SseSink implements WebSocketSink {
+  readonly format = "sse" as const;
+  readonly transport = "sse" as const;
+  subscription: Subscription | undefined;
+  #output: SseOutput;
+  #options: SseResponseOptions;
+  #closed = false;
+
+  constructor(output: SseOutput, options: SseResponseOptions) {
+    this.#output = output;
+    this.#options = options;
+  }
+
+  send(event: StreamEvent): number {
+    this.#output.write(event.sse);
+    return this.#output.queued();
+  }
+
+  queued(): number {
+    return this.#output.queued();
+  }
+
+  notify(notice: GapNotice): void {
+    if (!this.#closed) this.#output.write(ENCODER.encode(formatSseGap(notice)));
+  }
+
+  heartbeat(): void {
+    if (!this.#closed) this.#output.write(HEARTBEAT);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.finish();
+    this.#output.end();
+  }
+
+  /** The client left or we closed: stop delivery once. */
+  finish(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.subscription?.cancel();
+    this.#options.onClose?.(this);
+  }
+}
+
+/** The portable output: a web ReadableStream counted in bytes. */
+function createStreamOutput(): SseOutput {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let closed = false;
-  let cancel = (): void => {};
-  const finish = (): void => {
-    if (closed) return;
-    closed = true;
-    cancel();
-    options.onClose?.(sink);
-  };
-  const sink: WebSocketSink = {
-    format: "sse",
-    transport: "sse",
-    send(event: StreamEvent): number {
-      controller.enqueue(event.sse);
-      return -(controller.desiredSize ?? 0);
+  let onClose = (): void => {};
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
     },
+    cancel: () => onClose(),
+  }, { highWaterMark: 0, size: (chunk) => chunk.byteLength });
+  return {
+    write: (chunk) => controller.enqueue(chunk),
     queued: () => -(controller.desiredSize ?? 0),
-    notify(notice: GapNotice) {
-      if (!closed) controller.enqueue(ENCODER.encode(formatSseGap(notice)));
-    },
-    heartbeat() {
-      if (!closed) controller.enqueue(HEARTBEAT);
-    },
-    close() {
-      if (closed) return;
-      finish();
+    end() {
       try {
         controller.close();
       } catch {
         // Already errored by the runtime: nothing to flush.
       }
     },
-  };
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-      c.enqueue(
-        ENCODER.encode(`retry: ${options.retryMs ?? 1000}\n: connected\n\n`),
-      );
+    onClose(listener) {
+      onClose = listener;
     },
-    cancel: finish,
-  }, { highWaterMark: 0, size: (chunk) => chunk.byteLength });
-  const subscription = topic.subscribe(sink, options);
-  cancel = () => subscription.cancel();
-  options.onOpen?.(sink);
-  return new Response(body, { status: 200, headers: SSE_HEADERS });
+    response: () => new Response(body, { status: 200, headers: SSE_HEADERS }),
+  };
 }

@@ -5,6 +5,7 @@
  */
 
 import type { Sink } from "../hub.ts";
+import type { SseOutput } from "./sse.ts";
 
 /** A WebSocket subscriber's sink, made by the runtime from its raw socket. */
 export interface WebSocketSink extends Sink {
@@ -29,6 +30,18 @@ export interface WebSocketSupport {
    * @param format Bare payloads or JSON envelopes.
    */
   createSink(raw: unknown, format: "raw" | "json"): WebSocketSink;
+  /**
+   * A direct output for an SSE response where the runtime has one faster
+   * than a web stream (Node: the response object itself).
+   *
+   * @param env What the runtime passed the app as `env` for this request.
+   * @param headers The response headers.
+   * @returns The output, or undefined to use a web stream.
+   */
+  sseOutput?(
+    env: unknown,
+    headers: Readonly<Record<string, string>>,
+  ): SseOutput | undefined;
   /** The runtime's native broadcast, where it has one (Bun). */
   broadcast?: (channel: string, frame: string | Uint8Array) => void;
 }

@@ -7,11 +7,20 @@
 
 import { serve as serveNode, upgradeWebSocket } from "@hono/node-server";
 import { Buffer } from "node:buffer";
-import { type IncomingMessage, STATUS_CODES } from "node:http";
+import {
+  type IncomingMessage,
+  type ServerResponse,
+  STATUS_CODES,
+} from "node:http";
 import process from "node:process";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
-import { createSocketSink, type SocketOps } from "../http/socket_sink.ts";
+import {
+  CLOSE_TIMEOUT_MS,
+  createSocketSink,
+  type SocketOps,
+} from "../http/socket_sink.ts";
+import type { SseOutput } from "../http/sse.ts";
 import type { WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
@@ -77,10 +86,18 @@ function textFrame(text: string): Buffer {
 // write: cork at the first, uncork all once the turn's I/O callbacks have
 // run (setImmediate), so the fan-outs of every POST read in that turn merge.
 // Under light load that is the same single write, a fraction of a ms later.
-const corked: Duplex[] = [];
+const corked: { uncork(): void }[] = [];
 function flushCorked(): void {
   for (const stream of corked) stream.uncork();
   corked.length = 0;
+}
+
+function corkOnce(
+  stream: { cork(): void; uncork(): void; writableCorked: number },
+): void {
+  if (stream.writableCorked) return;
+  stream.cork();
+  if (corked.push(stream) === 1) setImmediate(flushCorked);
 }
 
 /**
@@ -94,10 +111,7 @@ function writeFrame(socket: WebSocket, frame: Buffer): boolean {
   if (socket.readyState !== 1 || !stream || internals._sender?._deflate) {
     return false;
   }
-  if (!stream.writableCorked) {
-    stream.cork();
-    if (corked.push(stream) === 1) setImmediate(flushCorked);
-  }
+  corkOnce(stream);
   stream.write(frame);
   return true;
 }
@@ -160,8 +174,50 @@ function websocketSupport(
   maxFrameBytes = options.maxFrameBytes;
   return {
     upgradeWebSocket,
+    sseOutput: nodeSseOutput,
     createSink: (raw, format) =>
       createSocketSink(new NodeSocketOps(raw as WebSocket), format),
+  };
+}
+
+/**
+ * SSE straight onto the TCP socket, like the WebSocket frames: status line
+ * and headers written once, then each event's shared bytes, corked per
+ * event-loop turn. No chunked encoding (the response ends with the
+ * connection, `Connection: close`), no web stream, no node-server pump.
+ */
+function nodeSseOutput(
+  env: unknown,
+  headers: Readonly<Record<string, string>>,
+): SseOutput | undefined {
+  const response = (env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  const socket = response?.socket;
+  if (
+    response === undefined || !socket || response.headersSent ||
+    socket.destroyed
+  ) return undefined;
+  const lines = ["HTTP/1.1 200 OK"];
+  for (const [name, value] of Object.entries(headers)) {
+    lines.push(`${name}: ${value}`);
+  }
+  lines.push("Connection: close", "", "");
+  socket.write(lines.join("\r\n"));
+  return {
+    write(chunk) {
+      if (socket.writableEnded || socket.destroyed) return;
+      corkOnce(socket);
+      socket.write(chunk);
+    },
+    queued: () => socket.writableLength,
+    end() {
+      socket.end();
+      // A client that does not read never lets the end flush: drop it.
+      setTimeout(() => socket.destroy(), CLOSE_TIMEOUT_MS);
+    },
+    onClose: (listener) => void socket.once("close", listener),
+    // Tells node-server the answer is already on its way.
+    response: () =>
+      new Response(null, { headers: { "x-hono-already-sent": "1" } }),
   };
 }
 
