@@ -112,14 +112,35 @@ export function createApp(options: AppOptions): WseventApp {
       : {};
     return c.json({ error: message, code: reason }, status, headers);
   };
-  const authorized = (
-    request: Request,
-    token: string | null | undefined,
-    query: boolean,
-  ): boolean => {
-    if (!token) return true;
-    const given = requestToken(request, query);
-    return given !== null && timingSafeEqual(given, token);
+  // Origins first (a cross-site form or fetch can POST without a
+  // preflight, so the list guards publishing too), then the token: header,
+  // or for subscribers also `?token=` (browsers cannot set WebSocket or
+  // EventSource headers).
+  const guard = (
+    c: Context,
+    action: "subscribe" | "publish",
+  ): Response | null => {
+    const request = c.req.raw;
+    if (!originAllowed(request, options.allowOrigins ?? [])) {
+      return refuse(
+        c,
+        "forbidden_origin",
+        403,
+        `Origin "${request.headers.get("origin")}" is not allowed`,
+      );
+    }
+    const token = action === "subscribe"
+      ? options.subscribeToken
+      : options.publishToken;
+    if (!token) return null;
+    const given = requestToken(request, action === "subscribe");
+    if (given !== null && timingSafeEqual(given, token)) return null;
+    return refuse(
+      c,
+      "unauthorized",
+      401,
+      `Cannot ${action}: missing or wrong token`,
+    );
   };
 
   app.get(
@@ -149,22 +170,8 @@ export function createApp(options: AppOptions): WseventApp {
     topic: Topic,
   ): Response | Promise<Response> => {
     const request = c.req.raw;
-    if (!originAllowed(request, options.allowOrigins ?? [])) {
-      return refuse(
-        c,
-        "forbidden_origin",
-        403,
-        `Origin "${request.headers.get("origin")}" is not allowed`,
-      );
-    }
-    if (!authorized(request, options.subscribeToken, true)) {
-      return refuse(
-        c,
-        "unauthorized",
-        401,
-        "Cannot subscribe: missing or wrong token",
-      );
-    }
+    const refused = guard(c, "subscribe");
+    if (refused !== null) return refused;
     if (!hub.hasRoom) {
       return refuse(
         c,
@@ -200,24 +207,8 @@ export function createApp(options: AppOptions): WseventApp {
 
   const publish = async (c: Context, topic: Topic): Promise<Response> => {
     const request = c.req.raw;
-    // A cross-site form or fetch can POST without a preflight: the origin
-    // list guards publishing as it guards subscribing.
-    if (!originAllowed(request, options.allowOrigins ?? [])) {
-      return refuse(
-        c,
-        "forbidden_origin",
-        403,
-        `Origin "${request.headers.get("origin")}" is not allowed`,
-      );
-    }
-    if (!authorized(request, options.publishToken, false)) {
-      return refuse(
-        c,
-        "unauthorized",
-        401,
-        "Cannot publish: missing or wrong token",
-      );
-    }
+    const refused = guard(c, "publish");
+    if (refused !== null) return refused;
     try {
       const data = await readEventBody(request, maxBody);
       if (options.forwardPublishUrl) {

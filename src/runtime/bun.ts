@@ -9,6 +9,7 @@ import { createSocketSink, type SocketOps } from "../http/socket_sink.ts";
 import type { WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
+  onceOnSignals,
   type RunningServer,
   type Runtime,
   type ServeOptions,
@@ -174,15 +175,12 @@ export const runtime: Runtime = {
   name: "bun",
   websocketSupport,
   serve,
-  onShutdownSignal(handler) {
-    let called = false;
-    for (const signal of ["SIGINT", "SIGTERM"]) {
-      process.on(signal, () => {
-        if (!called) handler(signal);
-        called = true;
-      });
-    }
-  },
+  onShutdownSignal: (handler) =>
+    onceOnSignals(
+      (signal, listener) => void process.on(signal, listener),
+      handler,
+    ),
+
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
   exit: (code) => process.exit(code),

@@ -9,6 +9,7 @@ import { createSocketSink, type SocketOps } from "../http/socket_sink.ts";
 import type { WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
+  onceOnSignals,
   type RunningServer,
   type Runtime,
   type ServeOptions,
@@ -81,15 +82,12 @@ export const runtime: Runtime = {
   name: "deno",
   websocketSupport,
   serve,
-  onShutdownSignal(handler) {
-    let called = false;
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      Deno.addSignalListener(signal, () => {
-        if (!called) handler(signal);
-        called = true;
-      });
-    }
-  },
+  onShutdownSignal: (handler) =>
+    onceOnSignals(
+      (signal, listener) => Deno.addSignalListener(signal, listener),
+      handler,
+    ),
+
   stdout: (text) => void Deno.stdout.writeSync(new TextEncoder().encode(text)),
   stderr: (text) => void Deno.stderr.writeSync(new TextEncoder().encode(text)),
   exit: (code) => Deno.exit(code),

@@ -24,6 +24,7 @@ import type { SseOutput } from "../http/sse.ts";
 import type { WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
+  onceOnSignals,
   type RunningServer,
   type Runtime,
   type ServeOptions,
@@ -328,15 +329,12 @@ export const runtime: Runtime = {
   name: "node",
   websocketSupport,
   serve,
-  onShutdownSignal(handler) {
-    let called = false;
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      process.on(signal, () => {
-        if (!called) handler(signal);
-        called = true;
-      });
-    }
-  },
+  onShutdownSignal: (handler) =>
+    onceOnSignals(
+      (signal, listener) => void process.on(signal, listener),
+      handler,
+    ),
+
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
   exit: (code) => process.exit(code),

@@ -97,3 +97,22 @@ export function listenError(error: unknown, address: string): ServeError {
     cause: error,
   });
 }
+
+/**
+ * Calls `handler` once, on the first SIGINT or SIGTERM.
+ *
+ * @param listen Adds a listener for one signal, the runtime's way.
+ * @param handler What to call, with the signal's name.
+ */
+export function onceOnSignals(
+  listen: (signal: "SIGINT" | "SIGTERM", listener: () => void) => void,
+  handler: (signal: string) => void,
+): void {
+  let called = false;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    listen(signal, () => {
+      if (!called) handler(signal);
+      called = true;
+    });
+  }
+}
