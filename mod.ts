@@ -70,6 +70,7 @@ export type {
   WebSocketSink,
   WebSocketSupport,
 } from "./src/http/types.ts";
+export type { SseOutput } from "./src/http/sse.ts";
 export { createLogger } from "./src/log.ts";
 export type { Logger } from "./src/log.ts";
 export { edgeFetch } from "./src/edge.ts";
