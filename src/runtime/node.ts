@@ -269,6 +269,11 @@ function withUpgradeRefusals(
     // node-server's upgrader answers an accepted upgrade with an empty 200
     // and completes it; anything else is an answer for the client.
     const accepted = response.status === 200 && response.body === null;
+    if (upgrading && accepted && env !== undefined) {
+      // node-server's upgrade handler keeps env for the socket's lifetime;
+      // the upgrade request in it is not needed once the upgrade is under way.
+      (env as UpgradeEnv).incoming = undefined;
+    }
     if (upgrading && socket !== undefined && !accepted) {
       await refuseUpgrade(socket, response.clone());
     }
