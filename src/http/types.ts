@@ -21,8 +21,8 @@ export interface WebSocketSupport {
    * type fits; the app calls it in its `(c, events, options)` form.
    */
   upgradeWebSocket: (c: never, events: never, options?: never) => unknown;
-  /** Options for the upgrader (Deno's idleTimeout, for instance). */
-  upgradeOptions?: unknown;
+  /** Options for each upgrade (Deno's idleTimeout, for instance). */
+  upgradeOptions?: () => unknown;
   /**
    * Wraps the runtime's raw socket (`WSContext.raw`) as a hub sink.
    *

@@ -137,5 +137,5 @@ export function upgradeSubscriber(
   // loosely so each runtime's raw socket type fits.
   const upgrade = support.upgradeWebSocket as unknown as UpgradeWebSocket;
   const events = new SubscriberEvents(topic, support, options);
-  return upgrade(c, events, support.upgradeOptions);
+  return upgrade(c, events, support.upgradeOptions?.());
 }

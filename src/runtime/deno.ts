@@ -43,10 +43,17 @@ class DenoSocketOps implements SocketOps {
 function websocketSupport(options: { heartbeatMs: number }): WebSocketSupport {
   return {
     upgradeWebSocket,
-    // Deno pings an idle socket and closes it when the pong does not come
-    // within idleTimeout seconds: the runtime's own heartbeat.
-    upgradeOptions: {
-      idleTimeout: Math.max(1, Math.ceil(options.heartbeatMs / 1000)),
+    // Deno pings a socket that has sent nothing for half of idleTimeout
+    // seconds and closes it when no pong comes in the other half: the
+    // runtime's own heartbeat. Each socket gets up to half a period more, at
+    // random: sockets that connected together would otherwise all be pinged
+    // in the same instant, and under load that stalls Deno's sends for
+    // seconds (fan-out p99 5.1 s instead of 0.28 s in bench scenario a).
+    upgradeOptions: () => {
+      const seconds = Math.max(1, Math.ceil(options.heartbeatMs / 1000));
+      return {
+        idleTimeout: seconds + Math.floor(Math.random() * (seconds / 2 + 1)),
+      };
     },
     createSink: (raw, format) =>
       createSocketSink(new DenoSocketOps(raw as WebSocket), format),

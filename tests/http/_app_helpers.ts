@@ -125,7 +125,7 @@ export function fakeWebSocket(): FakeWebSocket {
   const support: WebSocketSupport = {
     upgradeWebSocket:
       upgrade as unknown as WebSocketSupport["upgradeWebSocket"],
-    upgradeOptions: { idleTimeout: 30 },
+    upgradeOptions: () => ({ idleTimeout: 30 }),
     createSink(raw, format) {
       const socket = raw as FakeRawSocket;
       const sink = createSocketSink({
