@@ -78,9 +78,10 @@ export class StreamEvent {
   readonly data: EventData;
   /** Payload size in bytes (UTF-8 for text). */
   readonly size: number;
+  /** The payload as bytes (UTF-8 for text), for transports that send bytes. */
+  readonly bytes: Uint8Array;
   #json?: string;
   #sse?: Uint8Array;
-  #bytes?: Uint8Array;
 
   /**
    * Creates an event; serialized forms are computed when first asked for.
@@ -93,25 +94,13 @@ export class StreamEvent {
     this.seq = parts.seq;
     this.id = formatEventId(parts.epoch, parts.seq);
     this.data = data;
-    if (typeof data === "string") {
-      this.#bytes = ENCODER.encode(data);
-      this.size = this.#bytes.byteLength;
-    } else {
-      this.#bytes = data;
-      this.size = data.byteLength;
-    }
+    this.bytes = typeof data === "string" ? ENCODER.encode(data) : data;
+    this.size = this.bytes.byteLength;
   }
 
   /** True when the payload is binary. */
   get binary(): boolean {
     return typeof this.data !== "string";
-  }
-
-  /** The payload as bytes (UTF-8 for text), for transports that send bytes. */
-  get bytes(): Uint8Array {
-    return this.#bytes ??= typeof this.data === "string"
-      ? ENCODER.encode(this.data)
-      : this.data;
   }
 
   /** The JSON envelope `{"id","data"}` (binary data as base64 with `"encoding":"base64"`). */
@@ -125,7 +114,14 @@ export class StreamEvent {
   }
 }
 
-function formatJsonEvent(id: string, data: EventData): string {
+/**
+ * Formats the JSON envelope of an event (`?format=json`, `subscribe --json`).
+ *
+ * @param id The event id, or null where the upstream gave none.
+ * @param data The payload; binary payloads as base64 with `"encoding":"base64"`.
+ * @returns `{"id","data"}` as JSON text.
+ */
+export function formatJsonEvent(id: string | null, data: EventData): string {
   if (typeof data === "string") return JSON.stringify({ id, data });
   return JSON.stringify({ id, data: encodeBase64(data), encoding: "base64" });
 }
@@ -213,13 +209,30 @@ export function parseJsonMessage(text: string): JsonMessage | undefined {
   }
   if (record.type === "heartbeat") return { type: "heartbeat" };
   if (record.type === "gap") {
-    const lastEventId = typeof record.lastEventId === "string"
-      ? record.lastEventId
-      : null;
-    const reason = typeof record.reason === "string" ? record.reason : "gap";
-    return { type: "gap", notice: { lastEventId, reason } };
+    return { type: "gap", notice: readGapNotice(record) };
   }
   return undefined;
+}
+
+/**
+ * Reads a gap notice from its JSON form (the `event: gap` data of SSE, or
+ * a `{"type":"gap"}` message), tolerating missing fields.
+ *
+ * @param value The parsed JSON.
+ * @returns The notice.
+ */
+export function readGapNotice(value: unknown): GapNotice {
+  const record =
+    (typeof value === "object" && value !== null ? value : {}) as Record<
+      string,
+      unknown
+    >;
+  return {
+    lastEventId: typeof record.lastEventId === "string"
+      ? record.lastEventId
+      : null,
+    reason: typeof record.reason === "string" ? record.reason : "gap",
+  };
 }
 
 /**

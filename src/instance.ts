@@ -9,6 +9,7 @@
 import type { Config } from "./config.ts";
 import { createEpoch } from "./event.ts";
 import { createApp } from "./http/app.ts";
+import { CLOSE_TIMEOUT_MS } from "./http/socket_sink.ts";
 import type {
   HttpApp,
   UpstreamStatus,
@@ -20,9 +21,6 @@ import { startProducer } from "./producer.ts";
 import { startRelay } from "./relay.ts";
 import type { Upstream } from "./upstream.ts";
 import { VERSION } from "./version.ts";
-
-/** Time given to subscribers to finish their close handshake on shutdown. */
-const CLOSE_TIMEOUT_MS = 1000;
 
 /** A wired instance. */
 export interface Instance {

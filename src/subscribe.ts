@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import { parseUpstreamUrl } from "./address.ts";
 import { normalizeFlags } from "./config.ts";
-import type { EventData } from "./event.ts";
+import { type EventData, formatJsonEvent } from "./event.ts";
 import { UsageError } from "./errors.ts";
 import { createStatusLine } from "./status_line.ts";
 import { connectUpstream, redactUrl } from "./upstream.ts";
@@ -126,13 +126,7 @@ export interface SubscribeIo {
 const DECODER = new TextDecoder();
 
 function render(id: string | null, data: EventData, json: boolean): string {
-  if (json) {
-    return JSON.stringify(
-      typeof data === "string"
-        ? { id, data }
-        : { id, data: btoa(String.fromCharCode(...data)), encoding: "base64" },
-    ) + "\n";
-  }
+  if (json) return formatJsonEvent(id, data) + "\n";
   const text = typeof data === "string" ? data : DECODER.decode(data);
   return text.endsWith("\n") ? text : text + "\n";
 }

@@ -12,6 +12,7 @@ import {
   type GapNotice,
   parseEventId,
   parseJsonMessage,
+  readGapNotice,
 } from "./event.ts";
 import { createSseParser } from "./sse_parser.ts";
 
@@ -363,16 +364,7 @@ async function readSse(
 
 function parseGap(data: string): GapNotice {
   try {
-    const value = JSON.parse(data) as {
-      lastEventId?: unknown;
-      reason?: unknown;
-    };
-    return {
-      lastEventId: typeof value.lastEventId === "string"
-        ? value.lastEventId
-        : null,
-      reason: typeof value.reason === "string" ? value.reason : "gap",
-    };
+    return readGapNotice(JSON.parse(data));
   } catch {
     return { lastEventId: null, reason: data };
   }

@@ -4,12 +4,12 @@
  * @module
  */
 
+import { processParts } from "./_process.ts";
 import { upgradeWebSocket, websocket } from "hono/bun";
 import { createSocketSink, type SocketOps } from "../http/socket_sink.ts";
 import type { WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
-  onceOnSignals,
   type RunningServer,
   type Runtime,
   type ServeOptions,
@@ -39,21 +39,10 @@ interface BunServer {
 /** The part of the Bun global this adapter uses. */
 interface BunGlobal {
   serve(options: Record<string, unknown>): BunServer;
-  stdout: unknown;
-  write(destination: unknown, text: string): Promise<number>;
   env: Record<string, string | undefined>;
 }
 
 const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
-const process = (globalThis as unknown as {
-  process: {
-    on(signal: string, handler: () => void): void;
-    exit(code: number): never;
-    argv: string[];
-    stdout: { write(text: string): boolean };
-    stderr: { write(text: string): boolean; isTTY?: boolean };
-  };
-}).process;
 
 let heartbeatSeconds = 15;
 /** Sockets that answered the last ping (or have not been pinged yet). */
@@ -172,19 +161,9 @@ function serve(
 
 /** The Bun runtime adapter. */
 export const runtime: Runtime = {
+  ...processParts,
   name: "bun",
   websocketSupport,
   serve,
-  onShutdownSignal: (handler) =>
-    onceOnSignals(
-      (signal, listener) => void process.on(signal, listener),
-      handler,
-    ),
-
-  stdout: (text) => void process.stdout.write(text),
-  stderr: (text) => void process.stderr.write(text),
-  exit: (code) => process.exit(code),
-  args: () => process.argv.slice(2),
   env: () => bun.env,
-  stderrIsTerminal: () => process.stderr.isTTY === true,
 };

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { processParts } from "./_process.ts";
 import { serve as serveNode, upgradeWebSocket } from "@hono/node-server";
 import { Buffer } from "node:buffer";
 import {
@@ -24,7 +25,6 @@ import type { SseOutput } from "../http/sse.ts";
 import type { WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
-  onceOnSignals,
   type RunningServer,
   type Runtime,
   type ServeOptions,
@@ -331,19 +331,9 @@ function serve(
 
 /** The Node runtime adapter. */
 export const runtime: Runtime = {
+  ...processParts,
   name: "node",
   websocketSupport,
   serve,
-  onShutdownSignal: (handler) =>
-    onceOnSignals(
-      (signal, listener) => void process.on(signal, listener),
-      handler,
-    ),
-
-  stdout: (text) => void process.stdout.write(text),
-  stderr: (text) => void process.stderr.write(text),
-  exit: (code) => process.exit(code),
-  args: () => process.argv.slice(2),
   env: () => process.env,
-  stderrIsTerminal: () => process.stderr.isTTY === true,
 };

@@ -1,0 +1,31 @@
+/**
+ * The process-level parts of a runtime adapter that Node and Bun share
+ * (Bun implements `node:process`).
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { onceOnSignals, type Runtime } from "./types.ts";
+
+/** Signals, standard streams, exit and arguments through `node:process`. */
+export const processParts: Pick<
+  Runtime,
+  | "onShutdownSignal"
+  | "stdout"
+  | "stderr"
+  | "exit"
+  | "args"
+  | "stderrIsTerminal"
+> = {
+  onShutdownSignal: (handler) =>
+    onceOnSignals(
+      (signal, listener) => void process.on(signal, listener),
+      handler,
+    ),
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+  exit: (code) => process.exit(code),
+  args: () => process.argv.slice(2),
+  stderrIsTerminal: () => process.stderr.isTTY === true,
+};
