@@ -21,7 +21,8 @@ async function start(): Promise<Instance> {
     json: config.logJson,
     write: runtime.stderr,
   });
-  const websocket = runtime.websocketSupport({
+  const support = runtime.fetchWebSocketSupport ?? runtime.websocketSupport;
+  const websocket = support({
     heartbeatMs: config.heartbeatMs,
     maxFrameBytes: config.maxBodyBytes,
     maxQueueBytes: config.maxQueueBytes,

@@ -13,7 +13,12 @@ import type { Runtime } from "./types.ts";
  * @returns The runtime adapter.
  */
 export async function loadRuntime(): Promise<Runtime> {
-  if ("Deno" in globalThis) return (await import("./deno.ts")).runtime;
+  if ("Deno" in globalThis) {
+    const deno = await import("./deno.ts");
+    // Without --allow-env the ws package cannot load: Deno.serve then.
+    if (!deno.nodeServerAllowed()) return deno.runtime;
+    return deno.withNodeServer((await import("./node.ts")).runtime);
+  }
   if ("Bun" in globalThis) return (await import("./bun.ts")).runtime;
   return (await import("./node.ts")).runtime;
 }

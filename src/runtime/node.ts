@@ -1,12 +1,14 @@
 /**
- * The Node adapter: @hono/node-server 2 with its built-in WebSocket upgrade
- * over the `ws` package.
+ * The Node adapter: @hono/node-server 2 for HTTP, and WebSocket upgrades
+ * done here with the `ws` package. Deno runs it too (its node:http and
+ * node:net), because there it writes a frame to many sockets faster than
+ * `Deno.upgradeWebSocket` can (see deno.ts).
  *
  * @module
  */
 
 import { processParts } from "./_process.ts";
-import { serve as serveNode, upgradeWebSocket } from "@hono/node-server";
+import { serve as serveNode } from "@hono/node-server";
 import { Buffer } from "node:buffer";
 import {
   type IncomingMessage,
@@ -169,6 +171,134 @@ class NodeSocketOps implements SocketOps {
   }
 }
 
+/** A subscriber's socket callbacks, in the shape of Hono's WSEvents. */
+interface SocketEvents {
+  onOpen(event: undefined, ws: { raw: WebSocket; close(): void }): void;
+  onClose(): void;
+}
+
+const UPGRADING = Symbol("wsevent.upgrading");
+
+/** What the upgrade listener passes the app as `env`. */
+interface UpgradeEnv {
+  [UPGRADING]: true;
+  /** Set by {@link upgradeWebSocket} when the app accepts the upgrade. */
+  events?: SocketEvents;
+}
+
+/**
+ * The upgrader the app calls (instead of @hono/node-server's, which keeps
+ * the Hono context, the Request and a URL alive as long as the socket):
+ * it only notes the socket's callbacks; the upgrade listener then
+ * completes the handshake. What stays per connection is the ws socket and
+ * the callbacks.
+ */
+function upgradeWebSocket(
+  c: { env: unknown },
+  events: SocketEvents,
+): Response {
+  const env = c.env as UpgradeEnv | undefined;
+  if (env === undefined || !(UPGRADING in env)) {
+    return Response.json({
+      error: "Cannot upgrade outside the server's upgrade listener",
+      code: "internal",
+    }, { status: 500 });
+  }
+  env.events = events;
+  return new Response(null);
+}
+
+const eventsOf = new WeakMap<WebSocket, SocketEvents>();
+
+function onSocketClose(this: WebSocket): void {
+  const events = eventsOf.get(this);
+  eventsOf.delete(this);
+  events?.onClose();
+}
+
+// ws emits "error" (then "close") on a protocol error; without a listener
+// the emitter would throw.
+function onSocketError(): void {}
+
+function closeSocket(this: { raw: WebSocket }, code?: number, reason?: string) {
+  this.raw.close(code, reason);
+}
+
+function opened(socket: WebSocket, events: SocketEvents): void {
+  eventsOf.set(socket, events);
+  socket.on("close", onSocketClose);
+  socket.on("error", onSocketError);
+  events.onOpen(undefined, { raw: socket, close: closeSocket });
+}
+
+/** The upgrade request as a web Request, for the app. */
+function upgradeRequest(request: IncomingMessage): Request {
+  const host = request.headers.host ?? "localhost";
+  const target = request.url ?? "/";
+  if (!target.startsWith("/")) throw new TypeError("bad request target");
+  const headers = new Headers();
+  const raw = request.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    headers.append(raw[i], raw[i + 1]);
+  }
+  return new Request(`http://${host}${target}`, { headers });
+}
+
+function ignoreError(): void {}
+
+/**
+ * Answers an HTTP upgrade: refused ones in full (status, headers and JSON
+ * body) and accepted WebSocket ones through ws.
+ */
+async function onUpgrade(
+  fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
+  wss: WebSocketServer,
+  request: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): Promise<void> {
+  if (request.headers.upgrade?.toLowerCase() !== "websocket") {
+    return refuseUpgrade(
+      socket,
+      Response.json({
+        error: "Cannot upgrade to anything but websocket",
+        code: "bad_request",
+      }, { status: 400 }),
+    );
+  }
+  // Until ws takes the socket over, its errors (a peer that hangs up
+  // while the app decides) are ours to swallow.
+  socket.on("error", ignoreError);
+  let upgrade: Request;
+  try {
+    upgrade = upgradeRequest(request);
+  } catch {
+    return refuseUpgrade(
+      socket,
+      Response.json({
+        error: "Cannot read the upgrade request's URL or headers",
+        code: "bad_request",
+      }, { status: 400 }),
+    );
+  }
+  const env: UpgradeEnv = { [UPGRADING]: true };
+  let response: Response;
+  try {
+    response = await fetch(upgrade, env);
+  } catch {
+    response = Response.json({ error: "Internal error", code: "internal" }, {
+      status: 500,
+    });
+  }
+  const events = env.events;
+  if (events === undefined) return refuseUpgrade(socket, response);
+  if (socket.destroyed) return;
+  wss.handleUpgrade(request, socket, head, (ws) => {
+    socket.off("error", ignoreError);
+    opened(ws, events);
+  });
+}
+
 function websocketSupport(
   options: { heartbeatMs: number; maxFrameBytes: number },
 ): WebSocketSupport {
@@ -222,11 +352,6 @@ function nodeSseOutput(
   };
 }
 
-/** What @hono/node-server passes as `env` on an upgrade request. */
-interface UpgradeEnv {
-  incoming?: { socket?: Duplex };
-}
-
 /**
  * Writes a whole HTTP answer on a raw socket: @hono/node-server refuses an
  * upgrade with the status and headers only, dropping our JSON body.
@@ -250,37 +375,6 @@ async function refuseUpgrade(
   }
 }
 
-/** Answers refused upgrades in full; lets accepted ones through. */
-function withUpgradeRefusals(
-  fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
-): (request: Request, env?: unknown) => Promise<Response> {
-  return async (request, env) => {
-    const socket = (env as UpgradeEnv | undefined)?.incoming?.socket;
-    const upgrading =
-      request.headers.get("upgrade")?.toLowerCase() === "websocket";
-    let response: Response;
-    try {
-      response = await fetch(request, env);
-    } catch {
-      response = Response.json({ error: "Internal error", code: "internal" }, {
-        status: 500,
-      });
-    }
-    // node-server's upgrader answers an accepted upgrade with an empty 200
-    // and completes it; anything else is an answer for the client.
-    const accepted = response.status === 200 && response.body === null;
-    if (upgrading && accepted && env !== undefined) {
-      // node-server's upgrade handler keeps env for the socket's lifetime;
-      // the upgrade request in it is not needed once the upgrade is under way.
-      (env as UpgradeEnv).incoming = undefined;
-    }
-    if (upgrading && socket !== undefined && !accepted) {
-      await refuseUpgrade(socket, response.clone());
-    }
-    return response;
-  };
-}
-
 function serve(
   fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
   options: ServeOptions,
@@ -291,10 +385,9 @@ function serve(
   });
   return new Promise((resolve, reject) => {
     const server = serveNode({
-      fetch: withUpgradeRefusals(fetch),
+      fetch,
       hostname: options.hostname,
       port: options.port,
-      websocket: { server: wss },
     }, (info) => {
       resolve({
         hostname: info.address,
@@ -308,19 +401,11 @@ function serve(
           }),
       });
     });
-    // A second "upgrade" listener tells node-server to leave refused
-    // upgrades to us (withUpgradeRefusals); it also answers upgrades to
-    // anything but WebSocket, which node-server ignores.
-    server.on("upgrade", (request: IncomingMessage, socket: Duplex) => {
-      if (request.headers.upgrade?.toLowerCase() === "websocket") return;
-      void refuseUpgrade(
-        socket,
-        Response.json({
-          error: "Cannot upgrade to anything but websocket",
-          code: "bad_request",
-        }, { status: 400 }),
-      );
-    });
+    server.on(
+      "upgrade",
+      (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+        void onUpgrade(fetch, wss, request, socket, head),
+    );
     server.once(
       "error",
       (error) =>

@@ -39,6 +39,18 @@ export interface Runtime {
     },
   ): WebSocketSupport;
   /**
+   * WebSocket support for an app that a server other than {@link serve}
+   * answers (`deno serve mod.ts`, an edge), where the runtime's own one
+   * needs its server (Deno). Defaults to {@link websocketSupport}.
+   */
+  fetchWebSocketSupport?(
+    options: {
+      heartbeatMs: number;
+      maxFrameBytes: number;
+      maxQueueBytes?: number;
+    },
+  ): WebSocketSupport;
+  /**
    * Serves `fetch` on the address.
    *
    * @throws {ServeError} When the address cannot be bound.
