@@ -1,11 +1,11 @@
 /**
- * The Bun adapter: Bun.serve and hono/bun's WebSocket upgrade.
+ * The Bun adapter: Bun.serve, with WebSocket upgrades done here (`data` is
+ * the subscriber's callbacks and nothing else) and Bun's native publish.
  *
  * @module
  */
 
 import { processParts } from "./_process.ts";
-import { upgradeWebSocket, websocket } from "hono/bun";
 import { createSocketSink, type SocketOps } from "../http/socket_sink.ts";
 import type { WebSocketSupport } from "../http/types.ts";
 import {
@@ -34,6 +34,7 @@ interface BunServer {
   port: number;
   stop(closeActive?: boolean): Promise<void>;
   publish(channel: string, data: string | Uint8Array): number;
+  upgrade(request: Request, options: { data: SocketEvents }): boolean;
 }
 
 /** The part of the Bun global this adapter uses. */
@@ -101,6 +102,57 @@ class BunSocketOps implements SocketOps {
   }
 }
 
+/** A subscriber's socket callbacks, in the shape of Hono's WSEvents. */
+interface SocketEvents {
+  onOpen(event: undefined, ws: { raw: BunSocket; close(): void }): void;
+  onClose(): void;
+}
+
+/**
+ * The upgrader the app calls. hono/bun's keeps a URL and its own context
+ * objects per socket; this one gives Bun the callbacks as the socket's
+ * `data` and nothing else.
+ */
+function upgradeWebSocket(
+  c: { env: unknown; req: { raw: Request } },
+  events: SocketEvents,
+): Response {
+  const target = c.env as Partial<BunServer> | undefined;
+  if (typeof target?.upgrade !== "function") {
+    return Response.json({
+      error: "Cannot upgrade: the app is not served by Bun.serve",
+      code: "internal",
+    }, { status: 500 });
+  }
+  if (target.upgrade(c.req.raw, { data: events })) return new Response(null);
+  return Response.json({
+    error: "Cannot upgrade: Bun refused the handshake",
+    code: "bad_request",
+  }, { status: 400 });
+}
+
+function closeSocket(
+  this: { raw: BunSocket },
+  code?: number,
+  reason?: string,
+): void {
+  this.raw.close(code, reason);
+}
+
+/** Bun's WebSocket handlers, shared by every socket. */
+const handlers = {
+  open(ws: BunSocket & { data: SocketEvents }): void {
+    ws.data.onOpen(undefined, { raw: ws, close: closeSocket });
+  },
+  // Frames from subscribers are not events; maxPayloadLength closes an
+  // oversized one with 1009.
+  message(): void {},
+  close(ws: BunSocket & { data: SocketEvents }): void {
+    ws.data.onClose();
+  },
+  pong: (ws: object) => void answered.add(ws),
+};
+
 function websocketSupport(
   options: {
     heartbeatMs: number;
@@ -134,8 +186,7 @@ function serve(
       // cut quiet SSE streams; our SSE heartbeats find dead peers instead.
       idleTimeout: 0,
       websocket: {
-        ...websocket,
-        pong: (ws: object) => void answered.add(ws),
+        ...handlers,
         // Our heartbeat pings; Bun's idle timeout stays as a backstop.
         idleTimeout: Math.min(960, 4 * heartbeatSeconds),
         sendPings: false,
