@@ -109,12 +109,28 @@ export interface Subscription {
   cancel(): void;
 }
 
-interface Member extends Subscription {
-  pending: EventIdParts | undefined;
-  skipping: boolean;
-  lastSent: string | null;
-  removed: boolean;
-  native: boolean;
+// Set by Topic's static block: lets a Member reach Topic's private #remove.
+let removeMember: (topic: Topic, member: Member) => void;
+
+// A class, not an object with a closure: idle subscribers are what an
+// instance holds most of, and a closure costs its scope per subscriber.
+class Member implements Subscription {
+  readonly sink: Sink;
+  readonly topic: Topic;
+  pending: EventIdParts | undefined = undefined;
+  skipping = false;
+  lastSent: string | null = null;
+  removed = false;
+  native = false;
+
+  constructor(sink: Sink, topic: Topic) {
+    this.sink = sink;
+    this.topic = topic;
+  }
+
+  cancel(): void {
+    removeMember(this.topic, this);
+  }
 }
 
 /** Thrown when a topic or hub is used after close. */
@@ -262,16 +278,7 @@ export class Topic {
    */
   subscribe(sink: Sink, options: SubscribeOptions = {}): Subscription {
     this.#hub.admit();
-    const member: Member = {
-      sink,
-      topic: this,
-      pending: undefined,
-      skipping: false,
-      lastSent: null,
-      removed: false,
-      native: false,
-      cancel: () => this.#remove(member),
-    };
+    const member = new Member(sink, this);
     this.#hub.counts[sink.transport]++;
     this.#counts[sink.transport]++;
     this.#members.add(member);
@@ -455,6 +462,10 @@ export class Topic {
     const reason = "events were skipped: the subscriber was too slow";
     if (!this.#gap(member, member.lastSent, reason)) return -1;
     return this.#send(member, event);
+  }
+
+  static {
+    removeMember = (topic, member) => topic.#remove(member);
   }
 
   #remove(member: Member): void {

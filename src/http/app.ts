@@ -97,6 +97,7 @@ export function createApp(options: AppOptions): WseventApp {
     onOpen: (sink: WebSocketSink) => void live.add(sink),
     onClose: (sink: WebSocketSink) => void live.delete(sink),
   };
+  const socketHooks = { ...hooks, maxFrameBytes: maxBody };
   const app = new Hono();
 
   const refuse = (
@@ -188,12 +189,10 @@ export function createApp(options: AppOptions): WseventApp {
       const problem = handshakeProblem(request);
       if (problem !== null) return refuse(c, "bad_request", 400, problem);
       const format = query.get("format") === "json" ? "json" : "raw";
-      return upgradeSubscriber(c, topic, options.websocket, {
-        ...hooks,
+      return upgradeSubscriber(c, topic, options.websocket, socketHooks, {
         format,
         lastEventId,
         replayAll,
-        maxFrameBytes: maxBody,
       });
     }
     const output = options.websocket.sseOutput?.(c.env, SSE_HEADERS);

@@ -5,7 +5,6 @@
  */
 
 import type { Context } from "hono";
-import type { UpgradeWebSocket } from "hono/ws";
 import type { SubscribeOptions, Subscription, Topic } from "../hub.ts";
 import type { WebSocketSink, WebSocketSupport } from "./types.ts";
 
@@ -41,8 +40,8 @@ export function handshakeProblem(request: Request): string | null {
   return null;
 }
 
-/** What a subscriber's upgrade needs: resume options, format and hooks. */
-export type SubscriberOptions = SubscribeOptions & UpgradeHooks & {
+/** What one subscriber asked for: resume options and format. */
+export type SubscriberOptions = SubscribeOptions & {
   format: "raw" | "json";
 };
 
@@ -54,27 +53,35 @@ interface SocketContext {
 
 // The WebSocket event handlers of one subscriber, as a class: one object per
 // connection, its methods on the prototype (Hono calls them as methods).
+// The hooks and the support are shared; what the subscriber asked for is
+// let go once it is subscribed.
 class SubscriberEvents {
   #topic: Topic;
   #support: WebSocketSupport;
-  #options: SubscriberOptions;
+  #hooks: UpgradeHooks;
+  #asked: SubscriberOptions | undefined;
   #subscription: Subscription | undefined;
   #sink: WebSocketSink | undefined;
 
   constructor(
     topic: Topic,
     support: WebSocketSupport,
-    options: SubscriberOptions,
+    hooks: UpgradeHooks,
+    asked: SubscriberOptions,
   ) {
     this.#topic = topic;
     this.#support = support;
-    this.#options = options;
+    this.#hooks = hooks;
+    this.#asked = asked;
   }
 
   onOpen(_event: Event, ws: SocketContext): void {
-    const sink = this.#support.createSink(ws.raw, this.#options.format);
+    const asked = this.#asked;
+    if (asked === undefined) return;
+    this.#asked = undefined;
+    const sink = this.#support.createSink(ws.raw, asked.format);
     try {
-      this.#subscription = this.#topic.subscribe(sink, this.#options);
+      this.#subscription = this.#topic.subscribe(sink, asked);
     } catch (error) {
       ws.close(
         1013,
@@ -85,7 +92,7 @@ class SubscriberEvents {
       return;
     }
     this.#sink = sink;
-    this.#options.onOpen(sink);
+    this.#hooks.onOpen(sink);
   }
 
   onMessage(event: MessageEvent, ws: SocketContext): void {
@@ -97,7 +104,7 @@ class SubscriberEvents {
       : data instanceof Blob
       ? data.size
       : 0;
-    if (size > this.#options.maxFrameBytes) ws.close(1009, "frame too large");
+    if (size > this.#hooks.maxFrameBytes) ws.close(1009, "frame too large");
   }
 
   onClose(): void {
@@ -111,7 +118,7 @@ class SubscriberEvents {
   #end(): void {
     if (this.#subscription === undefined || this.#sink === undefined) return;
     this.#subscription.cancel();
-    this.#options.onClose(this.#sink);
+    this.#hooks.onClose(this.#sink);
     this.#subscription = undefined;
   }
 }
@@ -124,18 +131,25 @@ class SubscriberEvents {
  * @param c The Hono context.
  * @param topic The topic.
  * @param support The runtime's WebSocket support.
- * @param options Resume options, the format, and hooks.
+ * @param hooks Hooks and limits, shared by every subscriber.
+ * @param asked What this subscriber asked for: resume options and format.
  * @returns The upgrade response.
  */
 export function upgradeSubscriber(
   c: Context,
   topic: Topic,
   support: WebSocketSupport,
-  options: SubscriberOptions,
-): Promise<Response> {
-  // Every runtime's upgrader has Hono's shape; the support object types it
-  // loosely so each runtime's raw socket type fits.
-  const upgrade = support.upgradeWebSocket as unknown as UpgradeWebSocket;
-  const events = new SubscriberEvents(topic, support, options);
+  hooks: UpgradeHooks,
+  asked: SubscriberOptions,
+): Response | Promise<Response> {
+  // Every runtime's upgrader takes Hono's (c, events, options); the support
+  // object types it loosely so each runtime's raw socket type fits. Ours
+  // (Node, Bun) answer at once, hono/deno's with a promise.
+  const upgrade = support.upgradeWebSocket as unknown as (
+    c: Context,
+    events: SubscriberEvents,
+    options: unknown,
+  ) => Response | Promise<Response>;
+  const events = new SubscriberEvents(topic, support, hooks, asked);
   return upgrade(c, events, support.upgradeOptions?.());
 }
