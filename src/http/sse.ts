@@ -117,29 +117,112 @@ class SseSink implements WebSocketSink {
   }
 }
 
-/** The portable output: a web ReadableStream counted in bytes. */
+// Runs `task` once this turn's I/O callbacks have run (setImmediate where
+// the runtime has it, a zero timeout otherwise), so the events of every
+// POST read in one turn leave in one chunk.
+const later: (task: () => void) => unknown =
+  (globalThis as { setImmediate?: (task: () => void) => unknown })
+    .setImmediate ?? ((task) => setTimeout(task, 0));
+
+const dirty: StreamOutput[] = [];
+function flushDirty(): void {
+  for (const output of dirty) output.flush();
+  dirty.length = 0;
+}
+
+// Subscribers that are caught up get the same events in a turn: the first
+// one's joined chunk is reused by the rest (compared part by part).
+let lastParts: Uint8Array[] = [];
+let lastJoined: Uint8Array = new Uint8Array(0);
+
+function joined(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  if (
+    parts.length === lastParts.length &&
+    parts.every((part, i) => part === lastParts[i])
+  ) return lastJoined;
+  let size = 0;
+  for (const part of parts) size += part.byteLength;
+  const chunk = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    chunk.set(part, at);
+    at += part.byteLength;
+  }
+  lastParts = parts;
+  lastJoined = chunk;
+  return chunk;
+}
+
+/**
+ * The portable output: a web ReadableStream counted in bytes. What is
+ * written in one turn is enqueued as one chunk after it.
+ */
+class StreamOutput implements SseOutput {
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #parts: Uint8Array[] = [];
+  #partBytes = 0;
+  #ended = false;
+  #onClose: () => void = () => {};
+  #body: ReadableStream<Uint8Array>;
+
+  constructor() {
+    this.#body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      cancel: () => {
+        this.#ended = true;
+        this.#parts = [];
+        this.#onClose();
+      },
+    }, { highWaterMark: 0, size: (chunk) => chunk.byteLength });
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.#ended) return;
+    this.#partBytes += chunk.byteLength;
+    if (this.#parts.push(chunk) === 1 && dirty.push(this) === 1) {
+      later(flushDirty);
+    }
+  }
+
+  /** Enqueues what this turn wrote as one chunk. */
+  flush(): void {
+    const parts = this.#parts;
+    if (parts.length === 0 || this.#ended) return;
+    this.#parts = [];
+    this.#partBytes = 0;
+    try {
+      this.#controller.enqueue(joined(parts));
+    } catch {
+      // Closed by the runtime: its cancel tells us.
+    }
+  }
+
+  queued(): number {
+    return this.#partBytes - (this.#controller.desiredSize ?? 0);
+  }
+
+  end(): void {
+    this.flush();
+    this.#ended = true;
+    try {
+      this.#controller.close();
+    } catch {
+      // Already errored by the runtime: nothing to flush.
+    }
+  }
+
+  onClose(listener: () => void): void {
+    this.#onClose = listener;
+  }
+
+  response(): Response {
+    return new Response(this.#body, { status: 200, headers: SSE_HEADERS });
+  }
+}
+
 function createStreamOutput(): SseOutput {
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let onClose = (): void => {};
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-    },
-    cancel: () => onClose(),
-  }, { highWaterMark: 0, size: (chunk) => chunk.byteLength });
-  return {
-    write: (chunk) => controller.enqueue(chunk),
-    queued: () => -(controller.desiredSize ?? 0),
-    end() {
-      try {
-        controller.close();
-      } catch {
-        // Already errored by the runtime: nothing to flush.
-      }
-    },
-    onClose(listener) {
-      onClose = listener;
-    },
-    response: () => new Response(body, { status: 200, headers: SSE_HEADERS }),
-  };
+  return new StreamOutput();
 }
