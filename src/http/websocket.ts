@@ -4,7 +4,6 @@
  * @module
  */
 
-import type { Context } from "hono";
 import type { SubscribeOptions, Subscription, Topic } from "../hub.ts";
 import type { WebSocketSink, WebSocketSupport } from "./types.ts";
 
@@ -38,6 +37,21 @@ export function handshakeProblem(request: Request): string | null {
     return "Cannot upgrade: Sec-WebSocket-Version must be 13";
   }
   return null;
+}
+
+/**
+ * The part of Hono's Context that the runtimes' upgraders read, so an
+ * upgrade can skip Hono's routing.
+ */
+export interface UpgradeContext {
+  /** What the runtime passed with the request (Bun: its server). */
+  env: unknown;
+  /** The request. */
+  req: {
+    raw: Request;
+    url: string;
+    header(name: string): string | undefined;
+  };
 }
 
 /** What one subscriber asked for: resume options and format. */
@@ -128,7 +142,7 @@ class SubscriberEvents {
  * the subscriber are not events: they are ignored, and an oversized one
  * closes the socket with 1009.
  *
- * @param c The Hono context.
+ * @param c The request and the runtime's env, as a Hono context has them.
  * @param topic The topic.
  * @param support The runtime's WebSocket support.
  * @param hooks Hooks and limits, shared by every subscriber.
@@ -136,7 +150,7 @@ class SubscriberEvents {
  * @returns The upgrade response.
  */
 export function upgradeSubscriber(
-  c: Context,
+  c: UpgradeContext,
   topic: Topic,
   support: WebSocketSupport,
   hooks: UpgradeHooks,
@@ -146,7 +160,7 @@ export function upgradeSubscriber(
   // object types it loosely so each runtime's raw socket type fits. Ours
   // (Node, Bun) answer at once, hono/deno's with a promise.
   const upgrade = support.upgradeWebSocket as unknown as (
-    c: Context,
+    c: UpgradeContext,
     events: SubscriberEvents,
     options: unknown,
   ) => Response | Promise<Response>;
