@@ -57,6 +57,7 @@ export async function startService(
     await instance.stop();
     throw error;
   }
+  if (runtime.notice !== undefined) log.info(runtime.notice);
   const shown = hostname === "0.0.0.0" || hostname === "::"
     ? "localhost"
     : hostname.includes(":")

@@ -52,55 +52,32 @@ let maxFrameBytes = 1 << 20;
 let maxQueueBytes = 4 << 20;
 let server: BunServer | undefined;
 
-// A class, not closures: an idle subscriber costs one small object. Keyed
-// by the raw socket: Bun's Hono adapter makes a new WSContext per callback.
-class BunSocketOps implements SocketOps {
-  #socket: BunSocket;
-
-  constructor(socket: BunSocket) {
-    this.#socket = socket;
-    answered.add(socket);
-  }
-
-  text(text: string): void {
-    this.#socket.sendText(text);
-  }
-
-  binary(bytes: Uint8Array): void {
-    this.#socket.sendBinary(bytes);
-  }
-
-  buffered(): number {
-    return this.#socket.getBufferedAmount();
-  }
-
-  close(code: number, reason: string): void {
-    const socket = this.#socket;
+/** The sink's operations on a Bun socket, shared by every subscriber. */
+const bunOps: SocketOps<BunSocket> = {
+  text: (socket, text) => void socket.sendText(text),
+  binary: (socket, bytes) => void socket.sendBinary(bytes),
+  buffered: (socket) => socket.getBufferedAmount(),
+  close(socket, code, reason) {
     if (socket.readyState > 1) return;
     // A close frame queued behind more than the slow bound would keep the
     // connection until a peer that does not read reads, and Bun cannot drop
     // a socket once it is closing: drop it now instead.
     if (socket.getBufferedAmount() > maxQueueBytes) socket.terminate();
     else socket.close(code, reason);
-  }
-
+  },
   // Our own pings, at our period: Bun's idle timer has a coarse granularity
   // of several seconds.
-  ping(): boolean {
-    if (!answered.delete(this.#socket)) return false;
-    this.#socket.ping();
+  ping(socket) {
+    if (!answered.delete(socket)) return false;
+    socket.ping();
     return true;
-  }
-
-  terminate(): void {
-    this.#socket.terminate();
-  }
-
-  join(channel: string): boolean {
-    this.#socket.subscribe(channel);
+  },
+  terminate: (socket) => socket.terminate(),
+  join(socket, channel) {
+    socket.subscribe(channel);
     return true;
-  }
-}
+  },
+};
 
 /** A subscriber's socket callbacks, in the shape of Hono's WSEvents. */
 interface SocketEvents {
@@ -175,8 +152,10 @@ function websocketSupport(
     // One native publish per channel instead of one send per socket: Bun
     // writes the frame to every subscribed socket in native code.
     broadcast: (channel, frame) => void server?.publish(channel, frame),
-    createSink: (raw, format) =>
-      createSocketSink(new BunSocketOps(raw as BunSocket), format),
+    createSink(raw, format) {
+      answered.add(raw as BunSocket);
+      return createSocketSink(bunOps, raw as BunSocket, format);
+    },
   };
 }
 

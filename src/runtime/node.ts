@@ -24,7 +24,7 @@ import {
   type SocketOps,
 } from "../http/socket_sink.ts";
 import type { SseOutput } from "../http/sse.ts";
-import type { WebSocketSupport } from "../http/types.ts";
+import type { WebSocketSink, WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
   type RunningServer,
@@ -126,49 +126,36 @@ function onPong(this: WebSocket): void {
   answered.add(this);
 }
 
-// A class, not closures: its methods live on the prototype, so an idle
-// subscriber costs one small object.
-class NodeSocketOps implements SocketOps {
-  #socket: WebSocket;
-
-  constructor(socket: WebSocket) {
-    this.#socket = socket;
-    // ws answers pings but never sends them: the heartbeat pings, and a
-    // peer that did not pong since the last heartbeat is gone.
-    answered.add(socket);
-    socket.on("pong", onPong);
-  }
-
-  text(text: string, bytes: Uint8Array | undefined): void {
+/** The sink's operations on a ws socket, shared by every subscriber. */
+const nodeOps: SocketOps<WebSocket> = {
+  text(socket, text, bytes) {
     const frame = bytes ? frameOf(1, bytes) : textFrame(text);
-    if (!writeFrame(this.#socket, frame)) {
-      this.#socket.send(bytes ?? text, TEXT);
-    }
-  }
-
-  binary(bytes: Uint8Array): void {
-    if (!writeFrame(this.#socket, frameOf(2, bytes))) {
-      this.#socket.send(bytes, BINARY);
-    }
-  }
-
-  buffered(): number {
-    return this.#socket.bufferedAmount;
-  }
-
-  close(code: number, reason: string): void {
-    if (this.#socket.readyState <= 1) this.#socket.close(code, reason);
-  }
-
-  ping(): boolean {
-    if (!answered.delete(this.#socket)) return false;
-    this.#socket.ping();
+    if (!writeFrame(socket, frame)) socket.send(bytes ?? text, TEXT);
+  },
+  binary(socket, bytes) {
+    if (!writeFrame(socket, frameOf(2, bytes))) socket.send(bytes, BINARY);
+  },
+  buffered: (socket) => socket.bufferedAmount,
+  close(socket, code, reason) {
+    if (socket.readyState <= 1) socket.close(code, reason);
+  },
+  ping(socket) {
+    if (!answered.delete(socket)) return false;
+    socket.ping();
     return true;
-  }
+  },
+  terminate(socket) {
+    if (socket.readyState !== 3) socket.terminate();
+  },
+};
 
-  terminate(): void {
-    if (this.#socket.readyState !== 3) this.#socket.terminate();
-  }
+function createNodeSink(raw: unknown, format: "raw" | "json"): WebSocketSink {
+  const socket = raw as WebSocket;
+  // ws answers pings but never sends them: the heartbeat pings, and a peer
+  // that did not pong since the last heartbeat is gone.
+  answered.add(socket);
+  socket.on("pong", onPong);
+  return createSocketSink(nodeOps, socket, format);
 }
 
 /** A subscriber's socket callbacks, in the shape of Hono's WSEvents. */
@@ -306,8 +293,7 @@ function websocketSupport(
   return {
     upgradeWebSocket,
     sseOutput: nodeSseOutput,
-    createSink: (raw, format) =>
-      createSocketSink(new NodeSocketOps(raw as WebSocket), format),
+    createSink: createNodeSink,
   };
 }
 

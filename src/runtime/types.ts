@@ -30,6 +30,8 @@ export interface ServeOptions {
 export interface Runtime {
   /** Which runtime. */
   readonly name: "deno" | "bun" | "node";
+  /** A line for the start-up log about how this adapter serves, if any. */
+  readonly notice?: string;
   /** WebSocket support for the app. */
   websocketSupport(
     options: {

@@ -128,13 +128,17 @@ export function fakeWebSocket(): FakeWebSocket {
     upgradeOptions: () => ({ idleTimeout: 30 }),
     createSink(raw, format) {
       const socket = raw as FakeRawSocket;
-      const sink = createSocketSink({
-        text: (text) => void socket.frames.push({ kind: "text", text }),
-        binary: (bytes) => void socket.frames.push({ kind: "binary", bytes }),
-        buffered: () => socket.bufferedBytes,
-        close: (code, reason) =>
-          void socket.frames.push({ kind: "close", code, reason }),
-      }, format);
+      const sink = createSocketSink<FakeRawSocket>(
+        {
+          text: (to, text) => void to.frames.push({ kind: "text", text }),
+          binary: (to, bytes) => void to.frames.push({ kind: "binary", bytes }),
+          buffered: (to) => to.bufferedBytes,
+          close: (to, code, reason) =>
+            void to.frames.push({ kind: "close", code, reason }),
+        },
+        socket,
+        format,
+      );
       sinks.push(sink);
       return sink;
     },

@@ -13,7 +13,9 @@ type Frame =
   | { kind: "ping" }
   | { kind: "terminate" };
 
-interface FakeOps extends SocketOps {
+// The fake is both the operations and the socket they are given, so a
+// test also sees that the sink passes its socket to every operation.
+interface FakeOps extends SocketOps<FakeOps> {
   frames: Frame[];
   bufferedBytes: number;
   pong: boolean;
@@ -26,27 +28,27 @@ function fakeOps(
     frames: [],
     bufferedBytes: 0,
     pong: true,
-    text(text, bytes) {
-      ops.frames.push({ kind: "text", text, bytes });
+    text(socket, text, bytes) {
+      socket.frames.push({ kind: "text", text, bytes });
     },
-    binary(bytes) {
-      ops.frames.push({ kind: "binary", bytes });
+    binary(socket, bytes) {
+      socket.frames.push({ kind: "binary", bytes });
     },
-    buffered: () => ops.bufferedBytes,
-    close(code, reason) {
-      ops.frames.push({ kind: "close", code, reason });
+    buffered: (socket) => socket.bufferedBytes,
+    close(socket, code, reason) {
+      socket.frames.push({ kind: "close", code, reason });
     },
   };
   if (options.ping) {
-    ops.ping = () => {
-      ops.frames.push({ kind: "ping" });
-      const answered = ops.pong;
-      ops.pong = false;
+    ops.ping = (socket) => {
+      socket.frames.push({ kind: "ping" });
+      const answered = socket.pong;
+      socket.pong = false;
       return answered;
     };
   }
   if (options.terminate) {
-    ops.terminate = () => ops.frames.push({ kind: "terminate" });
+    ops.terminate = (socket) => socket.frames.push({ kind: "terminate" });
   }
   return ops;
 }
@@ -58,7 +60,7 @@ const NOTICE = { lastEventId: "e-0", reason: "gone" };
 describe("createSocketSink()", () => {
   test("createSocketSink() raw sends text payloads as text frames with their UTF-8", () => {
     const ops = fakeOps();
-    const sink = createSocketSink(ops, "raw");
+    const sink = createSocketSink(ops, ops, "raw");
     assert.equal(sink.format, "raw");
     assert.equal(sink.transport, "websocket");
     sink.send(TEXT);
@@ -69,13 +71,13 @@ describe("createSocketSink()", () => {
 
   test("createSocketSink() raw sends binary payloads as binary frames", () => {
     const ops = fakeOps();
-    createSocketSink(ops, "raw").send(BINARY);
+    createSocketSink(ops, ops, "raw").send(BINARY);
     assert.deepEqual(ops.frames, [{ kind: "binary", bytes: BINARY.bytes }]);
   });
 
   test("createSocketSink() json sends the shared envelope for text and binary", () => {
     const ops = fakeOps();
-    const sink = createSocketSink(ops, "json");
+    const sink = createSocketSink(ops, ops, "json");
     sink.send(TEXT);
     sink.send(BINARY);
     assert.deepEqual(ops.frames, [
@@ -87,7 +89,7 @@ describe("createSocketSink()", () => {
 
   test("createSocketSink() send and queued report the socket's buffered bytes", () => {
     const ops = fakeOps();
-    const sink = createSocketSink(ops, "raw");
+    const sink = createSocketSink(ops, ops, "raw");
     ops.bufferedBytes = 1234;
     assert.equal(sink.send(TEXT), 1234);
     assert.equal(sink.queued(), 1234);
@@ -95,7 +97,7 @@ describe("createSocketSink()", () => {
 
   test("createSocketSink() sends gap notices only in json format", () => {
     const json = fakeOps();
-    createSocketSink(json, "json").notify(NOTICE);
+    createSocketSink(json, json, "json").notify(NOTICE);
     assert.equal(json.frames.length, 1);
     const frame = json.frames[0];
     assert.equal(frame.kind, "text");
@@ -103,13 +105,13 @@ describe("createSocketSink()", () => {
       assert.deepEqual(JSON.parse(frame.text), { type: "gap", ...NOTICE });
     }
     const raw = fakeOps();
-    createSocketSink(raw, "raw").notify(NOTICE);
+    createSocketSink(raw, raw, "raw").notify(NOTICE);
     assert.deepEqual(raw.frames, []);
   });
 
   test("createSocketSink() closes once and sends no notice after close", () => {
     const ops = fakeOps();
-    const sink = createSocketSink(ops, "json");
+    const sink = createSocketSink(ops, ops, "json");
     sink.close(1008, "slow");
     sink.close(1001, "again");
     sink.notify(NOTICE);
@@ -123,20 +125,20 @@ describe("createSocketSink()", () => {
 
   test("createSocketSink() heartbeat pings and, in json, sends a heartbeat message", () => {
     const ops = fakeOps({ ping: true, terminate: true });
-    const sink = createSocketSink(ops, "json");
+    const sink = createSocketSink(ops, ops, "json");
     sink.heartbeat();
     assert.deepEqual(ops.frames, [
       { kind: "ping" },
       { kind: "text", text: '{"type":"heartbeat"}', bytes: undefined },
     ]);
     const raw = fakeOps({ ping: true });
-    createSocketSink(raw, "raw").heartbeat();
+    createSocketSink(raw, raw, "raw").heartbeat();
     assert.deepEqual(raw.frames, [{ kind: "ping" }]);
   });
 
   test("createSocketSink() terminates a peer that did not answer the last ping", () => {
     const ops = fakeOps({ ping: true, terminate: true });
-    const sink = createSocketSink(ops, "raw");
+    const sink = createSocketSink(ops, ops, "raw");
     sink.heartbeat(); // answered (initial state)
     sink.heartbeat(); // the first ping was never answered
     sink.heartbeat(); // nothing more after termination
@@ -151,7 +153,7 @@ describe("createSocketSink()", () => {
   test("createSocketSink() closes with 1001 when a dead peer cannot be terminated", () => {
     const ops = fakeOps({ ping: true });
     ops.pong = false;
-    createSocketSink(ops, "raw").heartbeat();
+    createSocketSink(ops, ops, "raw").heartbeat();
     assert.deepEqual(ops.frames, [
       { kind: "ping" },
       { kind: "close", code: 1001, reason: "heartbeat timeout" },
@@ -160,9 +162,9 @@ describe("createSocketSink()", () => {
 
   test("createSocketSink() heartbeat without ping (runtime pings) sends only the json heartbeat", () => {
     const ops = fakeOps();
-    createSocketSink(ops, "raw").heartbeat();
+    createSocketSink(ops, ops, "raw").heartbeat();
     assert.deepEqual(ops.frames, []);
-    createSocketSink(ops, "json").heartbeat();
+    createSocketSink(ops, ops, "json").heartbeat();
     assert.deepEqual(ops.frames, [
       { kind: "text", text: '{"type":"heartbeat"}', bytes: undefined },
     ]);

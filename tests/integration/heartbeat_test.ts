@@ -26,13 +26,12 @@ const HEARTBEAT_MS = 1000;
 
 /**
  * How long after its handshake a peer that never answers may stay
- * connected. Node and Bun: the service pings every sink each heartbeat and
- * terminates one that did not pong since the previous beat, so a peer goes
- * between 1 and 2 intervals after it connects (the first beat comes up to 1
- * interval after the handshake, the terminating one 1 interval later).
- * Deno: the runtime's own ping with idleTimeout = ceil(1000 ms / 1000) = 1 s
- * (whole seconds): a ping after 1 s of silence, a close 1 s later, so about
- * 2 s. 3.5 s leaves 1.5 s for timers on a loaded 2-core machine.
+ * connected. On every runtime (Deno's CLI serves through node:http and ws
+ * like Node) the service pings every sink each heartbeat and terminates one
+ * that did not pong since the previous beat, so a peer goes between 1 and 2
+ * intervals after it connects (the first beat comes up to 1 interval after
+ * the handshake, the terminating one 1 interval later). 3.5 s leaves 1.5 s
+ * for timers on a loaded 2-core machine.
  */
 const DROP_BOUND_MS = 3500;
 
