@@ -155,6 +155,9 @@ export class Topic {
   /** The epoch of events that enter the system here. */
   readonly epoch: string;
   #nextSeq = 0;
+  // Names of the runtime's native broadcast channels for this path.
+  #rawChannel: string;
+  #jsonChannel: string;
   #buffer: EventBuffer;
   #members = new Set<Member>();
   /** Members sent to one by one; the others joined a native channel. */
@@ -175,6 +178,8 @@ export class Topic {
     this.path = path;
     this.epoch = epoch;
     this.#hub = hub;
+    this.#rawChannel = `raw:${path}`;
+    this.#jsonChannel = `json:${path}`;
     this.#buffer = new EventBuffer(
       hub.options.bufferSize,
       hub.options.bufferBytes,
@@ -311,7 +316,7 @@ export class Topic {
   }
 
   #channel(format: "raw" | "json"): string {
-    return `${format}:${this.path}`;
+    return format === "raw" ? this.#rawChannel : this.#jsonChannel;
   }
 
   #resume(member: Member, lastEventId: string): void {

@@ -57,8 +57,9 @@ export function originAllowed(
   request: Request,
   allowed: readonly string[],
 ): boolean {
+  if (allowed.length === 0) return true;
   const origin = request.headers.get("origin");
-  if (origin === null || allowed.length === 0) return true;
+  if (origin === null) return true;
   if (allowed.includes(origin)) return true;
   const host = request.headers.get("host");
   try {
