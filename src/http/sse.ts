@@ -135,7 +135,15 @@ function flushDirty(): void {
 let lastParts: Uint8Array[] = [];
 let lastJoined: Uint8Array = new Uint8Array(0);
 
-function joined(parts: Uint8Array[]): Uint8Array {
+/**
+ * Joins what one subscriber was sent in one turn into one chunk. Caught-up
+ * subscribers were sent the same chunks, so they share the first one's
+ * join: one copy per turn, not one per subscriber.
+ *
+ * @param parts The chunks, in order (not changed afterwards).
+ * @returns One chunk with all of them.
+ */
+export function joinChunks(parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0];
   if (
     parts.length === lastParts.length &&
@@ -194,7 +202,7 @@ class StreamOutput implements SseOutput {
     this.#parts = [];
     this.#partBytes = 0;
     try {
-      this.#controller.enqueue(joined(parts));
+      this.#controller.enqueue(joinChunks(parts));
     } catch {
       // Closed by the runtime: its cancel tells us.
     }

@@ -23,7 +23,7 @@ import {
   createSocketSink,
   type SocketOps,
 } from "../http/socket_sink.ts";
-import type { SseOutput } from "../http/sse.ts";
+import { joinChunks, type SseOutput } from "../http/sse.ts";
 import type { WebSocketSink, WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
@@ -33,6 +33,9 @@ import {
 } from "./types.ts";
 
 let maxFrameBytes = 1 << 20;
+
+// Taken before serve() lets @hono/node-server replace the global Response.
+const PlatformResponse = globalThis.Response;
 
 /** The private parts of a ws socket used to write pre-built frames. */
 interface WsInternals {
@@ -297,12 +300,92 @@ function websocketSupport(
   };
 }
 
+// The Buffer over the last joined chunk: consecutive subscribers share it.
+let lastChunk: Uint8Array | undefined;
+let lastChunkBuffer: Buffer | undefined;
+function bufferOf(chunk: Uint8Array): Buffer {
+  if (chunk !== lastChunk) {
+    lastChunk = chunk;
+    lastChunkBuffer = Buffer.from(
+      chunk.buffer,
+      chunk.byteOffset,
+      chunk.byteLength,
+    );
+  }
+  return lastChunkBuffer!;
+}
+
+const sseDirty: NodeSseOutput[] = [];
+function flushSse(): void {
+  for (const output of sseDirty) output.flush();
+  sseDirty.length = 0;
+}
+
 /**
- * SSE straight onto the TCP socket, like the WebSocket frames: status line
- * and headers written once, then each event's shared bytes, corked per
- * event-loop turn. No chunked encoding (the response ends with the
- * connection, `Connection: close`), no web stream, no node-server pump.
+ * SSE straight onto the TCP socket: status line and headers written once,
+ * then what one event-loop turn wrote as one chunk, after the turn's I/O
+ * callbacks (setImmediate), so the events of every POST read in that turn
+ * leave in one write, and caught-up subscribers share that chunk. No
+ * chunked encoding (the response ends with the connection, `Connection:
+ * close`), no web stream, no node-server pump.
  */
+class NodeSseOutput implements SseOutput {
+  #socket: Duplex;
+  #parts: Uint8Array[] = [];
+  #partBytes = 0;
+
+  constructor(socket: Duplex) {
+    this.#socket = socket;
+  }
+
+  write(chunk: Uint8Array): void {
+    const socket = this.#socket;
+    if (socket.writableEnded || socket.destroyed) return;
+    this.#partBytes += chunk.byteLength;
+    if (this.#parts.push(chunk) === 1 && sseDirty.push(this) === 1) {
+      setImmediate(flushSse);
+    }
+  }
+
+  /** Writes what this turn wrote, as one chunk. */
+  flush(): void {
+    const parts = this.#parts;
+    if (parts.length === 0) return;
+    this.#parts = [];
+    this.#partBytes = 0;
+    const socket = this.#socket;
+    if (socket.writableEnded || socket.destroyed) return;
+    socket.write(bufferOf(joinChunks(parts)));
+  }
+
+  queued(): number {
+    return this.#partBytes + this.#socket.writableLength;
+  }
+
+  end(): void {
+    this.flush();
+    const socket = this.#socket;
+    socket.end();
+    // A client that does not read never lets the end flush: drop it.
+    setTimeout(() => socket.destroy(), CLOSE_TIMEOUT_MS);
+  }
+
+  onClose(listener: () => void): void {
+    this.#socket.once("close", listener);
+  }
+
+  // Tells node-server the answer is already on its way. The web platform's
+  // Response, not node-server's lightweight one (which it installs as the
+  // global Response): node-server honours this header only on the former,
+  // and would otherwise write its own status line and an empty chunked
+  // body onto the stream.
+  response(): Response {
+    return new PlatformResponse(null, {
+      headers: { "x-hono-already-sent": "1" },
+    });
+  }
+}
+
 function nodeSseOutput(
   env: unknown,
   headers: Readonly<Record<string, string>>,
@@ -319,23 +402,7 @@ function nodeSseOutput(
   }
   lines.push("Connection: close", "", "");
   socket.write(lines.join("\r\n"));
-  return {
-    write(chunk) {
-      if (socket.writableEnded || socket.destroyed) return;
-      corkOnce(socket);
-      socket.write(chunk);
-    },
-    queued: () => socket.writableLength,
-    end() {
-      socket.end();
-      // A client that does not read never lets the end flush: drop it.
-      setTimeout(() => socket.destroy(), CLOSE_TIMEOUT_MS);
-    },
-    onClose: (listener) => void socket.once("close", listener),
-    // Tells node-server the answer is already on its way.
-    response: () =>
-      new Response(null, { headers: { "x-hono-already-sent": "1" } }),
-  };
+  return new NodeSseOutput(socket);
 }
 
 /**

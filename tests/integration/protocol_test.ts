@@ -174,6 +174,13 @@ describe("publish and formats", { timeout: 60_000 }, () => {
         /id: \S+\ndata: one\ndata: two\ndata: three\ndata: \n\n/,
       );
       assert.equal(sse.messages[0].data, "one\ntwo\nthree\n");
+      // Nothing but SSE in the body: no second HTTP head from the server
+      // framework (@hono/node-server once wrote one after ours).
+      assert.doesNotMatch(sse.raw(), /HTTP\/1\.1|x-hono-already-sent/i);
+      assert.match(
+        sse.raw(),
+        /^(?:(?:retry|id|data|event): [^\n]*\n|: [^\n]*\n|\n)*$/,
+      );
     } finally {
       sse.close();
       await hub.stop();
