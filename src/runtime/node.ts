@@ -88,27 +88,45 @@ function textFrame(text: string): Buffer {
   return lastTextFrame!;
 }
 
-// Frames written to one socket in one turn of the event loop go out in one
-// write: cork at the first, uncork all once the turn's I/O callbacks have
-// run (setImmediate), so the fan-outs of every POST read in that turn merge.
-// Under light load that is the same single write, a fraction of a ms later.
-const corked: { uncork(): void }[] = [];
-function flushCorked(): void {
-  for (const stream of corked) stream.uncork();
-  corked.length = 0;
+// Frames for one socket in one turn of the event loop leave in one write,
+// once the turn's I/O callbacks have run (setImmediate): the fan-outs of
+// every POST read in that turn merge, and sockets sent the same frames
+// (caught-up subscribers of one format) share one joined buffer. Under
+// light load that is the same single write, a fraction of a ms later.
+const pendingFrames = new Map<Duplex, Buffer[]>();
+
+function flushFrames(): void {
+  for (const [stream, parts] of pendingFrames) writeParts(stream, parts);
+  pendingFrames.clear();
 }
 
-function corkOnce(
-  stream: { cork(): void; uncork(): void; writableCorked: number },
-): void {
-  if (stream.writableCorked) return;
-  stream.cork();
-  if (corked.push(stream) === 1) setImmediate(flushCorked);
+function writeParts(stream: Duplex, parts: Buffer[]): void {
+  if (stream.destroyed || stream.writableEnded) return;
+  stream.write(parts.length === 1 ? parts[0] : bufferOf(joinChunks(parts)));
+}
+
+/** Writes a socket's frames of this turn now (before a close frame). */
+function flushFramesOf(socket: WebSocket): void {
+  const stream = (socket as unknown as WsInternals)._socket;
+  const parts = stream ? pendingFrames.get(stream) : undefined;
+  if (stream && parts) {
+    pendingFrames.delete(stream);
+    writeParts(stream, parts);
+  }
+}
+
+/** Bytes of a socket's frames waiting for the end of the turn. */
+function pendingBytesOf(socket: WebSocket): number {
+  const stream = (socket as unknown as WsInternals)._socket;
+  const parts = stream ? pendingFrames.get(stream) : undefined;
+  let bytes = 0;
+  if (parts) { for (const part of parts) bytes += part.byteLength; }
+  return bytes;
 }
 
 /**
- * Writes a pre-built frame straight to the TCP stream under ws. Safe while
- * ws itself writes synchronously (no permessage-deflate, nothing queued);
+ * Queues a pre-built frame for the TCP stream under ws. Safe while ws
+ * itself writes synchronously (no permessage-deflate, nothing queued);
  * otherwise returns false and the caller goes through ws.
  */
 function writeFrame(socket: WebSocket, frame: Buffer): boolean {
@@ -117,8 +135,11 @@ function writeFrame(socket: WebSocket, frame: Buffer): boolean {
   if (socket.readyState !== 1 || !stream || internals._sender?._deflate) {
     return false;
   }
-  corkOnce(stream);
-  stream.write(frame);
+  const parts = pendingFrames.get(stream);
+  if (parts !== undefined) parts.push(frame);
+  else if (pendingFrames.set(stream, [frame]).size === 1) {
+    setImmediate(flushFrames);
+  }
   return true;
 }
 
@@ -138,9 +159,12 @@ const nodeOps: SocketOps<WebSocket> = {
   binary(socket, bytes) {
     if (!writeFrame(socket, frameOf(2, bytes))) socket.send(bytes, BINARY);
   },
-  buffered: (socket) => socket.bufferedAmount,
+  buffered: (socket) => socket.bufferedAmount + pendingBytesOf(socket),
   close(socket, code, reason) {
-    if (socket.readyState <= 1) socket.close(code, reason);
+    if (socket.readyState > 1) return;
+    // The close frame goes after the frames already sent this turn.
+    flushFramesOf(socket);
+    socket.close(code, reason);
   },
   ping(socket) {
     if (!answered.delete(socket)) return false;
