@@ -96,8 +96,10 @@ export function createSseParser(onData: RangeSink): RangeSink {
   return (buffer, start, end) => {
     let i = start;
     while (i < end) {
-      let eol = i;
-      while (eol < end && buffer[eol] !== LF) eol++;
+      // indexOf is a native scan: a byte loop here made the client, not
+      // the server, the limit of SSE fan-out on Bun.
+      let eol = buffer.indexOf(LF, i);
+      if (eol < 0 || eol > end) eol = end;
       if (eol === end) {
         partial = Buffer.concat([partial, buffer.subarray(i, end)]);
         return;
