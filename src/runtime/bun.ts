@@ -7,6 +7,7 @@
 
 import { processParts } from "./_process.ts";
 import { createSocketSink, type SocketOps } from "../http/socket_sink.ts";
+import { joinChunks, type SseOutput } from "../http/sse.ts";
 import type { WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
@@ -152,11 +153,122 @@ function websocketSupport(
     // One native publish per channel instead of one send per socket: Bun
     // writes the frame to every subscribed socket in native code.
     broadcast: (channel, frame) => void server?.publish(channel, frame),
+    sseOutput: (_env, headers) => new BunSseOutput(headers),
     createSink(raw, format) {
       answered.add(raw as BunSocket);
       return createSocketSink(bunOps, raw as BunSocket, format);
     },
   };
+}
+
+/** The part of Bun's direct stream controller used here. */
+interface DirectController {
+  write(chunk: Uint8Array): number | Promise<number>;
+  close(): void;
+}
+
+const sseDirty: BunSseOutput[] = [];
+function flushSse(): void {
+  for (const output of sseDirty) output.flush();
+  sseDirty.length = 0;
+}
+
+/**
+ * SSE over a Bun "direct" stream: what one turn wrote goes out as one
+ * chunk after the turn (setImmediate), caught-up subscribers sharing it,
+ * written straight to the response without a web stream's queue and pump
+ * (which took most of the time in profiles). Bun's write() returns a
+ * pending promise while the client does not keep up; the bytes written
+ * from then until it resolves are this subscriber's queue.
+ */
+class BunSseOutput implements SseOutput {
+  #headers: Readonly<Record<string, string>>;
+  #controller: DirectController | undefined;
+  #parts: Uint8Array[] = [];
+  #partBytes = 0;
+  #blockedBytes = 0;
+  #blocked = false;
+  #ended = false;
+  #closed = false;
+  #onClose: () => void = () => {};
+  #finish: () => void = () => {};
+
+  constructor(headers: Readonly<Record<string, string>>) {
+    this.#headers = headers;
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.#ended) return;
+    this.#partBytes += chunk.byteLength;
+    if (this.#parts.push(chunk) === 1 && sseDirty.push(this) === 1) {
+      setImmediate(flushSse);
+    }
+  }
+
+  /** Writes what this turn wrote, as one chunk. */
+  flush(): void {
+    const controller = this.#controller;
+    const parts = this.#parts;
+    if (controller === undefined || parts.length === 0 || this.#closed) return;
+    this.#parts = [];
+    this.#partBytes = 0;
+    const chunk = joinChunks(parts);
+    let written: number | Promise<number>;
+    try {
+      written = controller.write(chunk);
+    } catch {
+      return this.#gone();
+    }
+    if (typeof written === "number") return;
+    this.#blockedBytes += chunk.byteLength;
+    if (this.#blocked) return;
+    this.#blocked = true;
+    written.then(() => {
+      this.#blocked = false;
+      this.#blockedBytes = 0;
+    }, () => this.#gone());
+  }
+
+  queued(): number {
+    return this.#partBytes + this.#blockedBytes;
+  }
+
+  end(): void {
+    if (this.#ended) return;
+    this.flush();
+    this.#ended = true;
+    try {
+      this.#controller?.close();
+    } catch {
+      // Already gone.
+    }
+    this.#finish();
+  }
+
+  onClose(listener: () => void): void {
+    this.#onClose = listener;
+  }
+
+  #gone(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ended = true;
+    this.#onClose();
+  }
+
+  response(): Response {
+    const body = new ReadableStream({
+      type: "direct",
+      pull: (controller: DirectController) => {
+        this.#controller = controller;
+        this.flush();
+        // Open until end() or the client goes (cancel).
+        return new Promise<void>((resolve) => (this.#finish = resolve));
+      },
+      cancel: () => this.#gone(),
+    } as unknown as UnderlyingDefaultSource<Uint8Array>);
+    return new Response(body, { status: 200, headers: this.#headers });
+  }
 }
 
 function serve(
