@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { createConnection } from "node:net";
 import process from "node:process";
 import {
   connectSse,
@@ -535,6 +536,75 @@ describe("slow consumers", { timeout: 90_000 }, () => {
       } finally {
         lagging?.destroy();
         normal.close();
+        await hub.stop();
+      }
+    },
+  );
+
+  test(
+    "an SSE subscriber that never reads is disconnected as slow (its queue counted by the runtime's SSE output) while a WebSocket subscriber gets every event",
+    { timeout: 60_000 },
+    async () => {
+      const hub = await startService([
+        "--serve-address",
+        "127.0.0.1:0",
+        "--no-produce",
+        "--max-queue",
+        String(256 * 1024),
+        "--max-body",
+        String(128 * 1024),
+      ]);
+      const json = connectWs(`${hub.url}?format=json`);
+      // Sends the request, then never reads: the kernel buffers fill, then
+      // the server's own queue for it.
+      const stalled = createConnection({ host: "127.0.0.1", port: hub.port });
+      stalled.on("error", () => {});
+      const connected = new Promise<void>((ok) =>
+        stalled.once("connect", () => ok())
+      );
+      try {
+        await json.opened;
+        await connected;
+        stalled.write(
+          "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n",
+        );
+        stalled.pause();
+        await waitForCount(hub, 2);
+        let sent = 0;
+        while (
+          await metric(hub.http, "wsevent_slow_consumer_disconnects_total") < 1
+        ) {
+          assert.ok(sent < 3000, "the stalled SSE subscriber was never closed");
+          await publishMany(
+            hub.port,
+            "events",
+            50,
+            (i) => payload(sent + i, 64 * 1024),
+            2,
+          );
+          sent += 50;
+        }
+        await waitForCount(hub, 1);
+        assert.equal(
+          await metric(hub.http, "wsevent_subscribers", '{transport="sse"}'),
+          0,
+        );
+        await waitFor(
+          () => json.messages.length >= sent,
+          20_000,
+          "the WebSocket subscriber to get every event",
+        );
+        const seqs = json.messages.map((m) =>
+          seq((JSON.parse(m) as Envelope).id ?? "")
+        );
+        assert.deepEqual(seqs, seqs.map((_, i) => i), "all, in order");
+        assert.equal(json.isClosed(), false);
+        console.log(
+          `[${RUNTIME}] stalled SSE subscriber closed after ${sent} x 64 KB`,
+        );
+      } finally {
+        stalled.destroy();
+        json.close();
         await hub.stop();
       }
     },
