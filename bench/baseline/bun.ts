@@ -118,3 +118,5 @@ const server = bun.serve({
   },
 });
 console.log(`Serving on: ws://127.0.0.1:${server.port}/events`);
+// Exit on SIGTERM, so a CPU profile (bench/run --profile) gets written.
+process.on("SIGTERM", () => process.exit(0));

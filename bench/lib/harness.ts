@@ -85,16 +85,16 @@ export function serverCommand(
   const args = kind === "wsevent"
     ? ["--serve-address", "127.0.0.1:0", "--no-produce", ...extra]
     : ["0"];
-  // wsevent only (the baselines stop by signal, without writing one);
-  // every 100 us on Bun and Node: their default of 1 ms gives too few
-  // samples in a scenario of a second or two.
-  const profile = kind !== "wsevent" || context.profileDir === undefined
-    ? []
-    : [
-      "--cpu-prof",
-      `--cpu-prof-dir=${context.profileDir}`,
-      ...(runtime === "deno" ? [] : ["--cpu-prof-interval=100"]),
-    ];
+  // wsevent, and the Bun baseline (which exits on SIGTERM, so its profile
+  // gets written), each in its own folder; every 100 us on Bun and Node:
+  // their default of 1 ms gives too few samples in a scenario of a second
+  // or two.
+  const profiled = kind === "wsevent" || runtime === "bun";
+  const profile = !profiled || context.profileDir === undefined ? [] : [
+    "--cpu-prof",
+    `--cpu-prof-dir=${context.profileDir}/${kind}`,
+    ...(runtime === "deno" ? [] : ["--cpu-prof-interval=100"]),
+  ];
   return runtime === "deno"
     ? [binary, "run", "-A", ...profile, script, ...args]
     : [binary, ...profile, script, ...args];
