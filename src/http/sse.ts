@@ -124,7 +124,7 @@ const later: (task: () => void) => unknown =
   (globalThis as { setImmediate?: (task: () => void) => unknown })
     .setImmediate ?? ((task) => setTimeout(task, 0));
 
-const dirty: StreamOutput[] = [];
+const dirty: BatchedOutput[] = [];
 function flushDirty(): void {
   for (const output of dirty) output.flush();
   dirty.length = 0;
@@ -163,30 +163,18 @@ export function joinChunks(parts: Uint8Array[]): Uint8Array {
 }
 
 /**
- * The portable output: a web ReadableStream counted in bytes. What is
- * written in one turn is enqueued as one chunk after it.
+ * The batching every SSE output shares: what is written in one turn leaves
+ * as one chunk after the turn's I/O callbacks, caught-up subscribers
+ * sharing it ({@link joinChunks}). A runtime's output extends it and
+ * overrides `canSend`, `send` and `sentQueue`, and adds the rest of
+ * {@link SseOutput}.
  */
-class StreamOutput implements SseOutput {
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
+export class BatchedOutput {
   #parts: Uint8Array[] = [];
   #partBytes = 0;
   #ended = false;
-  #onClose: () => void = () => {};
-  #body: ReadableStream<Uint8Array>;
 
-  constructor() {
-    this.#body = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      cancel: () => {
-        this.#ended = true;
-        this.#parts = [];
-        this.#onClose();
-      },
-    }, { highWaterMark: 0, size: (chunk) => chunk.byteLength });
-  }
-
+  /** Queues bytes; they leave, joined, after this turn. */
   write(chunk: Uint8Array): void {
     if (this.#ended) return;
     this.#partBytes += chunk.byteLength;
@@ -195,26 +183,80 @@ class StreamOutput implements SseOutput {
     }
   }
 
-  /** Enqueues what this turn wrote as one chunk. */
+  /** Sends what this turn wrote, as one chunk, if it can be sent now. */
   flush(): void {
     const parts = this.#parts;
-    if (parts.length === 0 || this.#ended) return;
+    if (parts.length === 0 || this.#ended || !this.canSend()) return;
     this.#parts = [];
     this.#partBytes = 0;
+    this.send(joinChunks(parts));
+  }
+
+  /** Bytes written and not yet sent, here and in the runtime. */
+  queued(): number {
+    return this.#partBytes + this.sentQueue();
+  }
+
+  /** Stops taking bytes (after a last flush when `flushFirst`). */
+  stop(flushFirst: boolean): void {
+    if (flushFirst) this.flush();
+    this.#ended = true;
+    this.#parts = [];
+    this.#partBytes = 0;
+  }
+
+  /** True once {@link stop} was called. */
+  get stopped(): boolean {
+    return this.#ended;
+  }
+
+  /** For subclasses: whether a chunk can be handed on now. */
+  canSend(): boolean {
+    return true;
+  }
+
+  /** For subclasses: hands one chunk on to the runtime. */
+  send(_chunk: Uint8Array): void {}
+
+  /** For subclasses: bytes handed on and not yet written to the network. */
+  sentQueue(): number {
+    return 0;
+  }
+}
+
+/** The portable output: a web ReadableStream counted in bytes. */
+class StreamOutput extends BatchedOutput implements SseOutput {
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #onClose: () => void = () => {};
+  #body: ReadableStream<Uint8Array>;
+
+  constructor() {
+    super();
+    this.#body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      cancel: () => {
+        this.stop(false);
+        this.#onClose();
+      },
+    }, { highWaterMark: 0, size: (chunk) => chunk.byteLength });
+  }
+
+  override send(chunk: Uint8Array): void {
     try {
-      this.#controller.enqueue(joinChunks(parts));
+      this.#controller.enqueue(chunk);
     } catch {
       // Closed by the runtime: its cancel tells us.
     }
   }
 
-  queued(): number {
-    return this.#partBytes - (this.#controller.desiredSize ?? 0);
+  override sentQueue(): number {
+    return -(this.#controller.desiredSize ?? 0);
   }
 
   end(): void {
-    this.flush();
-    this.#ended = true;
+    this.stop(true);
     try {
       this.#controller.close();
     } catch {

@@ -7,7 +7,7 @@
 
 import { processParts } from "./_process.ts";
 import { createSocketSink, type SocketOps } from "../http/socket_sink.ts";
-import { joinChunks, type SseOutput } from "../http/sse.ts";
+import { BatchedOutput, type SseOutput } from "../http/sse.ts";
 import type { WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
@@ -167,55 +167,37 @@ interface DirectController {
   close(): void;
 }
 
-const sseDirty: BunSseOutput[] = [];
-function flushSse(): void {
-  for (const output of sseDirty) output.flush();
-  sseDirty.length = 0;
-}
-
 /**
- * SSE over a Bun "direct" stream: what one turn wrote goes out as one
- * chunk after the turn (setImmediate), caught-up subscribers sharing it,
+ * SSE over a Bun "direct" stream: what one turn wrote goes out as one chunk
+ * after the turn (see BatchedOutput), caught-up subscribers sharing it,
  * written straight to the response without a web stream's queue and pump
  * (which took most of the time in profiles). Bun's write() returns a
  * pending promise while the client does not keep up; the bytes written
  * from then until it resolves are this subscriber's queue.
  */
-class BunSseOutput implements SseOutput {
+class BunSseOutput extends BatchedOutput implements SseOutput {
   #headers: Readonly<Record<string, string>>;
   #controller: DirectController | undefined;
-  #parts: Uint8Array[] = [];
-  #partBytes = 0;
   #blockedBytes = 0;
   #blocked = false;
-  #ended = false;
   #closed = false;
   #onClose: () => void = () => {};
   #finish: () => void = () => {};
 
   constructor(headers: Readonly<Record<string, string>>) {
+    super();
     this.#headers = headers;
   }
 
-  write(chunk: Uint8Array): void {
-    if (this.#ended) return;
-    this.#partBytes += chunk.byteLength;
-    if (this.#parts.push(chunk) === 1 && sseDirty.push(this) === 1) {
-      setImmediate(flushSse);
-    }
+  // Bytes wait until Bun pulls the body and hands over its controller.
+  override canSend(): boolean {
+    return this.#controller !== undefined && !this.#closed;
   }
 
-  /** Writes what this turn wrote, as one chunk. */
-  flush(): void {
-    const controller = this.#controller;
-    const parts = this.#parts;
-    if (controller === undefined || parts.length === 0 || this.#closed) return;
-    this.#parts = [];
-    this.#partBytes = 0;
-    const chunk = joinChunks(parts);
+  override send(chunk: Uint8Array): void {
     let written: number | Promise<number>;
     try {
-      written = controller.write(chunk);
+      written = this.#controller!.write(chunk);
     } catch {
       return this.#gone();
     }
@@ -229,14 +211,13 @@ class BunSseOutput implements SseOutput {
     }, () => this.#gone());
   }
 
-  queued(): number {
-    return this.#partBytes + this.#blockedBytes;
+  override sentQueue(): number {
+    return this.#blockedBytes;
   }
 
   end(): void {
-    if (this.#ended) return;
-    this.flush();
-    this.#ended = true;
+    if (this.stopped) return;
+    this.stop(true);
     try {
       this.#controller?.close();
     } catch {
@@ -252,7 +233,7 @@ class BunSseOutput implements SseOutput {
   #gone(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#ended = true;
+    this.stop(false);
     this.#onClose();
   }
 

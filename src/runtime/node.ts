@@ -23,7 +23,7 @@ import {
   createSocketSink,
   type SocketOps,
 } from "../http/socket_sink.ts";
-import { joinChunks, type SseOutput } from "../http/sse.ts";
+import { BatchedOutput, joinChunks, type SseOutput } from "../http/sse.ts";
 import type { WebSocketSink, WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
@@ -260,6 +260,14 @@ function upgradeRequest(request: IncomingMessage): Request {
 
 function ignoreError(): void {}
 
+/** Answers an upgrade request that cannot be served with 400 and a reason. */
+function refuseBadUpgrade(socket: Duplex, message: string): Promise<void> {
+  return refuseUpgrade(
+    socket,
+    Response.json({ error: message, code: "bad_request" }, { status: 400 }),
+  );
+}
+
 /**
  * Answers an HTTP upgrade: refused ones in full (status, headers and JSON
  * body) and accepted WebSocket ones through ws.
@@ -272,13 +280,7 @@ async function onUpgrade(
   head: Buffer,
 ): Promise<void> {
   if (request.headers.upgrade?.toLowerCase() !== "websocket") {
-    return refuseUpgrade(
-      socket,
-      Response.json({
-        error: "Cannot upgrade to anything but websocket",
-        code: "bad_request",
-      }, { status: 400 }),
-    );
+    return refuseBadUpgrade(socket, "Cannot upgrade to anything but websocket");
   }
   // Until ws takes the socket over, its errors (a peer that hangs up
   // while the app decides) are ours to swallow.
@@ -287,12 +289,9 @@ async function onUpgrade(
   try {
     upgrade = upgradeRequest(request);
   } catch {
-    return refuseUpgrade(
+    return refuseBadUpgrade(
       socket,
-      Response.json({
-        error: "Cannot read the upgrade request's URL or headers",
-        code: "bad_request",
-      }, { status: 400 }),
+      "Cannot read the upgrade request's URL or headers",
     );
   }
   const env: UpgradeEnv = { [UPGRADING]: true };
@@ -339,55 +338,35 @@ function bufferOf(chunk: Uint8Array): Buffer {
   return lastChunkBuffer!;
 }
 
-const sseDirty: NodeSseOutput[] = [];
-function flushSse(): void {
-  for (const output of sseDirty) output.flush();
-  sseDirty.length = 0;
-}
-
 /**
  * SSE straight onto the TCP socket: status line and headers written once,
- * then what one event-loop turn wrote as one chunk, after the turn's I/O
- * callbacks (setImmediate), so the events of every POST read in that turn
- * leave in one write, and caught-up subscribers share that chunk. No
- * chunked encoding (the response ends with the connection, `Connection:
- * close`), no web stream, no node-server pump.
+ * then what one event-loop turn wrote as one chunk (see BatchedOutput),
+ * caught-up subscribers sharing it. No chunked encoding (the response ends
+ * with the connection, `Connection: close`), no web stream, no node-server
+ * pump.
  */
-class NodeSseOutput implements SseOutput {
+class NodeSseOutput extends BatchedOutput implements SseOutput {
   #socket: Duplex;
-  #parts: Uint8Array[] = [];
-  #partBytes = 0;
 
   constructor(socket: Duplex) {
+    super();
     this.#socket = socket;
   }
 
-  write(chunk: Uint8Array): void {
-    const socket = this.#socket;
-    if (socket.writableEnded || socket.destroyed) return;
-    this.#partBytes += chunk.byteLength;
-    if (this.#parts.push(chunk) === 1 && sseDirty.push(this) === 1) {
-      setImmediate(flushSse);
-    }
+  override canSend(): boolean {
+    return !this.#socket.writableEnded && !this.#socket.destroyed;
   }
 
-  /** Writes what this turn wrote, as one chunk. */
-  flush(): void {
-    const parts = this.#parts;
-    if (parts.length === 0) return;
-    this.#parts = [];
-    this.#partBytes = 0;
-    const socket = this.#socket;
-    if (socket.writableEnded || socket.destroyed) return;
-    socket.write(bufferOf(joinChunks(parts)));
+  override send(chunk: Uint8Array): void {
+    this.#socket.write(bufferOf(chunk));
   }
 
-  queued(): number {
-    return this.#partBytes + this.#socket.writableLength;
+  override sentQueue(): number {
+    return this.#socket.writableLength;
   }
 
   end(): void {
-    this.flush();
+    this.stop(true);
     const socket = this.#socket;
     socket.end();
     // A client that does not read never lets the end flush: drop it.

@@ -56,6 +56,17 @@ const RSS_BOUND_1K: Record<typeof RUNTIME, number> = {
  */
 const RSS_BOUND_64K = 100 * MB;
 
+/** An instance with a 256 KiB queue bound, for events of 64 KB. */
+const SMALL_QUEUE_ARGS = [
+  "--serve-address",
+  "127.0.0.1:0",
+  "--no-produce",
+  "--max-queue",
+  String(256 * 1024),
+  "--max-body",
+  String(128 * 1024),
+];
+
 /** Events in the measured run: 192 MB that an unbounded queue would keep. */
 const SECOND_RUN = 3000;
 
@@ -84,6 +95,35 @@ function sampleRss(pid: number): { stop(): number } {
       return Math.max(max, rssOf(pid));
     },
   };
+}
+
+/**
+ * Publishes 64 KB events in batches until the instance has closed a slow
+ * subscriber; fails past `limit` events.
+ *
+ * @returns How many events were published.
+ */
+async function publishUntilSlowClosed(
+  hub: Service,
+  batch: number,
+  limit: number,
+  what: string,
+): Promise<number> {
+  let sent = 0;
+  while (
+    await metric(hub.http, "wsevent_slow_consumer_disconnects_total") < 1
+  ) {
+    assert.ok(sent < limit, `${what} was never closed`);
+    await publishMany(
+      hub.port,
+      "events",
+      batch,
+      (i) => payload(sent + i, 64 * 1024),
+      2,
+    );
+    sent += batch;
+  }
+  return sent;
 }
 
 async function subscribers(hub: Service): Promise<number> {
@@ -327,37 +367,18 @@ describe("slow consumers", { timeout: 90_000 }, () => {
     "a slow subscriber that reads again at once finds close code 1008 and a reason naming the limit after its queued events (bun: the connection is dropped without one)",
     { timeout: 30_000 },
     async () => {
-      const hub = await startService([
-        "--serve-address",
-        "127.0.0.1:0",
-        "--no-produce",
-        "--max-queue",
-        "262144",
-        "--max-body",
-        String(128 * 1024),
-      ]);
+      const hub = await startService(SMALL_QUEUE_ARGS);
       let slow: RawWs | undefined;
       try {
         slow = await rawConnect(`${hub.url}?format=json`, {
           pauseAfterHandshake: true,
         });
-        let sent = 0;
-        let closed = false;
-        while (!closed) {
-          assert.ok(sent < 2000, "the slow subscriber was never closed");
-          await publishMany(
-            hub.port,
-            "events",
-            10,
-            (i) => payload(sent + i, 64 * 1024),
-            2,
-          );
-          sent += 10;
-          closed = await metric(
-            hub.http,
-            "wsevent_slow_consumer_disconnects_total",
-          ) >= 1;
-        }
+        const sent = await publishUntilSlowClosed(
+          hub,
+          10,
+          2000,
+          "the slow subscriber",
+        );
         slow.resume();
         await Promise.race([
           slow.ended,
@@ -396,36 +417,19 @@ describe("slow consumers", { timeout: 90_000 }, () => {
     "the server lets go of a slow subscriber's connection within 5 s of closing it, even if the client never reads",
     { timeout: 30_000 },
     async () => {
-      const hub = await startService([
-        "--serve-address",
-        "127.0.0.1:0",
-        "--no-produce",
-        "--max-queue",
-        "262144",
-        "--max-body",
-        String(128 * 1024),
-      ]);
+      const hub = await startService(SMALL_QUEUE_ARGS);
       let slow: RawWs | undefined;
       try {
         slow = await rawConnect(hub.url, { pauseAfterHandshake: true });
         const clientPort = slow.socket.localPort!;
         assert.equal(serverSideState(hub.port, clientPort), "01");
         // Enough to fill both kernel buffers (a few MB on loopback) and the queue.
-        let sent = 0;
-        while (
-          await metric(hub.http, "wsevent_slow_consumer_disconnects_total") <
-            1
-        ) {
-          assert.ok(sent < 2000, "the slow subscriber was never closed");
-          await publishMany(
-            hub.port,
-            "events",
-            50,
-            (i) => payload(sent + i, 64 * 1024),
-            2,
-          );
-          sent += 50;
-        }
+        const sent = await publishUntilSlowClosed(
+          hub,
+          50,
+          2000,
+          "the slow subscriber",
+        );
         const closedAt = Date.now();
         await waitFor(
           () => serverSideState(hub.port, clientPort) !== "01",
@@ -545,15 +549,7 @@ describe("slow consumers", { timeout: 90_000 }, () => {
     "an SSE subscriber that never reads is disconnected as slow (its queue counted by the runtime's SSE output) while a WebSocket subscriber gets every event",
     { timeout: 60_000 },
     async () => {
-      const hub = await startService([
-        "--serve-address",
-        "127.0.0.1:0",
-        "--no-produce",
-        "--max-queue",
-        String(256 * 1024),
-        "--max-body",
-        String(128 * 1024),
-      ]);
+      const hub = await startService(SMALL_QUEUE_ARGS);
       const json = connectWs(`${hub.url}?format=json`);
       // Sends the request, then never reads: the kernel buffers fill, then
       // the server's own queue for it.
@@ -570,20 +566,12 @@ describe("slow consumers", { timeout: 90_000 }, () => {
         );
         stalled.pause();
         await waitForCount(hub, 2);
-        let sent = 0;
-        while (
-          await metric(hub.http, "wsevent_slow_consumer_disconnects_total") < 1
-        ) {
-          assert.ok(sent < 3000, "the stalled SSE subscriber was never closed");
-          await publishMany(
-            hub.port,
-            "events",
-            50,
-            (i) => payload(sent + i, 64 * 1024),
-            2,
-          );
-          sent += 50;
-        }
+        const sent = await publishUntilSlowClosed(
+          hub,
+          50,
+          3000,
+          "the stalled SSE subscriber",
+        );
         await waitForCount(hub, 1);
         assert.equal(
           await metric(hub.http, "wsevent_subscribers", '{transport="sse"}'),
