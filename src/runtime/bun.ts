@@ -260,12 +260,11 @@ function serve(
     const started = bun.serve({
       hostname: options.hostname,
       port: options.port,
+      // The app upgrades synchronously (its fast path), so an upgraded
+      // request's answer is never a promise: no extra promise per request.
       fetch: (request: Request, server: unknown) => {
         const response = fetch(request, server);
-        if (response === UPGRADED) return undefined;
-        return response instanceof Promise
-          ? response.then((r) => r === UPGRADED ? undefined : r)
-          : response;
+        return response === UPGRADED ? undefined : response;
       },
       // Bun closes HTTP connections idle for 10 s by default, which would
       // cut quiet SSE streams; our SSE heartbeats find dead peers instead.
