@@ -288,12 +288,22 @@ export function createApp(options: AppOptions): WseventApp {
 
   // The topic served at a URL path, if any; undefined also when the path
   // cannot be decoded (the Hono route then answers 400).
+  // Each topic is remembered under its plain spelling (`/events`), so the
+  // usual request skips the decoding; other spellings are decoded each time.
+  const topicsByPath = new Map<string, Topic>();
   const topicAt = (pathname: string): Topic | undefined => {
+    const known = topicsByPath.get(pathname);
+    if (known !== undefined) return known;
+    let topic: Topic | undefined;
     try {
-      return hub.topic(decodeURIComponent(pathname).replace(/^\/+/, ""));
+      topic = hub.topic(decodeURIComponent(pathname).replace(/^\/+/, ""));
     } catch {
       return undefined;
     }
+    if (topic !== undefined && pathname === `/${topic.path}`) {
+      topicsByPath.set(pathname, topic);
+    }
+    return topic;
   };
 
   app.all("*", (c) => {
