@@ -34,6 +34,9 @@ import {
 
 let maxFrameBytes = 1 << 20;
 
+/** How long an idle keep-alive connection is kept: above nginx's 60 s. */
+const KEEP_ALIVE_MS = 65_000;
+
 // Taken before serve() lets @hono/node-server replace the global Response.
 const PlatformResponse = globalThis.Response;
 
@@ -462,6 +465,15 @@ function serve(
       (request: IncomingMessage, socket: Duplex, head: Buffer) =>
         void onUpgrade(fetch, wss, request, socket, head),
     );
+    // Idle keep-alive connections stay open longer than a proxy keeps its
+    // pooled ones (nginx: 60 s): with Node's 5 s, a proxy could send a POST
+    // on a connection we are closing, and nginx does not retry a POST (502).
+    const http = server as {
+      keepAliveTimeout?: number;
+      headersTimeout?: number;
+    };
+    http.keepAliveTimeout = KEEP_ALIVE_MS;
+    http.headersTimeout = KEEP_ALIVE_MS + 1000;
     server.once(
       "error",
       (error) =>

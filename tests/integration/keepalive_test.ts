@@ -1,0 +1,87 @@
+/**
+ * Idle keep-alive connections outlive a proxy's pooled ones: a POST sent on
+ * a connection that has been idle for longer than Node's default 5 s still
+ * gets its 202 (nginx keeps pooled upstream connections for 60 s and does
+ * not retry a POST whose connection the backend closed).
+ */
+
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createConnection, type Socket } from "node:net";
+import { startService } from "./_helpers.ts";
+
+const IDLE_MS = 6500;
+
+/** Whether the server closed the connection (remembered from the start). */
+function watchClose(socket: Socket): () => boolean {
+  let closed = false;
+  socket.once("end", () => (closed = true));
+  socket.once("close", () => (closed = true));
+  return () => closed;
+}
+
+function post(
+  socket: Socket,
+  body: string,
+  closed: () => boolean,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    if (closed() || socket.destroyed) {
+      reject(new Error("the server closed the idle connection"));
+      return;
+    }
+    let answer = "";
+    const onData = (chunk: Buffer) => {
+      answer += chunk.toString("latin1");
+      const end = answer.indexOf("\r\n\r\n");
+      const length = /content-length: *(\d+)/i.exec(answer);
+      if (end >= 0 && length && answer.length >= end + 4 + Number(length[1])) {
+        done();
+        resolve(answer);
+      }
+    };
+    const onEnd = () => {
+      done();
+      reject(new Error(`connection ended; got ${JSON.stringify(answer)}`));
+    };
+    const done = () => {
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+      socket.off("error", onEnd);
+    };
+    socket.on("data", onData);
+    socket.once("end", onEnd);
+    socket.once("error", onEnd);
+    socket.write(
+      `POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+  });
+}
+
+describe("keep-alive", () => {
+  test(
+    `a POST on a keep-alive connection idle for ${IDLE_MS} ms (past Node's default 5 s) is answered 202`,
+    {
+      timeout: 30_000,
+    },
+    async () => {
+      const hub = await startService([
+        "--serve-address",
+        "127.0.0.1:0",
+        "--no-produce",
+      ]);
+      const socket = createConnection({ host: "127.0.0.1", port: hub.port });
+      socket.on("error", () => {});
+      const closed = watchClose(socket);
+      try {
+        await new Promise<void>((ok) => socket.once("connect", () => ok()));
+        assert.match(await post(socket, "first", closed), /^HTTP\/1\.1 202/);
+        await new Promise((r) => setTimeout(r, IDLE_MS));
+        assert.match(await post(socket, "second", closed), /^HTTP\/1\.1 202/);
+      } finally {
+        socket.destroy();
+        await hub.stop();
+      }
+    },
+  );
+});
