@@ -9,6 +9,7 @@
 import {
   type EventData,
   type EventIdParts,
+  formatEventId,
   type GapNotice,
   parseEventId,
   StreamEvent,
@@ -155,9 +156,8 @@ export class Topic {
   /** The epoch of events that enter the system here. */
   readonly epoch: string;
   #nextSeq = 0;
-  // Names of the runtime's native broadcast channels for this path.
-  #rawChannel: string;
-  #jsonChannel: string;
+  /** Names of the runtime's native broadcast channels for this path. */
+  #channels: Record<"raw" | "json", string>;
   #buffer: EventBuffer;
   #members = new Set<Member>();
   /** Members sent to one by one; the others joined a native channel. */
@@ -178,8 +178,7 @@ export class Topic {
     this.path = path;
     this.epoch = epoch;
     this.#hub = hub;
-    this.#rawChannel = `raw:${path}`;
-    this.#jsonChannel = `json:${path}`;
+    this.#channels = { raw: `raw:${path}`, json: `json:${path}` };
     this.#buffer = new EventBuffer(
       hub.options.bufferSize,
       hub.options.bufferBytes,
@@ -308,15 +307,11 @@ export class Topic {
       member.removed || member.pending !== undefined ||
       slowPolicy !== "close" || format === "sse"
     ) return;
-    if (!member.sink.join(this.#channel(format))) return;
+    if (!member.sink.join(this.#channels[format])) return;
     member.native = true;
     this.#direct.delete(member);
     this.#joined.add(member);
     this.#native[format]++;
-  }
-
-  #channel(format: "raw" | "json"): string {
-    return format === "raw" ? this.#rawChannel : this.#jsonChannel;
   }
 
   #resume(member: Member, lastEventId: string): void {
@@ -385,11 +380,11 @@ export class Topic {
     this.#buffer.push(event);
     const native = this.#native;
     if (native.raw > 0) {
-      hub.options.broadcast?.(this.#channel("raw"), event.data);
+      hub.options.broadcast?.(this.#channels.raw, event.data);
       hub.stats.delivered += native.raw;
     }
     if (native.json > 0) {
-      hub.options.broadcast?.(this.#channel("json"), event.json);
+      hub.options.broadcast?.(this.#channels.json, event.json);
       hub.stats.delivered += native.json;
     }
     if (this.#joined.size > 0) this.#checkJoined(event.size);
@@ -422,7 +417,7 @@ export class Topic {
     if (pending !== undefined) {
       if (event.epoch === pending.epoch && event.seq <= pending.seq) return -1;
       member.pending = undefined;
-      const id = `${pending.epoch}-${pending.seq}`;
+      const id = formatEventId(pending.epoch, pending.seq);
       const reason = event.epoch !== pending.epoch
         ? "the event stream restarted since that id"
         : event.seq !== pending.seq + 1

@@ -286,19 +286,18 @@ export function createApp(options: AppOptions): WseventApp {
     });
   });
 
-  // The topic served at a URL path, if any; undefined also when the path
-  // cannot be decoded (the Hono route then answers 400).
-  // Each topic is remembered under its plain spelling (`/events`), so the
-  // usual request skips the decoding; other spellings are decoded each time.
+  // The topic served at a URL path: undefined when none is, null when the
+  // path cannot be decoded. Each topic is remembered under its plain
+  // spelling (`/events`), so the usual request skips the decoding.
   const topicsByPath = new Map<string, Topic>();
-  const topicAt = (pathname: string): Topic | undefined => {
+  const topicAt = (pathname: string): Topic | undefined | null => {
     const known = topicsByPath.get(pathname);
     if (known !== undefined) return known;
     let topic: Topic | undefined;
     try {
       topic = hub.topic(decodeURIComponent(pathname).replace(/^\/+/, ""));
     } catch {
-      return undefined;
+      return null;
     }
     if (topic !== undefined && pathname === `/${topic.path}`) {
       topicsByPath.set(pathname, topic);
@@ -307,16 +306,13 @@ export function createApp(options: AppOptions): WseventApp {
   };
 
   app.all("*", (c) => {
-    let path: string;
-    try {
-      path = decodeURIComponent(c.req.path).replace(/^\/+/, "");
-    } catch {
+    const topic = topicAt(c.req.path);
+    if (topic === null) {
       return c.json({
         error: "Cannot decode the request path",
         code: "bad_request",
       }, 400);
     }
-    const topic = hub.topic(path);
     if (topic === undefined) {
       return c.json({
         error: `No event stream at ${c.req.path}`,
@@ -364,13 +360,11 @@ export function createApp(options: AppOptions): WseventApp {
   ): Response | Promise<Response> => {
     if (request.method === "POST") {
       const topic = topicAt(pathOf(request.url));
-      if (topic !== undefined) return publish(request, topic);
+      if (topic) return publish(request, topic);
     } else if (request.method === "GET" && isWebSocketUpgrade(request)) {
       const url = new URL(request.url);
       const topic = topicAt(url.pathname);
-      if (topic !== undefined) {
-        return subscribe(request, env, topic, url.searchParams);
-      }
+      if (topic) return subscribe(request, env, topic, url.searchParams);
     }
     return app.fetch(request, env);
   };

@@ -7,6 +7,7 @@
 
 import { formatSseGap, type GapNotice, type StreamEvent } from "../event.ts";
 import type { SubscribeOptions, Subscription, Topic } from "../hub.ts";
+import { TurnBatch } from "./_turn_batch.ts";
 import type { WebSocketSink } from "./types.ts";
 
 const ENCODER = new TextEncoder();
@@ -117,92 +118,42 @@ class SseSink implements WebSocketSink {
   }
 }
 
-// Runs `task` once this turn's I/O callbacks have run (setImmediate where
-// the runtime has it, a zero timeout otherwise), so the events of every
-// POST read in one turn leave in one chunk.
-const later: (task: () => void) => unknown =
-  (globalThis as { setImmediate?: (task: () => void) => unknown })
-    .setImmediate ?? ((task) => setTimeout(task, 0));
-
-const dirty: BatchedOutput[] = [];
-function flushDirty(): void {
-  for (const output of dirty) output.flush();
-  dirty.length = 0;
-}
-
-// Subscribers that are caught up get the same events in a turn: the first
-// one's joined chunk is reused by the rest (compared part by part).
-let lastParts: Uint8Array[] = [];
-let lastJoined: Uint8Array = new Uint8Array(0);
-
-/**
- * Joins what one subscriber was sent in one turn into one chunk. Caught-up
- * subscribers were sent the same chunks, so they share the first one's
- * join: one copy per turn, not one per subscriber.
- *
- * @param parts The chunks, in order (not changed afterwards).
- * @returns One chunk with all of them.
- */
-export function joinChunks(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  if (
-    parts.length === lastParts.length &&
-    parts.every((part, i) => part === lastParts[i])
-  ) return lastJoined;
-  let size = 0;
-  for (const part of parts) size += part.byteLength;
-  const chunk = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    chunk.set(part, at);
-    at += part.byteLength;
-  }
-  lastParts = parts;
-  lastJoined = chunk;
-  return chunk;
-}
+// Every SSE output's bytes of one turn, joined (see TurnBatch).
+const outputs = new TurnBatch<BatchedOutput>({
+  ready: (output) => output.canSend(),
+  send: (output, chunk) => output.send(chunk),
+});
 
 /**
  * The batching every SSE output shares: what is written in one turn leaves
  * as one chunk after the turn's I/O callbacks, caught-up subscribers
- * sharing it ({@link joinChunks}). A runtime's output extends it and
- * overrides `canSend`, `send` and `sentQueue`, and adds the rest of
+ * sharing it (see TurnBatch). A runtime's output extends it and overrides
+ * `canSend`, `send` and `sentQueue`, and adds the rest of
  * {@link SseOutput}.
  */
 export class BatchedOutput {
-  #parts: Uint8Array[] = [];
-  #partBytes = 0;
   #ended = false;
 
   /** Queues bytes; they leave, joined, after this turn. */
   write(chunk: Uint8Array): void {
-    if (this.#ended) return;
-    this.#partBytes += chunk.byteLength;
-    if (this.#parts.push(chunk) === 1 && dirty.push(this) === 1) {
-      later(flushDirty);
-    }
+    if (!this.#ended) outputs.add(this, chunk);
   }
 
   /** Sends what this turn wrote, as one chunk, if it can be sent now. */
   flush(): void {
-    const parts = this.#parts;
-    if (parts.length === 0 || this.#ended || !this.canSend()) return;
-    this.#parts = [];
-    this.#partBytes = 0;
-    this.send(joinChunks(parts));
+    if (!this.#ended) outputs.flush(this);
   }
 
   /** Bytes written and not yet sent, here and in the runtime. */
   queued(): number {
-    return this.#partBytes + this.sentQueue();
+    return outputs.queued(this) + this.sentQueue();
   }
 
   /** Stops taking bytes (after a last flush when `flushFirst`). */
   stop(flushFirst: boolean): void {
     if (flushFirst) this.flush();
     this.#ended = true;
-    this.#parts = [];
-    this.#partBytes = 0;
+    outputs.drop(this);
   }
 
   /** True once {@link stop} was called. */

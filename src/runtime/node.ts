@@ -23,7 +23,8 @@ import {
   createSocketSink,
   type SocketOps,
 } from "../http/socket_sink.ts";
-import { BatchedOutput, joinChunks, type SseOutput } from "../http/sse.ts";
+import { BatchedOutput, type SseOutput } from "../http/sse.ts";
+import { TurnBatch } from "../http/_turn_batch.ts";
 import type { WebSocketSink, WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
@@ -91,41 +92,22 @@ function textFrame(text: string): Buffer {
   return lastTextFrame!;
 }
 
-// Frames for one socket in one turn of the event loop leave in one write,
-// once the turn's I/O callbacks have run (setImmediate): the fan-outs of
-// every POST read in that turn merge, and sockets sent the same frames
-// (caught-up subscribers of one format) share one joined buffer. Under
-// light load that is the same single write, a fraction of a ms later.
-const pendingFrames = new Map<Duplex, Buffer[]>();
-
-function flushFrames(): void {
-  for (const [stream, parts] of pendingFrames) writeParts(stream, parts);
-  pendingFrames.clear();
+/** The TCP stream under a ws socket. */
+function streamOf(socket: WebSocket): Duplex | null | undefined {
+  return (socket as unknown as WsInternals)._socket;
 }
 
-function writeParts(stream: Duplex, parts: Buffer[]): void {
-  if (stream.destroyed || stream.writableEnded) return;
-  stream.write(parts.length === 1 ? parts[0] : bufferOf(joinChunks(parts)));
-}
-
-/** Writes a socket's frames of this turn now (before a close frame). */
-function flushFramesOf(socket: WebSocket): void {
-  const stream = (socket as unknown as WsInternals)._socket;
-  const parts = stream ? pendingFrames.get(stream) : undefined;
-  if (stream && parts) {
-    pendingFrames.delete(stream);
-    writeParts(stream, parts);
-  }
-}
-
-/** Bytes of a socket's frames waiting for the end of the turn. */
-function pendingBytesOf(socket: WebSocket): number {
-  const stream = (socket as unknown as WsInternals)._socket;
-  const parts = stream ? pendingFrames.get(stream) : undefined;
-  let bytes = 0;
-  if (parts) { for (const part of parts) bytes += part.byteLength; }
-  return bytes;
-}
+// A socket's frames of one turn leave in one write after it, caught-up
+// sockets sharing the joined buffer (see TurnBatch). Under light load that
+// is the same single write, a fraction of a ms later.
+const frames = new TurnBatch<Duplex>({
+  ready: () => true,
+  send(stream, chunk) {
+    if (!stream.destroyed && !stream.writableEnded) {
+      stream.write(bufferOf(chunk));
+    }
+  },
+});
 
 /**
  * Queues a pre-built frame for the TCP stream under ws. Safe while ws
@@ -133,16 +115,12 @@ function pendingBytesOf(socket: WebSocket): number {
  * otherwise returns false and the caller goes through ws.
  */
 function writeFrame(socket: WebSocket, frame: Buffer): boolean {
-  const internals = socket as unknown as WsInternals;
-  const stream = internals._socket;
-  if (socket.readyState !== 1 || !stream || internals._sender?._deflate) {
-    return false;
-  }
-  const parts = pendingFrames.get(stream);
-  if (parts !== undefined) parts.push(frame);
-  else if (pendingFrames.set(stream, [frame]).size === 1) {
-    setImmediate(flushFrames);
-  }
+  const stream = streamOf(socket);
+  if (
+    socket.readyState !== 1 || !stream ||
+    (socket as unknown as WsInternals)._sender?._deflate
+  ) return false;
+  frames.add(stream, frame);
   return true;
 }
 
@@ -162,11 +140,15 @@ const nodeOps: SocketOps<WebSocket> = {
   binary(socket, bytes) {
     if (!writeFrame(socket, frameOf(2, bytes))) socket.send(bytes, BINARY);
   },
-  buffered: (socket) => socket.bufferedAmount + pendingBytesOf(socket),
+  buffered(socket) {
+    const stream = streamOf(socket);
+    return socket.bufferedAmount + (stream ? frames.queued(stream) : 0);
+  },
   close(socket, code, reason) {
     if (socket.readyState > 1) return;
     // The close frame goes after the frames already sent this turn.
-    flushFramesOf(socket);
+    const stream = streamOf(socket);
+    if (stream) frames.flush(stream);
     socket.close(code, reason);
   },
   ping(socket) {
@@ -330,6 +312,7 @@ function websocketSupport(
 let lastChunk: Uint8Array | undefined;
 let lastChunkBuffer: Buffer | undefined;
 function bufferOf(chunk: Uint8Array): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
   if (chunk !== lastChunk) {
     lastChunk = chunk;
     lastChunkBuffer = Buffer.from(
@@ -356,12 +339,13 @@ class NodeSseOutput extends BatchedOutput implements SseOutput {
     this.#socket = socket;
   }
 
-  override canSend(): boolean {
-    return !this.#socket.writableEnded && !this.#socket.destroyed;
-  }
-
+  // Always ready (a chunk for a closed socket is dropped here), so no
+  // chunks wait in the shared batch for a socket that is gone.
   override send(chunk: Uint8Array): void {
-    this.#socket.write(bufferOf(chunk));
+    const socket = this.#socket;
+    if (!socket.writableEnded && !socket.destroyed) {
+      socket.write(bufferOf(chunk));
+    }
   }
 
   override sentQueue(): number {
