@@ -16,6 +16,7 @@
 
 export { createHub, HubClosedError, Topic } from "./src/hub.ts";
 export type {
+  ChannelSend,
   Format,
   Hub,
   HubOptions,

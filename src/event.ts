@@ -64,6 +64,40 @@ export function parseEventId(id: string): EventIdParts | undefined {
 }
 
 /**
+ * The length of `text` in UTF-8, as TextEncoder would encode it (a lone
+ * surrogate becomes U+FFFD, 3 bytes), without encoding it.
+ *
+ * @example Usage
+ * ```ts
+ * import { utf8Length } from "./event.ts";
+ * console.log(utf8Length("héllo 😀")); // 11
+ * ```
+ *
+ * @param text The text.
+ * @returns Its size in bytes.
+ */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) {
+      bytes += 1;
+    } else if (
+      code >= 0xd800 && code <= 0xdbff && i + 1 < text.length &&
+      (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00
+    ) {
+      // A surrogate pair: 2 UTF-16 units, 4 bytes.
+      bytes += 2;
+      i++;
+    } else {
+      bytes += 2;
+    }
+  }
+  return bytes;
+}
+
+/**
  * One event with its serialized forms, each computed once on first use and
  * shared by every subscriber that needs it.
  */
@@ -78,8 +112,7 @@ export class StreamEvent {
   readonly data: EventData;
   /** Payload size in bytes (UTF-8 for text). */
   readonly size: number;
-  /** The payload as bytes (UTF-8 for text), for transports that send bytes. */
-  readonly bytes: Uint8Array;
+  #bytes?: Uint8Array;
   #json?: string;
   #sse?: Uint8Array;
 
@@ -94,8 +127,17 @@ export class StreamEvent {
     this.seq = parts.seq;
     this.id = formatEventId(parts.epoch, parts.seq);
     this.data = data;
-    this.bytes = typeof data === "string" ? ENCODER.encode(data) : data;
-    this.size = this.bytes.byteLength;
+    if (typeof data === "string") {
+      this.size = utf8Length(data);
+    } else {
+      this.#bytes = data;
+      this.size = data.byteLength;
+    }
+  }
+
+  /** The payload as bytes (UTF-8 for text), for transports that send bytes. */
+  get bytes(): Uint8Array {
+    return this.#bytes ??= ENCODER.encode(this.data as string);
   }
 
   /** True when the payload is binary. */

@@ -39,16 +39,36 @@ export interface Sink {
   /** Tells the subscriber that events may be missing. */
   notify(notice: GapNotice): void;
   /**
-   * Joins the runtime's native broadcast channel (Bun's pub/sub), after
-   * which the hub sends this subscriber's live events with one publish per
-   * channel instead of one send per socket.
+   * Joins a broadcast channel: Bun's native pub/sub, or a group of SSE
+   * outputs that share one write per turn. The hub then sends this
+   * subscriber's live events with one call per channel instead of one send
+   * per subscriber, and checks its queue in sweeps.
    *
-   * @returns false when the sink cannot join.
+   * @param channel The channel's name: one per path and format.
+   * @returns How to send to the channel, or undefined when the sink cannot
+   * join.
    */
-  join?(channel: string): boolean;
+  join?(channel: string): ChannelSend | undefined;
   /** Closes the subscriber's connection with a WebSocket close code. */
   close(code: number, reason: string): void;
 }
+
+/**
+ * Sends one frame to every sink that joined a channel (see
+ * {@link Sink.join}).
+ *
+ * @example A channel that hands each frame to its members
+ * ```ts
+ * import type { ChannelSend } from "../mod.ts";
+ * const members: string[][] = [[], []];
+ * const send: ChannelSend = (frame) => {
+ *   for (const member of members) member.push(String(frame));
+ * };
+ * send("hello");
+ * console.log(members); // [["hello"], ["hello"]]
+ * ```
+ */
+export type ChannelSend = (frame: string | Uint8Array) => void;
 
 /** Options of {@link createHub}. */
 export interface HubOptions {
@@ -66,12 +86,6 @@ export interface HubOptions {
    * has caught up. @default {"close"}
    */
   slowPolicy?: "close" | "skip";
-  /**
-   * The runtime's native broadcast (Bun's `server.publish`), for sinks
-   * that can {@link Sink.join} a channel. Slow subscribers there are closed
-   * by the runtime's own backpressure limit. @default {undefined}
-   */
-  broadcast?: (channel: string, frame: string | Uint8Array) => void;
 }
 
 /** Options of {@link Topic.subscribe}. */
@@ -156,13 +170,15 @@ export class Topic {
   /** The epoch of events that enter the system here. */
   readonly epoch: string;
   #nextSeq = 0;
-  /** Names of the runtime's native broadcast channels for this path. */
-  #channels: Record<"raw" | "json", string>;
+  /** Names of this path's broadcast channels, one per format. */
+  #channels: Record<Format, string>;
   #buffer: EventBuffer;
   #members = new Set<Member>();
-  /** Members sent to one by one; the others joined a native channel. */
+  /** Members sent to one by one; the others joined a channel. */
   #direct = new Set<Member>();
-  #native: Record<"raw" | "json", number> = { raw: 0, json: 0 };
+  /** Members per channel, and how to send to it. */
+  #native: Record<Format, number> = { raw: 0, json: 0, sse: 0 };
+  #senders: Partial<Record<Format, ChannelSend>> = {};
   #joined = new Set<Member>();
   /** Bytes broadcast natively since the joined sinks' queues were checked. */
   #unchecked = 0;
@@ -178,7 +194,11 @@ export class Topic {
     this.path = path;
     this.epoch = epoch;
     this.#hub = hub;
-    this.#channels = { raw: `raw:${path}`, json: `json:${path}` };
+    this.#channels = {
+      raw: `raw:${path}`,
+      json: `json:${path}`,
+      sse: `sse:${path}`,
+    };
     this.#buffer = new EventBuffer(
       hub.options.bufferSize,
       hub.options.bufferBytes,
@@ -296,18 +316,19 @@ export class Topic {
     return member;
   }
 
-  // Once caught up (nothing pending), a sink that can join the runtime's
-  // native channel for its format leaves the per-socket loop. Replay and
-  // join happen in the same tick, so no event falls between them.
+  // Once caught up (nothing pending), a sink that can join a channel for
+  // its format leaves the per-subscriber loop. Replay and join happen in
+  // the same tick, so no event falls between them. Skipping events for a
+  // slow subscriber needs the loop, so the skip policy never joins.
   #joinNative(member: Member): void {
-    const { broadcast, slowPolicy } = this.#hub.options;
     const format = member.sink.format;
     if (
-      broadcast === undefined || member.sink.join === undefined ||
-      member.removed || member.pending !== undefined ||
-      slowPolicy !== "close" || format === "sse"
+      member.sink.join === undefined || member.removed ||
+      member.pending !== undefined || this.#hub.options.slowPolicy !== "close"
     ) return;
-    if (!member.sink.join(this.#channels[format])) return;
+    const send = member.sink.join(this.#channels[format]);
+    if (send === undefined) return;
+    this.#senders[format] = send;
     member.native = true;
     this.#direct.delete(member);
     this.#joined.add(member);
@@ -379,13 +400,18 @@ export class Topic {
     hub.stats.published++;
     this.#buffer.push(event);
     const native = this.#native;
+    const senders = this.#senders;
     if (native.raw > 0) {
-      hub.options.broadcast?.(this.#channels.raw, event.data);
+      senders.raw?.(event.data);
       hub.stats.delivered += native.raw;
     }
     if (native.json > 0) {
-      hub.options.broadcast?.(this.#channels.json, event.json);
+      senders.json?.(event.json);
       hub.stats.delivered += native.json;
+    }
+    if (native.sse > 0) {
+      senders.sse?.(event.sse);
+      hub.stats.delivered += native.sse;
     }
     if (this.#joined.size > 0) this.#checkJoined(event.size);
     const max = hub.options.maxQueueBytes;
@@ -473,7 +499,7 @@ export class Topic {
     if (!this.#members.delete(member)) return;
     this.#direct.delete(member);
     this.#joined.delete(member);
-    if (member.native) this.#native[member.sink.format as "raw" | "json"]--;
+    if (member.native) this.#native[member.sink.format]--;
     this.#hub.counts[member.sink.transport]--;
     this.#counts[member.sink.transport]--;
   }
@@ -526,10 +552,8 @@ interface HubCore {
   admit(): void;
 }
 
-/** Hub options with defaults filled in (the broadcast stays optional). */
-export type HubSettings =
-  & Required<Omit<HubOptions, "broadcast">>
-  & Pick<HubOptions, "broadcast">;
+/** Hub options with defaults filled in. */
+export type HubSettings = Required<HubOptions>;
 
 const DEFAULTS: HubSettings = {
   bufferSize: 1000,

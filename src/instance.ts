@@ -51,7 +51,6 @@ export function createInstance(
     maxQueueBytes: config.maxQueueBytes,
     maxSubscribers: config.maxSubscribers,
     slowPolicy: config.slowPolicy,
-    broadcast: websocket.broadcast,
   });
   const epoch = createEpoch();
   const topics = config.servePaths.map((path) => hub.addTopic(path, epoch));

@@ -6,6 +6,11 @@
  * merge. Destinations sent the same chunks (caught-up subscribers of one
  * format) share one joined copy.
  *
+ * Caught-up subscribers can also join a {@link TurnGroup}: a chunk sent to
+ * the group costs one array push however many members it has, and after
+ * the turn every member is handed the group's one joined chunk. That is
+ * the JavaScript counterpart of Bun's native publish.
+ *
  * @module
  */
 
@@ -63,9 +68,27 @@ export interface TurnSink<K> {
   send(key: K, chunk: Uint8Array): void;
 }
 
+/**
+ * Destinations sent the same chunks: each chunk is stored once, and after
+ * the turn every member gets the turn's chunks joined once. A member that
+ * joined mid-turn gets only what was sent after it joined.
+ */
+export class TurnGroup<K> {
+  /** Current members. */
+  readonly members: Set<K> = new Set();
+  /** This turn's chunks. */
+  parts: Uint8Array[] = [];
+  /** Their size. */
+  bytes = 0;
+  /** Members that already have `parts` up to an index (joined mid-turn, or took their share early). */
+  taken: Map<K, number> = new Map();
+}
+
 /** Chunks per destination, sent joined after the turn they were added in. */
 export class TurnBatch<K> {
   #pending = new Map<K, Pending>();
+  #groupOf = new Map<K, TurnGroup<K>>();
+  #dirty = new Set<TurnGroup<K>>();
   #scheduled = false;
   #sink: TurnSink<K>;
 
@@ -76,6 +99,32 @@ export class TurnBatch<K> {
 
   /** Adds a chunk for `key`; it leaves, joined, after this turn. */
   add(key: K, chunk: Uint8Array): void {
+    // After what its group was sent so far this turn, in order.
+    if (this.#groupOf.size > 0) this.#takeShare(key);
+    this.#append(key, chunk);
+    this.#schedule();
+  }
+
+  /**
+   * Makes `key` a member of `group`: from now on it gets what the group is
+   * sent, and nothing sent to the group before.
+   */
+  join(key: K, group: TurnGroup<K>): void {
+    this.#leave(key);
+    group.members.add(key);
+    this.#groupOf.set(key, group);
+    if (group.parts.length > 0) group.taken.set(key, group.parts.length);
+  }
+
+  /** Sends a chunk to every member of `group`, joined after this turn. */
+  broadcast(group: TurnGroup<K>, chunk: Uint8Array): void {
+    group.parts.push(chunk);
+    group.bytes += chunk.byteLength;
+    this.#dirty.add(group);
+    this.#schedule();
+  }
+
+  #append(key: K, chunk: Uint8Array): void {
     const pending = this.#pending.get(key);
     if (pending === undefined) {
       this.#pending.set(key, { parts: [chunk], bytes: chunk.byteLength });
@@ -83,32 +132,84 @@ export class TurnBatch<K> {
       pending.parts.push(chunk);
       pending.bytes += chunk.byteLength;
     }
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      later(this.#flushAll);
-    }
   }
 
-  /** Bytes added for `key` and not yet handed on. */
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    later(this.#flushAll);
+  }
+
+  /** Moves what `key`'s group was sent this turn, and `key` lacks, to `key`'s own chunks. */
+  #takeShare(key: K): void {
+    const group = this.#groupOf.get(key);
+    if (group === undefined) return;
+    const from = group.taken.get(key) ?? 0;
+    const parts = group.parts;
+    if (from >= parts.length) return;
+    group.taken.set(key, parts.length);
+    this.#append(
+      key,
+      joinChunks(from === 0 ? parts : parts.slice(from)),
+    );
+  }
+
+  /** Bytes added for `key` (itself or through its group) and not yet handed on. */
   queued(key: K): number {
-    return this.#pending.get(key)?.bytes ?? 0;
+    const own = this.#pending.get(key)?.bytes ?? 0;
+    return this.#groupOf.size === 0
+      ? own
+      : own + (this.#groupOf.get(key)?.bytes ?? 0);
   }
 
-  /** Hands `key` its chunks now, if it is ready. */
+  /** Hands `key` its chunks now (its group's included), if it is ready. */
   flush(key: K): void {
+    if (this.#groupOf.size > 0) this.#takeShare(key);
     const pending = this.#pending.get(key);
     if (pending === undefined || !this.#sink.ready(key)) return;
     this.#pending.delete(key);
     this.#sink.send(key, joinChunks(pending.parts));
   }
 
-  /** Forgets `key`'s chunks. */
+  /** Forgets `key`'s chunks and takes it out of its group. */
   drop(key: K): void {
     this.#pending.delete(key);
+    this.#leave(key);
+  }
+
+  #leave(key: K): void {
+    const group = this.#groupOf.get(key);
+    if (group === undefined) return;
+    this.#groupOf.delete(key);
+    group.members.delete(key);
+    group.taken.delete(key);
+  }
+
+  /** Hands every member of `group` what the group was sent this turn. */
+  #deliver(group: TurnGroup<K>): void {
+    const { parts, taken } = group;
+    group.parts = [];
+    group.bytes = 0;
+    group.taken = new Map();
+    if (parts.length === 0) return;
+    const joined = joinChunks(parts);
+    const sink = this.#sink;
+    for (const key of group.members) {
+      const from = taken.get(key) ?? 0;
+      if (from >= parts.length) continue;
+      const chunk = from === 0 ? joined : joinChunks(parts.slice(from));
+      if (this.#pending.has(key) || !sink.ready(key)) this.#append(key, chunk);
+      else sink.send(key, chunk);
+    }
   }
 
   #flushAll = (): void => {
     this.#scheduled = false;
+    if (this.#dirty.size > 0) {
+      const groups = [...this.#dirty];
+      this.#dirty.clear();
+      for (const group of groups) this.#deliver(group);
+    }
     for (const key of this.#pending.keys()) this.flush(key);
   };
 }

@@ -40,7 +40,8 @@ export async function readEventBody(
   request: Request,
   maxBytes: number,
 ): Promise<EventData> {
-  const length = request.headers.get("content-length");
+  const headers = request.headers;
+  const length = headers.get("content-length");
   if (length !== null && Number(length) > maxBytes) {
     await request.body?.cancel().catch(() => {});
     throw tooLarge(maxBytes);
@@ -48,12 +49,12 @@ export async function readEventBody(
   // With a Content-Length within the limit the runtime's HTTP parser bounds
   // the body, and reading it whole is much cheaper than chunk by chunk.
   const bytes = length !== null && /^[0-9]+$/.test(length)
-    ? new Uint8Array(await request.arrayBuffer())
+    ? await readWhole(request)
     : await readLimited(request.body, maxBytes);
   if (bytes.byteLength === 0) {
     throw new BodyError(400, "empty_body", "Cannot publish an empty body");
   }
-  const type = (request.headers.get("content-type") ?? "").toLowerCase();
+  const type = (headers.get("content-type") ?? "").toLowerCase();
   const binary = type !== "" && !type.startsWith("text/") &&
     !type.includes("json") &&
     !type.startsWith("application/x-www-form-urlencoded");
@@ -67,6 +68,14 @@ export async function readEventBody(
       "Cannot publish a text body that is not valid UTF-8; send application/octet-stream for bytes",
     );
   }
+}
+
+/** The whole body as bytes: `bytes()` where the runtime has it (one object less). */
+async function readWhole(request: Request): Promise<Uint8Array> {
+  const body = request as { bytes?: () => Promise<Uint8Array> };
+  return typeof body.bytes === "function"
+    ? await body.bytes()
+    : new Uint8Array(await request.arrayBuffer());
 }
 
 function tooLarge(maxBytes: number): BodyError {

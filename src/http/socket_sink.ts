@@ -6,6 +6,7 @@
  */
 
 import { formatJsonGap, type GapNotice, type StreamEvent } from "../event.ts";
+import type { ChannelSend } from "../hub.ts";
 import type { WebSocketSink } from "./types.ts";
 
 /**
@@ -30,7 +31,7 @@ export interface SocketOps<S> {
   /** Drops the connection without a handshake. */
   terminate?(socket: S): void;
   /** Joins a native broadcast channel (Bun); see `Sink.join`. */
-  join?(socket: S, channel: string): boolean;
+  join?(socket: S, channel: string): ChannelSend | undefined;
 }
 
 const HEARTBEAT_JSON = '{"type":"heartbeat"}';
@@ -90,9 +91,8 @@ class SocketSink implements WebSocketSink {
     return this.#ops.buffered(this.#socket);
   }
 
-  join(channel: string): boolean {
-    return !this.#closed && this.#ops.join !== undefined &&
-      this.#ops.join(this.#socket, channel);
+  join(channel: string): ChannelSend | undefined {
+    return this.#closed ? undefined : this.#ops.join?.(this.#socket, channel);
   }
 
   notify(notice: GapNotice): void {

@@ -6,8 +6,13 @@
  */
 
 import { formatSseGap, type GapNotice, type StreamEvent } from "../event.ts";
-import type { SubscribeOptions, Subscription, Topic } from "../hub.ts";
-import { TurnBatch } from "./_turn_batch.ts";
+import type {
+  ChannelSend,
+  SubscribeOptions,
+  Subscription,
+  Topic,
+} from "../hub.ts";
+import { TurnBatch, TurnGroup } from "./_turn_batch.ts";
 import type { WebSocketSink } from "./types.ts";
 
 const ENCODER = new TextEncoder();
@@ -41,6 +46,11 @@ export interface SseOutput {
   write(chunk: Uint8Array): void;
   /** Bytes queued and not yet written to the network. */
   queued(): number;
+  /**
+   * Joins the channel of caught-up subscribers of one path (see
+   * `Sink.join`); optional.
+   */
+  join?(channel: string): ChannelSend | undefined;
   /** Ends the response. */
   end(): void;
   /** Calls `listener` once when the client goes away. */
@@ -95,6 +105,10 @@ class SseSink implements WebSocketSink {
     return this.#output.queued();
   }
 
+  join(channel: string): ChannelSend | undefined {
+    return this.#closed ? undefined : this.#output.join?.(channel);
+  }
+
   notify(notice: GapNotice): void {
     if (!this.#closed) this.#output.write(ENCODER.encode(formatSseGap(notice)));
   }
@@ -124,6 +138,27 @@ const outputs = new TurnBatch<BatchedOutput>({
   send: (output, chunk) => output.send(chunk),
 });
 
+/** A channel of caught-up SSE subscribers: one per path. */
+interface SseChannel {
+  group: TurnGroup<BatchedOutput>;
+  send: ChannelSend;
+}
+
+const channels = new Map<string, SseChannel>();
+
+function channelOf(name: string): SseChannel {
+  let channel = channels.get(name);
+  if (channel === undefined) {
+    const group = new TurnGroup<BatchedOutput>();
+    // The hub sends SSE channels an event's encoded `sse` bytes.
+    const send = (frame: string | Uint8Array) =>
+      outputs.broadcast(group, frame as Uint8Array);
+    channel = { group, send };
+    channels.set(name, channel);
+  }
+  return channel;
+}
+
 /**
  * The batching every SSE output shares: what is written in one turn leaves
  * as one chunk after the turn's I/O callbacks, caught-up subscribers
@@ -137,6 +172,17 @@ export class BatchedOutput {
   /** Queues bytes; they leave, joined, after this turn. */
   write(chunk: Uint8Array): void {
     if (!this.#ended) outputs.add(this, chunk);
+  }
+
+  /**
+   * Joins the channel `name`: what the hub sends it reaches this output
+   * with one join per turn for all members.
+   */
+  join(name: string): ChannelSend | undefined {
+    if (this.#ended) return undefined;
+    const channel = channelOf(name);
+    outputs.join(this, channel.group);
+    return channel.send;
   }
 
   /** Sends what this turn wrote, as one chunk, if it can be sent now. */

@@ -42,8 +42,6 @@ export interface WebSocketSupport {
     env: unknown,
     headers: Readonly<Record<string, string>>,
   ): SseOutput | undefined;
-  /** The runtime's native broadcast, where it has one (Bun). */
-  broadcast?: (channel: string, frame: string | Uint8Array) => void;
 }
 
 /** The state of a relay's upstream, for /readyz, /metrics and the index page. */

@@ -6,6 +6,7 @@
  */
 
 import { processParts } from "./_process.ts";
+import type { ChannelSend } from "../hub.ts";
 import { createSocketSink, type SocketOps } from "../http/socket_sink.ts";
 import { BatchedOutput, type SseOutput } from "../http/sse.ts";
 import type { WebSocketSupport } from "../http/types.ts";
@@ -53,6 +54,22 @@ let maxFrameBytes = 1 << 20;
 let maxQueueBytes = 4 << 20;
 let server: BunServer | undefined;
 
+/**
+ * One native publish per channel instead of one send per socket (Bun
+ * writes the frame to every subscribed socket in native code), made once
+ * per channel.
+ */
+const senders = new Map<string, ChannelSend>();
+
+function senderOf(channel: string): ChannelSend {
+  let send = senders.get(channel);
+  if (send === undefined) {
+    send = (frame) => void server?.publish(channel, frame);
+    senders.set(channel, send);
+  }
+  return send;
+}
+
 /** The sink's operations on a Bun socket, shared by every subscriber. */
 const bunOps: SocketOps<BunSocket> = {
   text: (socket, text) => void socket.sendText(text),
@@ -75,8 +92,9 @@ const bunOps: SocketOps<BunSocket> = {
   },
   terminate: (socket) => socket.terminate(),
   join(socket, channel) {
+    if (server === undefined) return undefined;
     socket.subscribe(channel);
-    return true;
+    return senderOf(channel);
   },
 };
 
@@ -150,9 +168,6 @@ function websocketSupport(
   maxQueueBytes = options.maxQueueBytes ?? maxQueueBytes;
   return {
     upgradeWebSocket,
-    // One native publish per channel instead of one send per socket: Bun
-    // writes the frame to every subscribed socket in native code.
-    broadcast: (channel, frame) => void server?.publish(channel, frame),
     sseOutput: (_env, headers) => new BunSseOutput(headers),
     createSink(raw, format) {
       answered.add(raw as BunSocket);
