@@ -11,6 +11,7 @@ import {
   parseEventId,
   parseJsonMessage,
   StreamEvent,
+  utf8Length,
 } from "../src/event.ts";
 import { createSseParser, type SseMessage } from "../src/sse_parser.ts";
 
@@ -127,6 +128,45 @@ describe("StreamEvent", () => {
   test("StreamEvent.sse is the SSE block with the id", () => {
     const event = new StreamEvent({ epoch: "e", seq: 5 }, "hello");
     assert.equal(DECODER.decode(event.sse), "id: e-5\ndata: hello\n\n");
+  });
+});
+
+describe("utf8Length()", () => {
+  test("utf8Length() counts 1 to 4 bytes per character, 3 for a lone surrogate", () => {
+    assert.equal(utf8Length(""), 0);
+    assert.equal(utf8Length("abc"), 3);
+    assert.equal(utf8Length("é"), 2);
+    assert.equal(utf8Length("€"), 3);
+    assert.equal(utf8Length("😀"), 4);
+    assert.equal(utf8Length("\ud83d"), 3);
+    assert.equal(utf8Length("\ude00x"), 4);
+  });
+
+  test("utf8Length() agrees with TextEncoder on 20,000 seeded random strings", () => {
+    const encoder = new TextEncoder();
+    let seed = 12345;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648);
+    for (let n = 0; n < 20_000; n++) {
+      let text = "";
+      const length = next() % 9;
+      for (let i = 0; i < length; i++) {
+        const kind = next() % 4;
+        text += String.fromCharCode(
+          kind === 0
+            ? next() % 0x80
+            : kind === 1
+            ? 0x80 + next() % 0x780
+            : kind === 2
+            ? 0xd800 + next() % 0x800
+            : next() % 0x10000,
+        );
+      }
+      assert.equal(
+        utf8Length(text),
+        encoder.encode(text).byteLength,
+        JSON.stringify(text),
+      );
+    }
   });
 });
 

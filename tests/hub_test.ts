@@ -1,6 +1,11 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createHub, HubClosedError, type HubOptions } from "../src/hub.ts";
+import {
+  type ChannelSend,
+  createHub,
+  HubClosedError,
+  type HubOptions,
+} from "../src/hub.ts";
 import { FakeSink } from "./_fake_sink.ts";
 
 function topicOf(options: HubOptions = {}, path = "events", epoch = "e") {
@@ -530,5 +535,80 @@ describe("subscriber limits and close", () => {
     assert.equal(hub.stats.resumes, 1);
     assert.equal(hub.stats.gaps, 1);
     assert.equal(hub.stats.delivered, 8);
+  });
+});
+
+/** A sink that joins channels: frames sent to a channel land in `frames` under its name. */
+class ChannelSink extends FakeSink {
+  static frames = new Map<string, (string | Uint8Array)[]>();
+  joined: string | null = null;
+
+  join(channel: string): ChannelSend | undefined {
+    this.joined = channel;
+    return (frame) => {
+      const list = ChannelSink.frames.get(channel) ?? [];
+      list.push(frame);
+      ChannelSink.frames.set(channel, list);
+    };
+  }
+}
+
+describe("channels (Sink.join)", () => {
+  test("Topic sends a caught-up joined sink's events with one channel send per event and format", () => {
+    ChannelSink.frames.clear();
+    const { hub, topic } = topicOf({}, "p");
+    const raw = [new ChannelSink(), new ChannelSink()];
+    const sse = new ChannelSink({ format: "sse", transport: "sse" });
+    for (const sink of [...raw, sse]) topic.subscribe(sink);
+    assert.deepEqual(raw.map((s) => s.joined), ["raw:p", "raw:p"]);
+    assert.equal(sse.joined, "sse:p");
+    topic.publish("a");
+    const b = topic.publish("b");
+    assert.deepEqual(ChannelSink.frames.get("raw:p"), ["a", "b"]);
+    assert.deepEqual(ChannelSink.frames.get("sse:p")?.at(-1), b.sse);
+    assert.deepEqual(raw[0].events, [], "no per-sink send");
+    assert.equal(hub.stats.delivered, 6);
+  });
+
+  test("Topic stops sending to a channel once its last member left", () => {
+    ChannelSink.frames.clear();
+    const { hub, topic } = topicOf({}, "q");
+    const sink = new ChannelSink();
+    const subscription = topic.subscribe(sink);
+    topic.publish("a");
+    subscription.cancel();
+    topic.publish("b");
+    assert.deepEqual(ChannelSink.frames.get("raw:q"), ["a"]);
+    assert.equal(hub.stats.delivered, 1);
+  });
+
+  test("Topic closes a joined sink found over the queue bound in a sweep", () => {
+    const { hub, topic } = topicOf({ maxQueueBytes: 100 });
+    const slow = new ChannelSink();
+    const other = new ChannelSink();
+    topic.subscribe(slow);
+    topic.subscribe(other);
+    slow.queuedBytes = 101;
+    // Sweeps run after a quarter of the bound was broadcast.
+    for (let i = 0; i < 3; i++) topic.publish("0123456789");
+    assert.equal(slow.closed?.code, 1008);
+    assert.equal(other.closed, null);
+    assert.equal(hub.stats.slowDisconnects, 1);
+    assert.equal(topic.subscribers, 1);
+  });
+
+  test("Topic keeps sinks out of channels with the skip policy and while a resume is pending", () => {
+    const { topic } = topicOf({ slowPolicy: "skip" });
+    const skipping = new ChannelSink();
+    topic.subscribe(skipping);
+    const { topic: other } = topicOf();
+    const ahead = new ChannelSink();
+    other.subscribe(ahead, { lastEventId: "e-5" });
+    assert.equal(skipping.joined, null);
+    assert.equal(ahead.joined, null);
+    topic.publish("a");
+    for (let i = 0; i <= 6; i++) other.publish(`m${i}`);
+    assert.deepEqual(skipping.ids, ["e-0"]);
+    assert.deepEqual(ahead.ids, ["e-6"]);
   });
 });

@@ -71,6 +71,66 @@ describe("createSseResponse()", () => {
     }
   });
 
+  test("createSseResponse() subscribers share one channel per path: each gets every event once, in order, even one resuming mid-turn", async () => {
+    const { hub, topic } = topicOf();
+    topic.publish("m0");
+    topic.publish("m1");
+    const live = new StreamReader(createSseResponse(topic));
+    topic.publish("m2");
+    // In the same turn: resumes after m1, so m2 comes from the buffer and
+    // must not come again from the channel's chunk of this turn.
+    const resumed = new StreamReader(
+      createSseResponse(topic, { lastEventId: "e-1" }),
+    );
+    topic.publish("m3");
+    const others = Array.from(
+      { length: 5 },
+      () => new StreamReader(createSseResponse(topic)),
+    );
+    topic.publish("m4");
+    try {
+      for (
+        const [reader, expected] of [
+          [live, ["m2", "m3", "m4"]],
+          [resumed, ["m2", "m3", "m4"]],
+          ...others.map((r) => [r, ["m4"]] as const),
+        ] as const
+      ) {
+        const text = await reader.until((t) => t.includes("data: m4\n\n"));
+        assert.deepEqual(messages(text).map((m) => m.data), expected);
+      }
+      assert.equal(hub.stats.delivered, 3 + 3 + 5);
+    } finally {
+      for (const reader of [live, resumed, ...others]) await reader.cancel();
+    }
+  });
+
+  test("createSseResponse() keeps an upstream gap notice between the events around it", async () => {
+    const { topic } = topicOf();
+    const readers = [
+      new StreamReader(createSseResponse(topic)),
+      new StreamReader(createSseResponse(topic)),
+    ];
+    topic.publish("before");
+    topic.notifyGap({ lastEventId: "up-9", reason: "upstream gap" });
+    topic.publish("after");
+    try {
+      for (const reader of readers) {
+        const text = await reader.until((t) => t.includes("data: after\n\n"));
+        assert.deepEqual(
+          messages(text).map((m) => m.event === "message" ? m.data : m.event),
+          [
+            "before",
+            "gap",
+            "after",
+          ],
+        );
+      }
+    } finally {
+      for (const reader of readers) await reader.cancel();
+    }
+  });
+
   test("createSseResponse() heartbeat writes a comment", async () => {
     const { topic } = topicOf();
     let sink: WebSocketSink | undefined;
