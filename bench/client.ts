@@ -4,7 +4,11 @@
  * and Node). It takes a {@link ClientConfig} as JSON in its first argument.
  *
  * 1. Opens every subscriber, then publishes warm-up events until each
- *    subscriber has received one (so the server has registered them all).
+ *    subscriber has received one (so the server has registered them all),
+ *    then, unless the scenario publishes nothing, {@link WARMUP_EVENTS}
+ *    more as fast as accepted, and waits for their deliveries: the
+ *    servers' JIT compilers have then seen the hot path, as in a service
+ *    that has been running (the measured events are only 2,000).
  * 2. Prints a `ready` line and waits for a `go` line on stdin.
  * 3. Publishes the events, waits for the deliveries (until all arrived, or
  *    none for `quietMs`, or `deadlineMs`), prints a `result` line and exits.
@@ -31,6 +35,8 @@ import {
 import type { PublishReport } from "./lib/publisher.ts";
 
 const WARMUP_INTERVAL_MS = 20;
+/** Events published to warm up before measuring (scenarios that publish). */
+export const WARMUP_EVENTS = 500;
 const WARMUP_TIMEOUT_MS = 60_000;
 const POLL_MS = 20;
 
@@ -79,6 +85,27 @@ async function warmUp(
     if (error !== "") throw new Error(`warm-up: ${error}`);
     await sleep(WARMUP_INTERVAL_MS);
   }
+  if (config.events === 0) return;
+  const expected = receiver.warmups + WARMUP_EVENTS * subscribers;
+  let n = 0;
+  const worker = async () => {
+    while (n < WARMUP_EVENTS) {
+      const error = await post(
+        config.publishUrl,
+        warmupPayload(n++, config.payloadBytes),
+      );
+      if (error !== "") throw new Error(`warm-up: ${error}`);
+    }
+  };
+  await Promise.all(Array.from({ length: config.inflight }, worker));
+  while (receiver.warmups < expected) {
+    if (performance.now() > deadline) {
+      throw new Error(
+        `only ${receiver.warmups} of ${expected} warm-up deliveries arrived`,
+      );
+    }
+    await sleep(POLL_MS);
+  }
 }
 
 async function awaitDeliveries(
@@ -111,11 +138,13 @@ async function measure(
       rate: config.rate,
       inflight: config.inflight,
       size: config.payloadBytes,
+      sentMs: receiver.sentMs,
     })
     : publishFlat(config.publishUrl, {
       events: config.events,
       inflight: config.inflight,
       size: config.payloadBytes,
+      sentMs: receiver.sentMs,
     });
   const report = await publishing;
   const timedOut = config.events > 0 &&

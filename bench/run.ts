@@ -9,10 +9,10 @@
  * [--subscriber raw|web] [--inflight N] [--repeat N] [--profile DIR]`, or
  * `bash bench/run ...`, which first raises the open files limit.
  *
- * The fan-out scenarios (a, e) run `--repeat` times (3 by default, 1 with
- * --quick), wsevent and baseline taking turns, and report each server's
- * median run: the machine is shared and the two processes share its cores,
- * so one run of a few seconds varies by ±15%. Lost and duplicated messages
+ * The fan-out scenarios (a, e) run `--repeat` times (5 by default, 1 with
+ * --quick), wsevent and baseline taking turns (ABBA), and report each
+ * server's median run: the machine is shared and the two processes share
+ * its cores, so one run of a few seconds varies by ±15%. Lost and duplicated messages
  * and errors are summed over every run.
  *
  * Exits 1 when a message was lost or duplicated or a run failed, never
@@ -208,7 +208,7 @@ async function main(args: string[]): Promise<number> {
       );
     }
   }
-  const repeat = Number(values.repeat ?? (values.quick ? 1 : 3));
+  const repeat = Number(values.repeat ?? (values.quick ? 1 : 5));
   if (!Number.isInteger(repeat) || repeat < 1) {
     throw new UsageError(
       `Cannot parse --repeat: expected a positive integer, received "${values.repeat}"`,
@@ -248,7 +248,10 @@ async function main(args: string[]): Promise<number> {
     for (const runtime of runtimes) {
       const runs = new Map<ServerKind, Outcome[]>();
       for (let round = 0; round < rounds; round++) {
-        for (const kind of kinds) {
+        // Servers take turns, first one then the other first (ABBA), so
+        // neither always runs just after the other's connections closed.
+        const order = round % 2 === 0 ? kinds : [...kinds].reverse();
+        for (const kind of order) {
           const running = run(scenario, context, runtime, kind);
           if (running === undefined) continue;
           const label = `${scenario} ${runtime} ${kind}${

@@ -48,11 +48,17 @@ function record(report: PublishReport, error: string): void {
 
 /**
  * Publishes `events` events as fast as the server accepts them, with
- * `inflight` POSTs in flight. Each payload carries its send time.
+ * `inflight` POSTs in flight. Each payload carries its send time, which is
+ * also noted in `sentMs[seq]`.
  */
 export async function publishFlat(
   url: string,
-  options: { events: number; inflight: number; size: number },
+  options: {
+    events: number;
+    inflight: number;
+    size: number;
+    sentMs: Float64Array;
+  },
 ): Promise<PublishReport> {
   const report: PublishReport = {
     firstSendMs: performance.now(),
@@ -63,10 +69,9 @@ export async function publishFlat(
   async function worker(): Promise<void> {
     while (next < options.events) {
       const seq = next++;
-      record(
-        report,
-        await post(url, payload(seq, performance.now(), options.size)),
-      );
+      const sentMs = performance.now();
+      options.sentMs[seq] = sentMs;
+      record(report, await post(url, payload(seq, sentMs, options.size)));
     }
   }
   const workers = [];
@@ -84,7 +89,13 @@ export async function publishFlat(
  */
 export function publishSteady(
   url: string,
-  options: { events: number; rate: number; inflight: number; size: number },
+  options: {
+    events: number;
+    rate: number;
+    inflight: number;
+    size: number;
+    sentMs: Float64Array;
+  },
 ): Promise<PublishReport> {
   const start = performance.now();
   const report: PublishReport = {
@@ -111,6 +122,7 @@ export function publishSteady(
         const due = start + next * intervalMs;
         if (due > now) break;
         inflight++;
+        options.sentMs[next] = due;
         post(url, payload(next++, due, options.size)).then(onAnswer);
       }
     }
