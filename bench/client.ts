@@ -26,12 +26,9 @@ import { createReceiver, summarizeGroups } from "./lib/receiver.ts";
 import type { Receiver } from "./lib/receiver.ts";
 import { openSubscribers } from "./lib/subscribers.ts";
 import type { SubscriberSet } from "./lib/subscribers.ts";
-import {
-  post,
-  publishFlat,
-  publishSteady,
-  warmupPayload,
-} from "./lib/publisher.ts";
+import { publishFlat, publishSteady, warmupPayload } from "./lib/publisher.ts";
+import { createPoster } from "./lib/poster.ts";
+import type { Poster } from "./lib/poster.ts";
 import type { PublishReport } from "./lib/publisher.ts";
 
 const WARMUP_INTERVAL_MS = 20;
@@ -68,6 +65,7 @@ function readLine(): Promise<string> {
 
 async function warmUp(
   config: ClientConfig,
+  poster: Poster,
   receiver: Receiver,
   subscribers: number,
 ): Promise<void> {
@@ -78,10 +76,7 @@ async function warmUp(
         `only ${receiver.warmed} of ${subscribers} subscribers got a warm-up event`,
       );
     }
-    const error = await post(
-      config.publishUrl,
-      warmupPayload(n, config.payloadBytes),
-    );
+    const error = await poster.post(warmupPayload(n, config.payloadBytes));
     if (error !== "") throw new Error(`warm-up: ${error}`);
     await sleep(WARMUP_INTERVAL_MS);
   }
@@ -90,10 +85,7 @@ async function warmUp(
   let n = 0;
   const worker = async () => {
     while (n < WARMUP_EVENTS) {
-      const error = await post(
-        config.publishUrl,
-        warmupPayload(n++, config.payloadBytes),
-      );
+      const error = await poster.post(warmupPayload(n++, config.payloadBytes));
       if (error !== "") throw new Error(`warm-up: ${error}`);
     }
   };
@@ -127,20 +119,21 @@ async function awaitDeliveries(
 
 async function measure(
   config: ClientConfig,
+  poster: Poster,
   set: SubscriberSet,
 ): Promise<ResultMessage> {
   const receiver = set.receiver;
   const cpuBefore = process.cpuUsage();
   const start = performance.now();
   const publishing: Promise<PublishReport> = config.rate > 0
-    ? publishSteady(config.publishUrl, {
+    ? publishSteady(poster, {
       events: config.events,
       rate: config.rate,
       inflight: config.inflight,
       size: config.payloadBytes,
       sentMs: receiver.sentMs,
     })
-    : publishFlat(config.publishUrl, {
+    : publishFlat(poster, {
       events: config.events,
       inflight: config.inflight,
       size: config.payloadBytes,
@@ -192,7 +185,8 @@ async function main(args: string[]): Promise<void> {
     kind: config.subscriberKind,
   });
   const warmStart = performance.now();
-  await warmUp(config, receiver, subscribers);
+  const poster = createPoster(config.publishUrl);
+  await warmUp(config, poster, receiver, subscribers);
   await send({
     type: "ready",
     connected: set.open.length,
@@ -200,7 +194,8 @@ async function main(args: string[]): Promise<void> {
     warmupMs: performance.now() - warmStart,
   });
   if ((await readLine()) !== "go") throw new Error("expected go on stdin");
-  const result = await measure(config, set);
+  const result = await measure(config, poster, set);
+  poster.close();
   await send(result);
   for (const subscriber of set.open) subscriber.close();
 }

@@ -9,7 +9,7 @@
  * [--subscriber raw|web] [--inflight N] [--repeat N] [--profile DIR]`, or
  * `bash bench/run ...`, which first raises the open files limit.
  *
- * The fan-out scenarios (a, e) run `--repeat` times (5 by default, 1 with
+ * The fan-out scenarios (a, e) run `--repeat` times (3 by default, 1 with
  * --quick), wsevent and baseline taking turns (ABBA), and report each
  * server's median run: the machine is shared and the two processes share
  * its cores, so one run of a few seconds varies by ±15%. Lost and duplicated messages
@@ -208,7 +208,7 @@ async function main(args: string[]): Promise<number> {
       );
     }
   }
-  const repeat = Number(values.repeat ?? (values.quick ? 1 : 5));
+  const repeat = Number(values.repeat ?? (values.quick ? 1 : 3));
   if (!Number.isInteger(repeat) || repeat < 1) {
     throw new UsageError(
       `Cannot parse --repeat: expected a positive integer, received "${values.repeat}"`,

@@ -1,8 +1,11 @@
 /**
- * Publishes the load client's events by POST over keep-alive connections.
+ * Publishes the load client's events by POST over keep-alive connections
+ * (see poster.ts).
  *
  * @module
  */
+
+import type { Poster } from "./poster.ts";
 
 /** What a publish run reports. */
 export interface PublishReport {
@@ -23,23 +26,6 @@ export function warmupPayload(n: number, size: number): string {
   return `w${n} `.padEnd(size, "x");
 }
 
-/**
- * Sends one POST and reads the answer.
- *
- * @param url Where to publish.
- * @param body The event.
- * @returns An error message, or the empty string on 2xx.
- */
-export async function post(url: string, body: string): Promise<string> {
-  try {
-    const response = await fetch(url, { method: "POST", body });
-    await response.arrayBuffer();
-    return response.ok ? "" : `POST answered ${response.status}`;
-  } catch (error) {
-    return `POST failed: ${error}`;
-  }
-}
-
 function record(report: PublishReport, error: string): void {
   if (error === "") return;
   report.errors++;
@@ -52,7 +38,7 @@ function record(report: PublishReport, error: string): void {
  * also noted in `sentMs[seq]`.
  */
 export async function publishFlat(
-  url: string,
+  poster: Poster,
   options: {
     events: number;
     inflight: number;
@@ -71,7 +57,7 @@ export async function publishFlat(
       const seq = next++;
       const sentMs = performance.now();
       options.sentMs[seq] = sentMs;
-      record(report, await post(url, payload(seq, sentMs, options.size)));
+      record(report, await poster.post(payload(seq, sentMs, options.size)));
     }
   }
   const workers = [];
@@ -88,7 +74,7 @@ export async function publishFlat(
  * late is charged for the wait (no coordinated omission).
  */
 export function publishSteady(
-  url: string,
+  poster: Poster,
   options: {
     events: number;
     rate: number;
@@ -123,7 +109,7 @@ export function publishSteady(
         if (due > now) break;
         inflight++;
         options.sentMs[next] = due;
-        post(url, payload(next++, due, options.size)).then(onAnswer);
+        poster.post(payload(next++, due, options.size)).then(onAnswer);
       }
     }
     const timer = setInterval(tick, 1);
