@@ -96,6 +96,11 @@ export function createSseParser(onData: RangeSink): RangeSink {
   return (buffer, start, end) => {
     let i = start;
     while (i < end) {
+      // The blank line that ends each event, without a call.
+      if (buffer[i] === LF && partial.length === 0) {
+        i++;
+        continue;
+      }
       // indexOf is a native scan: a byte loop here made the client, not
       // the server, the limit of SSE fan-out on Bun.
       let eol = buffer.indexOf(LF, i);
