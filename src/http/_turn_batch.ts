@@ -148,10 +148,9 @@ export class TurnBatch<K> {
     const parts = group.parts;
     if (from >= parts.length) return;
     group.taken.set(key, parts.length);
-    this.#append(
-      key,
-      joinChunks(from === 0 ? parts : parts.slice(from)),
-    );
+    // A copy: the group's array grows during the turn, and joinChunks
+    // remembers the arrays it joined.
+    this.#append(key, joinChunks(parts.slice(from)));
   }
 
   /** Bytes added for `key` (itself or through its group) and not yet handed on. */

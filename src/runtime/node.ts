@@ -24,7 +24,8 @@ import {
   type SocketOps,
 } from "../http/socket_sink.ts";
 import { BatchedOutput, type SseOutput } from "../http/sse.ts";
-import { TurnBatch } from "../http/_turn_batch.ts";
+import { TurnBatch, TurnGroup } from "../http/_turn_batch.ts";
+import type { ChannelSend } from "../hub.ts";
 import type { WebSocketSink, WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
@@ -110,6 +111,38 @@ const frames = new TurnBatch<Duplex>({
 });
 
 /**
+ * Channels of caught-up sockets (one per path and format): an event's frame
+ * is pushed once per channel, and after the turn every member's stream gets
+ * the turn's frames joined once (see TurnGroup).
+ */
+const channels = new Map<
+  string,
+  { group: TurnGroup<Duplex>; send: ChannelSend }
+>();
+
+function channelOf(name: string) {
+  let channel = channels.get(name);
+  if (channel === undefined) {
+    const group = new TurnGroup<Duplex>();
+    const send: ChannelSend = (frame) =>
+      frames.broadcast(
+        group,
+        typeof frame === "string" ? textFrame(frame) : frameOf(2, frame),
+      );
+    channel = { group, send };
+    channels.set(name, channel);
+  }
+  return channel;
+}
+
+// Shared by every socket (no closure per connection): a closed socket's
+// stream leaves its channel.
+function leaveChannel(this: WebSocket): void {
+  const stream = streamOf(this);
+  if (stream) frames.drop(stream);
+}
+
+/**
  * Queues a pre-built frame for the TCP stream under ws. Safe while ws
  * itself writes synchronously (no permessage-deflate, nothing queued);
  * otherwise returns false and the caller goes through ws.
@@ -146,9 +179,14 @@ const nodeOps: SocketOps<WebSocket> = {
   },
   close(socket, code, reason) {
     if (socket.readyState > 1) return;
-    // The close frame goes after the frames already sent this turn.
+    // The close frame goes after the frames already sent this turn, and
+    // nothing after it: the socket leaves its channel now, not when the
+    // peer (which may never read) completes the close.
     const stream = streamOf(socket);
-    if (stream) frames.flush(stream);
+    if (stream) {
+      frames.flush(stream);
+      frames.drop(stream);
+    }
     socket.close(code, reason);
   },
   ping(socket) {
@@ -157,7 +195,20 @@ const nodeOps: SocketOps<WebSocket> = {
     return true;
   },
   terminate(socket) {
+    leaveChannel.call(socket);
     if (socket.readyState !== 3) socket.terminate();
+  },
+  // Only where frames go straight to the stream (no permessage-deflate).
+  join(socket, name) {
+    const stream = streamOf(socket);
+    if (
+      socket.readyState !== 1 || !stream ||
+      (socket as unknown as WsInternals)._sender?._deflate
+    ) return undefined;
+    const channel = channelOf(name);
+    frames.join(stream, channel.group);
+    socket.on("close", leaveChannel);
+    return channel.send;
   },
 };
 

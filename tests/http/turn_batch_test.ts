@@ -124,6 +124,22 @@ describe("TurnGroup", () => {
     assert.deepEqual(received(other), ["e0 e1 "]);
   });
 
+  test("TurnGroup members get every chunk when one took its share of several mid-turn", async () => {
+    const b = batch();
+    const group = new TurnGroup<Dest>();
+    const early = dest("early");
+    const others = [dest("b"), dest("c")];
+    for (const m of [early, ...others]) b.join(m, group);
+    b.broadcast(group, bytes("e0 "));
+    b.broadcast(group, bytes("e1 "));
+    b.flush(early);
+    b.broadcast(group, bytes("e2 "));
+    b.broadcast(group, bytes("e3 "));
+    await nextTurn();
+    assert.deepEqual(received(early), ["e0 e1 ", "e2 e3 "]);
+    for (const m of others) assert.deepEqual(received(m), ["e0 e1 e2 e3 "]);
+  });
+
   test("TurnGroup member that is not ready keeps its share until it is flushed", async () => {
     const b = batch();
     const group = new TurnGroup<Dest>();

@@ -214,7 +214,11 @@ describe("slow consumers", { timeout: 90_000 }, () => {
             sse.messages.length >= count,
           20_000,
           "all 10,000 events on the three normal subscribers",
-        );
+        ).catch((error) => {
+          throw new Error(
+            `${error.message} (received ws ${ws.messages.length}, json ${events().length}, sse ${sse.messages.length}; closed ws ${ws.isClosed()}, json ${json.isClosed()})`,
+          );
+        });
         const lastDelivered = Date.now();
         const growth = rss.stop() - rssBefore;
         await watch;
