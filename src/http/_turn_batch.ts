@@ -14,6 +14,8 @@
  * @module
  */
 
+import type { ChannelSend } from "../hub.ts";
+
 // setImmediate where the runtime has it, a zero timeout otherwise.
 const later: (task: () => void) => unknown =
   (globalThis as { setImmediate?: (task: () => void) => unknown })
@@ -88,6 +90,8 @@ export class TurnGroup<K> {
 export class TurnBatch<K> {
   #pending = new Map<K, Pending>();
   #groupOf = new Map<K, TurnGroup<K>>();
+  /** Named groups (one per path and format) and how to send to each. */
+  #channels = new Map<string, { group: TurnGroup<K>; send: ChannelSend }>();
   #dirty = new Set<TurnGroup<K>>();
   #scheduled = false;
   #sink: TurnSink<K>;
@@ -114,6 +118,28 @@ export class TurnBatch<K> {
     group.members.add(key);
     this.#groupOf.set(key, group);
     if (group.parts.length > 0) group.taken.set(key, group.parts.length);
+  }
+
+  /**
+   * Makes `key` a member of the channel `name` (a {@link TurnGroup} made on
+   * first use) and returns how to send to it: each frame the hub sends is
+   * turned into a chunk by `toChunk`, once for all members.
+   */
+  joinChannel(
+    key: K,
+    name: string,
+    toChunk: (frame: string | Uint8Array) => Uint8Array,
+  ): ChannelSend {
+    let channel = this.#channels.get(name);
+    if (channel === undefined) {
+      const group = new TurnGroup<K>();
+      const send: ChannelSend = (frame) =>
+        this.broadcast(group, toChunk(frame));
+      channel = { group, send };
+      this.#channels.set(name, channel);
+    }
+    this.join(key, channel.group);
+    return channel.send;
   }
 
   /** Sends a chunk to every member of `group`, joined after this turn. */

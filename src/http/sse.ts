@@ -12,7 +12,7 @@ import type {
   Subscription,
   Topic,
 } from "../hub.ts";
-import { TurnBatch, TurnGroup } from "./_turn_batch.ts";
+import { TurnBatch } from "./_turn_batch.ts";
 import type { WebSocketSink } from "./types.ts";
 
 const ENCODER = new TextEncoder();
@@ -138,26 +138,8 @@ const outputs = new TurnBatch<BatchedOutput>({
   send: (output, chunk) => output.send(chunk),
 });
 
-/** A channel of caught-up SSE subscribers: one per path. */
-interface SseChannel {
-  group: TurnGroup<BatchedOutput>;
-  send: ChannelSend;
-}
-
-const channels = new Map<string, SseChannel>();
-
-function channelOf(name: string): SseChannel {
-  let channel = channels.get(name);
-  if (channel === undefined) {
-    const group = new TurnGroup<BatchedOutput>();
-    // The hub sends SSE channels an event's encoded `sse` bytes.
-    const send = (frame: string | Uint8Array) =>
-      outputs.broadcast(group, frame as Uint8Array);
-    channel = { group, send };
-    channels.set(name, channel);
-  }
-  return channel;
-}
+// The hub sends SSE channels an event's encoded `sse` bytes.
+const sseBytes = (frame: string | Uint8Array) => frame as Uint8Array;
 
 /**
  * The batching every SSE output shares: what is written in one turn leaves
@@ -179,10 +161,7 @@ export class BatchedOutput {
    * with one join per turn for all members.
    */
   join(name: string): ChannelSend | undefined {
-    if (this.#ended) return undefined;
-    const channel = channelOf(name);
-    outputs.join(this, channel.group);
-    return channel.send;
+    return this.#ended ? undefined : outputs.joinChannel(this, name, sseBytes);
   }
 
   /** Sends what this turn wrote, as one chunk, if it can be sent now. */

@@ -24,8 +24,7 @@ import {
   type SocketOps,
 } from "../http/socket_sink.ts";
 import { BatchedOutput, type SseOutput } from "../http/sse.ts";
-import { TurnBatch, TurnGroup } from "../http/_turn_batch.ts";
-import type { ChannelSend } from "../hub.ts";
+import { TurnBatch } from "../http/_turn_batch.ts";
 import type { WebSocketSink, WebSocketSupport } from "../http/types.ts";
 import {
   listenError,
@@ -110,30 +109,10 @@ const frames = new TurnBatch<Duplex>({
   },
 });
 
-/**
- * Channels of caught-up sockets (one per path and format): an event's frame
- * is pushed once per channel, and after the turn every member's stream gets
- * the turn's frames joined once (see TurnGroup).
- */
-const channels = new Map<
-  string,
-  { group: TurnGroup<Duplex>; send: ChannelSend }
->();
-
-function channelOf(name: string) {
-  let channel = channels.get(name);
-  if (channel === undefined) {
-    const group = new TurnGroup<Duplex>();
-    const send: ChannelSend = (frame) =>
-      frames.broadcast(
-        group,
-        typeof frame === "string" ? textFrame(frame) : frameOf(2, frame),
-      );
-    channel = { group, send };
-    channels.set(name, channel);
-  }
-  return channel;
-}
+// A channel frame as sent to caught-up sockets (see TurnBatch.joinChannel):
+// text (bare or JSON) or a bare binary payload.
+const channelFrame = (frame: string | Uint8Array): Buffer =>
+  typeof frame === "string" ? textFrame(frame) : frameOf(2, frame);
 
 // Shared by every socket (no closure per connection): a closed socket's
 // stream leaves its channel.
@@ -143,16 +122,23 @@ function leaveChannel(this: WebSocket): void {
 }
 
 /**
- * Queues a pre-built frame for the TCP stream under ws. Safe while ws
- * itself writes synchronously (no permessage-deflate, nothing queued);
- * otherwise returns false and the caller goes through ws.
+ * The TCP stream under ws when pre-built frames may be written to it: the
+ * socket is open and ws itself writes synchronously (no
+ * permessage-deflate). Otherwise undefined, and frames go through ws.
  */
-function writeFrame(socket: WebSocket, frame: Buffer): boolean {
+function directStream(socket: WebSocket): Duplex | undefined {
   const stream = streamOf(socket);
   if (
     socket.readyState !== 1 || !stream ||
     (socket as unknown as WsInternals)._sender?._deflate
-  ) return false;
+  ) return undefined;
+  return stream;
+}
+
+/** Queues a pre-built frame for the stream under ws; false when it must go through ws. */
+function writeFrame(socket: WebSocket, frame: Buffer): boolean {
+  const stream = directStream(socket);
+  if (stream === undefined) return false;
   frames.add(stream, frame);
   return true;
 }
@@ -194,21 +180,17 @@ const nodeOps: SocketOps<WebSocket> = {
     socket.ping();
     return true;
   },
+  // A terminated socket's stream is destroyed at once: the batch writes
+  // nothing more to it, and its close event takes it out of its channel.
   terminate(socket) {
-    leaveChannel.call(socket);
     if (socket.readyState !== 3) socket.terminate();
   },
   // Only where frames go straight to the stream (no permessage-deflate).
   join(socket, name) {
-    const stream = streamOf(socket);
-    if (
-      socket.readyState !== 1 || !stream ||
-      (socket as unknown as WsInternals)._sender?._deflate
-    ) return undefined;
-    const channel = channelOf(name);
-    frames.join(stream, channel.group);
+    const stream = directStream(socket);
+    if (stream === undefined) return undefined;
     socket.on("close", leaveChannel);
-    return channel.send;
+    return frames.joinChannel(stream, name, channelFrame);
   },
 };
 
