@@ -39,6 +39,8 @@ export interface Config {
   maxQueueBytes: number;
   /** What to do with a slow subscriber. */
   slowPolicy: "close" | "skip";
+  /** Under load, how long an event may wait to go out with others. */
+  coalesceMs: number;
   /** Heartbeat period for pings, SSE comments and upstream liveness. */
   heartbeatMs: number;
   /** Bearer token required to publish, or null. */
@@ -132,6 +134,11 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     value: "close",
     help: "slow subscriber: close (1008) or skip (gap notice)",
+  },
+  coalesce: {
+    type: "string",
+    value: "1",
+    help: "under load, ms an event may wait to go out with others (0: never)",
   },
   heartbeat: {
     type: "string",
@@ -369,6 +376,7 @@ function buildConfig(
     ),
     maxQueueBytes,
     slowPolicy,
+    coalesceMs: readInteger("coalesce", text("coalesce"), 0, 1000),
     heartbeatMs: readInteger("heartbeat", text("heartbeat"), 100, 3_600_000),
     publishToken: token("publish-token"),
     subscribeToken: token("subscribe-token"),

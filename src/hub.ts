@@ -86,6 +86,15 @@ export interface HubOptions {
    * has caught up. @default {"close"}
    */
   slowPolicy?: "close" | "skip";
+  /**
+   * Coalescing under load, in milliseconds: an event published within this
+   * long after the end of the turn that fanned out the previous ones waits
+   * until then and goes out together with the others that came meanwhile,
+   * so each socket gets one write for all of them. An event after a quiet
+   * spell goes out at once, and so does every further event of the same
+   * turn. 0 sends every event as it is published. @default {0}
+   */
+  coalesceMs?: number;
 }
 
 /** Options of {@link Topic.subscribe}. */
@@ -122,6 +131,25 @@ export interface Subscription {
   readonly topic: Topic;
   /** Stops delivery; the caller closes its own connection. */
   cancel(): void;
+}
+
+type Timer = ReturnType<typeof setTimeout>;
+
+// The end of the current turn: setImmediate runs once the turn's I/O
+// callbacks (and Bun's writes of what they published) are done; a zero
+// timeout where the runtime has no setImmediate.
+const immediate = globalThis as unknown as {
+  setImmediate?: (task: () => void) => unknown;
+  clearImmediate?: (handle: unknown) => void;
+};
+const afterTurn: (task: () => void) => unknown = immediate.setImmediate ??
+  ((task) => setTimeout(task, 0));
+const cancelAfterTurn: (handle: unknown) => void = immediate.clearImmediate ??
+  ((handle) => clearTimeout(handle as Timer));
+
+/** Payload bytes held for coalescing past which they go out at once. */
+function holdLimit(maxQueueBytes: number): number {
+  return Math.min(32 * 1024, maxQueueBytes / 8);
 }
 
 // Set by Topic's static block: lets a Member reach Topic's private #remove.
@@ -188,6 +216,14 @@ export class Topic {
   #upstreamGap: GapNotice | undefined;
   /** Gaps reported upstream, by the first event after them. */
   #gapsBefore = new WeakMap<StreamEvent, GapNotice>();
+  /** Events published but not yet fanned out (coalescing). */
+  #held: StreamEvent[] = [];
+  #heldBytes = 0;
+  #release: Timer | undefined;
+  /** Set while the turn that fanned out events has not ended. */
+  #turnEnd: unknown;
+  /** When the last turn that fanned out events ended. */
+  #quietSince = -Infinity;
 
   /** @internal Use {@link Hub.addTopic}. */
   constructor(path: string, epoch: string, hub: HubCore) {
@@ -282,6 +318,7 @@ export class Topic {
    * @param notice The gap.
    */
   notifyGap(notice: GapNotice): void {
+    this.#flush();
     // Remembered on the next event, so a later resume across it is told too.
     this.#upstreamGap = notice;
     for (const member of this.#members) {
@@ -302,6 +339,9 @@ export class Topic {
    */
   subscribe(sink: Sink, options: SubscribeOptions = {}): Subscription {
     this.#hub.admit();
+    // Held events are in the buffer already: send them first, so a replay
+    // and the live events after it meet at the same seam as without them.
+    this.#flush();
     const member = new Member(sink, this);
     this.#hub.counts[sink.transport]++;
     this.#counts[sink.transport]++;
@@ -399,6 +439,60 @@ export class Topic {
     const hub = this.#hub;
     hub.stats.published++;
     this.#buffer.push(event);
+    if (hub.options.coalesceMs > 0 && !this.#mayGo()) {
+      this.#held.push(event);
+      this.#heldBytes += event.size;
+      // Large events gain little from sharing a write, and a socket must not
+      // be handed more at once than its queue bound allows.
+      if (this.#heldBytes >= holdLimit(hub.options.maxQueueBytes)) {
+        this.#flush();
+      }
+      return;
+    }
+    this.#deliver(event);
+  }
+
+  // Coalescing: true when an event may go out in this turn. Otherwise a
+  // release is due at the end of the gap since the last busy turn ended.
+  #mayGo(): boolean {
+    if (this.#release !== undefined) return false;
+    if (this.#turnEnd !== undefined) return true;
+    const wait = this.#quietSince + this.#hub.options.coalesceMs -
+      performance.now();
+    if (wait > 0) {
+      this.#release = setTimeout(() => {
+        this.#release = undefined;
+        this.#flush();
+      }, wait);
+      return false;
+    }
+    this.#startTurn();
+    return true;
+  }
+
+  #startTurn(): void {
+    this.#turnEnd = afterTurn(() => {
+      this.#turnEnd = undefined;
+      this.#quietSince = performance.now();
+    });
+  }
+
+  /** Fans out the held events now. */
+  #flush(): void {
+    if (this.#release !== undefined) {
+      clearTimeout(this.#release);
+      this.#release = undefined;
+    }
+    if (this.#held.length === 0) return;
+    const held = this.#held;
+    this.#held = [];
+    this.#heldBytes = 0;
+    if (this.#turnEnd === undefined) this.#startTurn();
+    for (const event of held) this.#deliver(event);
+  }
+
+  #deliver(event: StreamEvent): void {
+    const hub = this.#hub;
     const native = this.#native;
     const senders = this.#senders;
     if (native.raw > 0) {
@@ -504,8 +598,13 @@ export class Topic {
     this.#counts[member.sink.transport]--;
   }
 
-  /** @internal Closes every subscriber. */
+  /** @internal Sends held events, then closes every subscriber. */
   closeAll(code: number, reason: string): void {
+    this.#flush();
+    if (this.#turnEnd !== undefined) {
+      cancelAfterTurn(this.#turnEnd);
+      this.#turnEnd = undefined;
+    }
     for (const member of this.#members) this.#drop(member, code, reason);
   }
 }
@@ -561,6 +660,7 @@ const DEFAULTS: HubSettings = {
   maxQueueBytes: 4 << 20,
   maxSubscribers: 10_000,
   slowPolicy: "close",
+  coalesceMs: 0,
 };
 
 /**

@@ -51,6 +51,7 @@ export function createInstance(
     maxQueueBytes: config.maxQueueBytes,
     maxSubscribers: config.maxSubscribers,
     slowPolicy: config.slowPolicy,
+    coalesceMs: config.coalesceMs,
   });
   const epoch = createEpoch();
   const topics = config.servePaths.map((path) => hub.addTopic(path, epoch));

@@ -74,6 +74,7 @@ describe("parseConfig() defaults", () => {
     assert.equal(config.maxQueueBytes, 4194304);
     assert.equal(config.slowPolicy, "close");
     assert.equal(config.heartbeatMs, 15000);
+    assert.equal(config.coalesceMs, 1);
     assert.equal(config.publishToken, null);
     assert.equal(config.subscribeToken, null);
     assert.equal(config.upstreamToken, null);
@@ -117,6 +118,8 @@ describe("parseConfig() flags with values, in the four Go spellings", () => {
     ["max-queue", "65536", (c) => c.maxQueueBytes, 65536],
     ["slow-policy", "skip", (c) => c.slowPolicy, "skip"],
     ["heartbeat", "500", (c) => c.heartbeatMs, 500],
+    ["coalesce", "0", (c) => c.coalesceMs, 0],
+    ["coalesce", "20", (c) => c.coalesceMs, 20],
     ["publish-token", "pub", (c) => c.publishToken, "pub"],
     ["subscribe-token", "sub", (c) => c.subscribeToken, "sub"],
     ["upstream-token", "up", (c) => c.upstreamToken, "up"],
@@ -442,6 +445,9 @@ describe("parseConfig() errors", () => {
     rejects(["--max-subscribers", "0"], "max-subscribers", '"0"');
     rejects(["--max-queue", "1023"], "max-queue", '"1023"');
     rejects(["--heartbeat", "99"], "heartbeat", '"99"');
+    rejects(["--coalesce", "1001"], "coalesce", '"1001"');
+    rejects(["--coalesce", "0.5"], "coalesce", '"0.5"');
+    rejects(["--coalesce", "-1"], "coalesce");
   });
 
   test("parseConfig() refuses an unknown slow policy", () => {

@@ -27,6 +27,7 @@ describe("createHub() options and topics", () => {
       maxQueueBytes: 4194304,
       maxSubscribers: 10000,
       slowPolicy: "close",
+      coalesceMs: 0,
     });
     assert.equal(createHub({ bufferSize: 5 }).options.bufferSize, 5);
   });
@@ -610,5 +611,122 @@ describe("channels (Sink.join)", () => {
     for (let i = 0; i <= 6; i++) other.publish(`m${i}`);
     assert.deepEqual(skipping.ids, ["e-0"]);
     assert.deepEqual(ahead.ids, ["e-6"]);
+  });
+});
+
+// Coalescing: long gaps so that a loaded machine cannot end one by itself
+// between a test's steps.
+const GAP_MS = 300;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A topic with coalescing whose last busy turn has just ended. */
+async function busyTopic(options: HubOptions = {}) {
+  const { hub, topic } = topicOf({ coalesceMs: GAP_MS, ...options });
+  const sink = new FakeSink();
+  topic.subscribe(sink);
+  topic.publish("a");
+  topic.publish("b");
+  // Both went out at once: nothing was published for a while before.
+  assert.deepEqual(sink.ids, ["e-0", "e-1"]);
+  // The turn that sent them ends (two timers: under node --test the first
+  // can fire in the same loop iteration, before its end).
+  await sleep(5);
+  await sleep(5);
+  return { hub, topic, sink };
+}
+
+describe("coalescing under load (coalesceMs)", () => {
+  test("Topic holds events published soon after a busy turn, then sends them together in order", async () => {
+    const { topic, sink, hub } = await busyTopic();
+    const c = topic.publish("c");
+    topic.publish("d");
+    assert.equal(c.id, "e-2", "a held event has its id at once");
+    assert.equal(topic.lastId, "e-3");
+    assert.deepEqual(sink.ids, ["e-0", "e-1"], "c and d wait");
+    assert.equal(hub.stats.published, 4);
+    await sleep(GAP_MS + 100);
+    assert.deepEqual(sink.ids, ["e-0", "e-1", "e-2", "e-3"]);
+    assert.equal(hub.stats.delivered, 4);
+    // The release was a busy turn too: an event right after it waits again.
+    await sleep(5);
+    await sleep(5);
+    topic.publish("e");
+    assert.equal(sink.ids.length, 4);
+    hub.close(1001, "done");
+    assert.deepEqual(sink.log.slice(-2), ["e-4", "close:1001"]);
+  });
+
+  test("Topic sends held events at once when they reach an eighth of the queue bound (at most 32 KiB)", async () => {
+    const { topic, sink, hub } = await busyTopic({ maxQueueBytes: 1024 });
+    topic.publish("x".repeat(100));
+    assert.equal(sink.ids.length, 2, "100 bytes wait");
+    topic.publish("y".repeat(100));
+    assert.deepEqual(sink.ids, ["e-0", "e-1", "e-2", "e-3"], "200 go");
+    // The flush was a busy turn: what follows in it goes out at once.
+    topic.publish("z");
+    assert.equal(sink.ids.length, 5);
+    hub.close(1001, "done");
+    const big = await busyTopic();
+    big.topic.publish("x".repeat(32 * 1024 - 1));
+    assert.equal(big.sink.ids.length, 2);
+    big.topic.publish("y");
+    assert.equal(big.sink.ids.length, 4);
+    big.hub.close(1001, "done");
+  });
+
+  test("Topic sends an event at once after a quiet spell as long as the gap", async () => {
+    const { topic, hub } = topicOf({ coalesceMs: 20 });
+    const sink = new FakeSink();
+    topic.subscribe(sink);
+    topic.publish("a");
+    await sleep(60);
+    topic.publish("b");
+    assert.deepEqual(sink.ids, ["e-0", "e-1"]);
+    hub.close(1001, "done");
+  });
+
+  test("Topic never holds with coalesceMs 0 (the library default)", async () => {
+    const { topic, hub } = topicOf();
+    const sink = new FakeSink();
+    topic.subscribe(sink);
+    topic.publish("a");
+    await sleep(5);
+    topic.publish("b");
+    assert.deepEqual(sink.ids, ["e-0", "e-1"]);
+    hub.close(1001, "done");
+  });
+
+  test("Topic sends held events before a new subscriber's replay, so nobody gets one twice", async () => {
+    const { topic, sink, hub } = await busyTopic();
+    topic.publish("c");
+    const resumed = new FakeSink();
+    const fresh = new FakeSink();
+    topic.subscribe(resumed, { lastEventId: "e-0" });
+    topic.subscribe(fresh);
+    assert.deepEqual(sink.ids, ["e-0", "e-1", "e-2"], "flushed by subscribe");
+    assert.deepEqual(resumed.ids, ["e-1", "e-2"]);
+    topic.publish("d");
+    await sleep(GAP_MS + 100);
+    assert.deepEqual(sink.ids, ["e-0", "e-1", "e-2", "e-3"]);
+    assert.deepEqual(resumed.ids, ["e-1", "e-2", "e-3"]);
+    assert.deepEqual(fresh.ids, ["e-3"]);
+    hub.close(1001, "done");
+  });
+
+  test("Topic sends held events before an upstream gap notice", async () => {
+    const { topic, sink, hub } = await busyTopic();
+    topic.ingest({ epoch: "u", seq: 7 }, "c");
+    topic.notifyGap({ lastEventId: "u-7", reason: "upstream lost" });
+    assert.deepEqual(sink.log, ["e-0", "e-1", "u-7", "gap:u-7"]);
+    hub.close(1001, "done");
+  });
+
+  test("Hub.close() sends held events before closing, and leaves no timer behind", async () => {
+    const { topic, sink, hub } = await busyTopic();
+    topic.publish("c");
+    hub.close(1001, "going away");
+    assert.deepEqual(sink.log, ["e-0", "e-1", "e-2", "close:1001"]);
+    await sleep(GAP_MS + 100);
+    assert.deepEqual(sink.log, ["e-0", "e-1", "e-2", "close:1001"]);
   });
 });
