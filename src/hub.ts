@@ -439,7 +439,12 @@ export class Topic {
     const hub = this.#hub;
     hub.stats.published++;
     this.#buffer.push(event);
-    if (hub.options.coalesceMs > 0 && !this.#mayGo()) {
+    if (!(hub.options.coalesceMs > 0)) {
+      this.#deliver(event);
+    } else if (this.#mayGo()) {
+      this.#deliver(event);
+      this.#watchTurn();
+    } else {
       this.#held.push(event);
       this.#heldBytes += event.size;
       // Large events gain little from sharing a write, and a socket must not
@@ -447,9 +452,7 @@ export class Topic {
       if (this.#heldBytes >= holdLimit(hub.options.maxQueueBytes)) {
         this.#flush();
       }
-      return;
     }
-    this.#deliver(event);
   }
 
   // Coalescing: true when an event may go out in this turn. Otherwise a
@@ -466,11 +469,14 @@ export class Topic {
       }, wait);
       return false;
     }
-    this.#startTurn();
     return true;
   }
 
-  #startTurn(): void {
+  // Notes when this turn ends. Called after a fan-out, so that the
+  // transports' own end-of-turn writes (queued while it ran) come first
+  // and the gap starts once they are done.
+  #watchTurn(): void {
+    if (this.#turnEnd !== undefined) return;
     this.#turnEnd = afterTurn(() => {
       this.#turnEnd = undefined;
       this.#quietSince = performance.now();
@@ -487,8 +493,8 @@ export class Topic {
     const held = this.#held;
     this.#held = [];
     this.#heldBytes = 0;
-    if (this.#turnEnd === undefined) this.#startTurn();
     for (const event of held) this.#deliver(event);
+    this.#watchTurn();
   }
 
   #deliver(event: StreamEvent): void {
