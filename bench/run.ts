@@ -1,13 +1,19 @@
 /**
  * The wsevent benchmark (issue 7). Starts each server as a real process on
  * 127.0.0.1 (wsevent and a framework-free baseline, on Deno, Bun and Node),
- * drives it with the load client `bench/client.ts` in a separate process,
- * and prints one Markdown table.
+ * drives it with a load client in a separate process, and prints one
+ * Markdown table.
+ *
+ * The load client is `bench/native/client.c` by default, compiled on demand
+ * (see bench/native/build.ts): the TypeScript client `bench/client.ts`
+ * (`--client bun`, `deno` or `node`) used a whole core of a 2-core machine
+ * in the fan-out scenarios, so the servers got less than the rest.
  *
  * Usage: `deno run -A bench/run.ts [--quick] [--runtime deno,bun,node]
- * [--scenario a,b,c,d,e] [--server wsevent,baseline] [--client bun]
- * [--subscriber raw|web] [--inflight N] [--repeat N] [--profile DIR]`, or
- * `bash bench/run ...`, which first raises the open files limit.
+ * [--scenario a,b,c,d,e] [--server wsevent,baseline]
+ * [--client native|bun|deno|node] [--subscriber raw|web] [--inflight N]
+ * [--repeat N] [--profile DIR]`, or `bash bench/run ...`, which first raises
+ * the open files limit. `--subscriber` applies to the TypeScript client only.
  *
  * The fan-out and idle scenarios (a, c, e) run `--repeat` times (3 by default, 1 with
  * --quick), wsevent and baseline taking turns (ABBA), and report each
@@ -26,6 +32,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readOpenFilesLimit } from "./lib/process.ts";
+import { buildNativeClient } from "./native/build.ts";
 import type { SubscriberKind } from "./lib/protocol.ts";
 import { fanout, idle, relay, steady } from "./lib/scenarios.ts";
 import type {
@@ -76,6 +83,9 @@ const QUICK: Sizes = {
 };
 
 const RUNTIMES: Runtime[] = ["deno", "bun", "node"];
+/** The native load client, or the TypeScript one on a runtime. */
+type ClientKind = "native" | Runtime;
+const CLIENTS: ClientKind[] = ["native", ...RUNTIMES];
 const SCENARIOS = ["a", "b", "c", "d", "e"];
 /**
  * Scenarios run `--repeat` times: fan-out, whose rate swings with the
@@ -190,7 +200,7 @@ async function main(args: string[]): Promise<number> {
       runtime: { type: "string" },
       scenario: { type: "string" },
       server: { type: "string" },
-      client: { type: "string", default: "bun" },
+      client: { type: "string", default: "native" },
       subscriber: { type: "string", default: "raw" },
       profile: { type: "string" },
       inflight: { type: "string" },
@@ -200,11 +210,16 @@ async function main(args: string[]): Promise<number> {
   const runtimes = list(values.runtime, RUNTIMES, "runtime");
   const scenarios = list(values.scenario, SCENARIOS, "scenario");
   const kinds = list(values.server, KINDS, "server");
-  const [clientRuntime] = list(values.client, RUNTIMES, "client");
+  const [clientKind] = list(values.client, CLIENTS, "client");
   const [subscriberKind] = list<SubscriberKind>(values.subscriber, [
     "raw",
     "web",
   ], "subscriber");
+  if (clientKind === "native" && subscriberKind === "web") {
+    throw new UsageError(
+      "Cannot use --subscriber web with the native client: pass --client bun (or deno, node)",
+    );
+  }
   const sizes = { ...(values.quick ? QUICK : FULL) };
   if (values.inflight !== undefined) {
     sizes.fanoutInflight = Number(values.inflight);
@@ -236,11 +251,17 @@ async function main(args: string[]): Promise<number> {
       `The open files limit is ${readOpenFilesLimit()}, scenario c needs ${needed}: run "ulimit -n ${needed}" or bash bench/run`,
     );
   }
-  const clientArgs = clientRuntime === "deno" ? ["run", "-A"] : [];
+  const clientCommand = clientKind === "native"
+    ? [await buildNativeClient(root)]
+    : [
+      binary(clientKind),
+      ...(clientKind === "deno" ? ["run", "-A"] : []),
+      "bench/client.ts",
+    ];
   const context: Context = {
     root,
     sizes,
-    clientCommand: [binary(clientRuntime), ...clientArgs, "bench/client.ts"],
+    clientCommand,
     subscriberKind,
     profileDir: values.profile,
     binary,
@@ -309,9 +330,11 @@ async function main(args: string[]): Promise<number> {
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(0);
   const mode = values.quick ? "quick" : "full";
+  const client = clientKind === "native"
+    ? "native load client"
+    : `load client on ${clientKind} (${subscriberKind} subscribers)`;
   console.log(
-    `\n${mode} run in ${seconds} s, load client on ${clientRuntime} ` +
-      `(${subscriberKind} subscribers), ${navigator.hardwareConcurrency} CPUs, ` +
+    `\n${mode} run in ${seconds} s, ${client}, ${navigator.hardwareConcurrency} CPUs, ` +
       `load average ${loadBefore} before, ${readLoadAverage()} after`,
   );
   console.log(

@@ -49,7 +49,11 @@ export interface Context {
   /** The project root (where cli.ts is). */
   root: string;
   sizes: Sizes;
-  /** How to start the load client, e.g. `["bun", "bench/client.ts"]`. */
+  /**
+   * How to start the load client: the native one's binary (the default, see
+   * bench/native/build.ts), or e.g. `["bun", "bench/client.ts"]`. The
+   * config is appended as JSON.
+   */
   clientCommand: string[];
   subscriberKind: SubscriberKind;
   /** Where wsevent servers write CPU profiles, if profiling. */
