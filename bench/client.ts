@@ -1,7 +1,9 @@
 /**
- * The benchmark's load client, run as its own process by `bench/run.ts`
- * (on Bun by default, whose WebSocket client is fast; it also runs on Deno
- * and Node). It takes a {@link ClientConfig} as JSON in its first argument.
+ * The benchmark's load client in TypeScript, run as its own process by
+ * `bench/run.ts --client bun` (or deno, node). The default client is the
+ * native one, bench/native/client.c, which does the same work at less CPU
+ * per delivery. It takes a {@link ClientConfig} as JSON in its first
+ * argument.
  *
  * 1. Opens every subscriber, then publishes warm-up events until each
  *    subscriber has received one (so the server has registered them all),

@@ -1,6 +1,7 @@
 /**
  * The messages exchanged between `bench/run.ts` and the load client
- * `bench/client.ts`, which runs as a separate process.
+ * (`bench/native/client.c`, or `bench/client.ts`), which runs as a separate
+ * process.
  *
  * The runner passes a {@link ClientConfig} as JSON in the first argument. The
  * client connects every subscriber, warms them up, then prints one
