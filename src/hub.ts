@@ -207,7 +207,6 @@ export class Topic {
   /** Members per channel, and how to send to it. */
   #native: Record<Format, number> = { raw: 0, json: 0, sse: 0 };
   #senders: Partial<Record<Format, ChannelSend>> = {};
-  #joined = new Set<Member>();
   /** Bytes broadcast natively since the joined sinks' queues were checked. */
   #unchecked = 0;
   #counts: Record<Transport, number> = { websocket: 0, sse: 0 };
@@ -371,7 +370,6 @@ export class Topic {
     this.#senders[format] = send;
     member.native = true;
     this.#direct.delete(member);
-    this.#joined.add(member);
     this.#native[format]++;
   }
 
@@ -513,7 +511,7 @@ export class Topic {
       senders.sse?.(event.sse);
       hub.stats.delivered += native.sse;
     }
-    if (this.#joined.size > 0) this.#checkJoined(event.size);
+    if (this.#members.size > this.#direct.size) this.#checkJoined(event.size);
     const max = hub.options.maxQueueBytes;
     for (const member of this.#direct) {
       const queued = this.#send(member, event);
@@ -530,7 +528,10 @@ export class Topic {
     this.#unchecked += size + 16;
     if (this.#unchecked < max / 4) return;
     this.#unchecked = 0;
-    for (const member of this.#joined) {
+    // Every member, not a set of the joined ones: a set entry per idle
+    // connection costs more memory than the sweeps cost time.
+    for (const member of this.#members) {
+      if (!member.native) continue;
       const queued = member.sink.queued();
       if (queued > max) this.#slow(member, queued);
     }
@@ -598,7 +599,6 @@ export class Topic {
     member.removed = true;
     if (!this.#members.delete(member)) return;
     this.#direct.delete(member);
-    this.#joined.delete(member);
     if (member.native) this.#native[member.sink.format]--;
     this.#hub.counts[member.sink.transport]--;
     this.#counts[member.sink.transport]--;
