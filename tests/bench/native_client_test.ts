@@ -24,7 +24,11 @@ import type {
   ClientMessage,
   ResultMessage,
 } from "../../bench/lib/protocol.ts";
-import { type Service, startService } from "../integration/_helpers.ts";
+import {
+  freePort,
+  type Service,
+  startService,
+} from "../integration/_helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLIENT_TIMEOUT_MS = 20_000;
@@ -82,21 +86,6 @@ function runClient(binary: string, args: string[]): Promise<Run> {
         stderr,
         elapsedMs: performance.now() - started,
       });
-    });
-  });
-}
-
-/** A loopback port nothing listens on (it was free a moment ago). */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null
-        ? address.port
-        : 0;
-      server.close(() => resolve(port));
     });
   });
 }
@@ -428,7 +417,8 @@ describe("bench/native/client.c", { timeout: 90_000 }, () => {
   });
 
   test("prints an error line and exits 1 when the publish URL is unreachable", async () => {
-    const port = await closedPort();
+    // Free a moment ago: nothing listens there.
+    const port = await freePort();
     const unreachable = {
       ...config(eventsUrl(), { events: 10, rate: 0, inflight: 2 }),
       publishUrl: `http://127.0.0.1:${port}/events`,
