@@ -121,6 +121,8 @@ export interface HubStats {
   resumes: number;
   /** Gap notices sent. */
   gaps: number;
+  /** Events that waited to go out with later ones (coalescing under load). */
+  coalesced: number;
 }
 
 /** One subscriber of one topic. */
@@ -445,6 +447,7 @@ export class Topic {
     } else {
       this.#held.push(event);
       this.#heldBytes += event.size;
+      hub.stats.coalesced++;
       // Large events gain little from sharing a write, and a socket must not
       // be handed more at once than its queue bound allows.
       if (this.#heldBytes >= holdLimit(hub.options.maxQueueBytes)) {
@@ -700,6 +703,7 @@ export function createHub(options: HubOptions = {}): Hub {
       sinkErrors: 0,
       resumes: 0,
       gaps: 0,
+      coalesced: 0,
     },
     counts,
     admit() {

@@ -524,6 +524,7 @@ describe("subscriber limits and close", () => {
       sinkErrors: 0,
       resumes: 0,
       gaps: 0,
+      coalesced: 0,
     });
     topic.subscribe(new FakeSink());
     topic.subscribe(new FakeSink());
@@ -644,6 +645,7 @@ describe("coalescing under load (coalesceMs)", () => {
     assert.equal(topic.lastId, "e-3");
     assert.deepEqual(sink.ids, ["e-0", "e-1"], "c and d wait");
     assert.equal(hub.stats.published, 4);
+    assert.equal(hub.stats.coalesced, 2);
     await sleep(GAP_MS + 100);
     assert.deepEqual(sink.ids, ["e-0", "e-1", "e-2", "e-3"]);
     assert.equal(hub.stats.delivered, 4);

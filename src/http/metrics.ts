@@ -84,6 +84,12 @@ export function formatMetrics(
     "",
     stats.gaps,
   ]]);
+  metric(
+    "wsevent_events_coalesced_total",
+    "counter",
+    "Events that waited under load to go out with later ones (-coalesce).",
+    [["", stats.coalesced]],
+  );
   const topics = hub.topics();
   const perPath = (
     value: (t: (typeof topics)[number]) => number,

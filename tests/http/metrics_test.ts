@@ -49,6 +49,14 @@ describe("formatMetrics()", () => {
     assert.equal(got.get("wsevent_send_errors_total"), 0);
     assert.equal(got.get("wsevent_resume_requests_total"), 0);
     assert.equal(got.get("wsevent_gaps_total"), 0);
+    assert.equal(got.get("wsevent_events_coalesced_total"), 0);
+    // Coalescing needs time to pass (tests/hub_test.ts); the counter's
+    // mapping is what is checked here.
+    hub.stats.coalesced = 7;
+    assert.equal(
+      samples(formatMetrics(hub, [], {})).get("wsevent_events_coalesced_total"),
+      7,
+    );
     assert.equal(got.get('wsevent_replay_buffer_events{path="events"}'), 2);
     assert.equal(got.get('wsevent_replay_buffer_bytes{path="events"}'), 5);
     assert.equal(got.get('wsevent_path_subscribers{path="events"}'), 2);
