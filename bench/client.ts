@@ -28,7 +28,12 @@ import { createReceiver, summarizeGroups } from "./lib/receiver.ts";
 import type { Receiver } from "./lib/receiver.ts";
 import { openSubscribers } from "./lib/subscribers.ts";
 import type { SubscriberSet } from "./lib/subscribers.ts";
-import { publishFlat, publishSteady, warmupPayload } from "./lib/publisher.ts";
+import {
+  postMany,
+  publishFlat,
+  publishSteady,
+  warmupPayload,
+} from "./lib/publisher.ts";
 import { createPoster } from "./lib/poster.ts";
 import type { Poster } from "./lib/poster.ts";
 import type { PublishReport } from "./lib/publisher.ts";
@@ -84,14 +89,15 @@ async function warmUp(
   }
   if (config.events === 0) return;
   const expected = receiver.warmups + WARMUP_EVENTS * subscribers;
-  let n = 0;
-  const worker = async () => {
-    while (n < WARMUP_EVENTS) {
-      const error = await poster.post(warmupPayload(n++, config.payloadBytes));
+  await postMany(
+    poster,
+    WARMUP_EVENTS,
+    config.inflight,
+    (n) => warmupPayload(n, config.payloadBytes),
+    (error) => {
       if (error !== "") throw new Error(`warm-up: ${error}`);
-    }
-  };
-  await Promise.all(Array.from({ length: config.inflight }, worker));
+    },
+  );
   while (receiver.warmups < expected) {
     if (performance.now() > deadline) {
       throw new Error(

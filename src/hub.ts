@@ -15,6 +15,7 @@ import {
   StreamEvent,
 } from "./event.ts";
 import { EventBuffer } from "./_buffer.ts";
+import { afterTurn, cancelAfterTurn } from "./_turn.ts";
 
 /** How a subscriber wants its events. */
 export type Format = "raw" | "json" | "sse";
@@ -136,18 +137,6 @@ export interface Subscription {
 }
 
 type Timer = ReturnType<typeof setTimeout>;
-
-// The end of the current turn: setImmediate runs once the turn's I/O
-// callbacks (and Bun's writes of what they published) are done; a zero
-// timeout where the runtime has no setImmediate.
-const immediate = globalThis as unknown as {
-  setImmediate?: (task: () => void) => unknown;
-  clearImmediate?: (handle: unknown) => void;
-};
-const afterTurn: (task: () => void) => unknown = immediate.setImmediate ??
-  ((task) => setTimeout(task, 0));
-const cancelAfterTurn: (handle: unknown) => void = immediate.clearImmediate ??
-  ((handle) => clearTimeout(handle as Timer));
 
 /** Payload bytes held for coalescing past which they go out at once. */
 function holdLimit(maxQueueBytes: number): number {

@@ -620,6 +620,24 @@ describe("channels (Sink.join)", () => {
 const GAP_MS = 300;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// The end of the turn that sent something (two timers: under node --test
+// the first can fire in the same loop iteration, before its end).
+async function endOfTurn(): Promise<void> {
+  await sleep(5);
+  await sleep(5);
+}
+
+/** A topic (with `options`) and a sink that got "a", then "b" `ms` later. */
+async function twoEventsApart(options: HubOptions, ms: number) {
+  const { topic, hub } = topicOf(options);
+  const sink = new FakeSink();
+  topic.subscribe(sink);
+  topic.publish("a");
+  await sleep(ms);
+  topic.publish("b");
+  return { sink, hub };
+}
+
 /** A topic with coalescing whose last busy turn has just ended. */
 async function busyTopic(options: HubOptions = {}) {
   const { hub, topic } = topicOf({ coalesceMs: GAP_MS, ...options });
@@ -629,10 +647,7 @@ async function busyTopic(options: HubOptions = {}) {
   topic.publish("b");
   // Both went out at once: nothing was published for a while before.
   assert.deepEqual(sink.ids, ["e-0", "e-1"]);
-  // The turn that sent them ends (two timers: under node --test the first
-  // can fire in the same loop iteration, before its end).
-  await sleep(5);
-  await sleep(5);
+  await endOfTurn();
   return { hub, topic, sink };
 }
 
@@ -650,8 +665,7 @@ describe("coalescing under load (coalesceMs)", () => {
     assert.deepEqual(sink.ids, ["e-0", "e-1", "e-2", "e-3"]);
     assert.equal(hub.stats.delivered, 4);
     // The release was a busy turn too: an event right after it waits again.
-    await sleep(5);
-    await sleep(5);
+    await endOfTurn();
     topic.publish("e");
     assert.equal(sink.ids.length, 4);
     hub.close(1001, "done");
@@ -677,23 +691,13 @@ describe("coalescing under load (coalesceMs)", () => {
   });
 
   test("Topic sends an event at once after a quiet spell as long as the gap", async () => {
-    const { topic, hub } = topicOf({ coalesceMs: 20 });
-    const sink = new FakeSink();
-    topic.subscribe(sink);
-    topic.publish("a");
-    await sleep(60);
-    topic.publish("b");
+    const { sink, hub } = await twoEventsApart({ coalesceMs: 20 }, 60);
     assert.deepEqual(sink.ids, ["e-0", "e-1"]);
     hub.close(1001, "done");
   });
 
   test("Topic never holds with coalesceMs 0 (the library default)", async () => {
-    const { topic, hub } = topicOf();
-    const sink = new FakeSink();
-    topic.subscribe(sink);
-    topic.publish("a");
-    await sleep(5);
-    topic.publish("b");
+    const { sink, hub } = await twoEventsApart({}, 5);
     assert.deepEqual(sink.ids, ["e-0", "e-1"]);
     hub.close(1001, "done");
   });

@@ -33,6 +33,27 @@ function record(report: PublishReport, error: string): void {
 }
 
 /**
+ * POSTs `count` bodies as fast as the server answers, with `inflight` in
+ * flight; `bodyOf(n)` builds the n-th when it is sent, `onAnswer` gets each
+ * answer's error ("" for 2xx).
+ */
+export async function postMany(
+  poster: Poster,
+  count: number,
+  inflight: number,
+  bodyOf: (n: number) => string,
+  onAnswer: (error: string) => void,
+): Promise<void> {
+  let next = 0;
+  async function worker(): Promise<void> {
+    while (next < count) onAnswer(await poster.post(bodyOf(next++)));
+  }
+  const workers = [];
+  for (let i = 0; i < Math.min(inflight, count); i++) workers.push(worker());
+  await Promise.all(workers);
+}
+
+/**
  * Publishes `events` events as fast as the server accepts them, with
  * `inflight` POSTs in flight. Each payload carries its send time, which is
  * also noted in `sentMs[seq]`.
@@ -51,20 +72,11 @@ export async function publishFlat(
     errors: 0,
     firstError: "",
   };
-  let next = 0;
-  async function worker(): Promise<void> {
-    while (next < options.events) {
-      const seq = next++;
-      const sentMs = performance.now();
-      options.sentMs[seq] = sentMs;
-      record(report, await poster.post(payload(seq, sentMs, options.size)));
-    }
-  }
-  const workers = [];
-  for (let i = 0; i < Math.min(options.inflight, options.events); i++) {
-    workers.push(worker());
-  }
-  await Promise.all(workers);
+  await postMany(poster, options.events, options.inflight, (seq) => {
+    const sentMs = performance.now();
+    options.sentMs[seq] = sentMs;
+    return payload(seq, sentMs, options.size);
+  }, (error) => record(report, error));
   return report;
 }
 

@@ -15,11 +15,7 @@
  */
 
 import type { ChannelSend } from "../hub.ts";
-
-// setImmediate where the runtime has it, a zero timeout otherwise.
-const later: (task: () => void) => unknown =
-  (globalThis as { setImmediate?: (task: () => void) => unknown })
-    .setImmediate ?? ((task) => setTimeout(task, 0));
+import { afterTurn } from "../_turn.ts";
 
 // Subscribers that are caught up get the same chunks in a turn: the first
 // one's join is reused by the rest (compared part by part).
@@ -163,7 +159,7 @@ export class TurnBatch<K> {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    later(this.#flushAll);
+    afterTurn(this.#flushAll);
   }
 
   /** Moves what `key`'s group was sent this turn, and `key` lacks, to `key`'s own chunks. */

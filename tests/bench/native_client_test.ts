@@ -19,6 +19,7 @@ import { createServer } from "node:net";
 import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { buildNativeClient } from "../../bench/native/build.ts";
+import { encodeFrame } from "../integration/_raw_ws.ts";
 import type {
   ClientConfig,
   ClientMessage,
@@ -98,16 +99,9 @@ interface FakeServer {
   close(): Promise<void>;
 }
 
+/** A frame from the server: unmasked. */
 function wsFrame(opcode: number, fin: boolean, payload: Buffer): Buffer {
-  const first = (fin ? 0x80 : 0) | opcode;
-  if (payload.length < 126) {
-    return Buffer.concat([Buffer.from([first, payload.length]), payload]);
-  }
-  const head = Buffer.alloc(4);
-  head[0] = first;
-  head[1] = 126;
-  head.writeUInt16BE(payload.length, 2);
-  return Buffer.concat([head, payload]);
+  return Buffer.from(encodeFrame(opcode, payload, { fin, mask: false }));
 }
 
 /** The n-th message to a WebSocket subscriber, framed in one of four ways. */

@@ -36,6 +36,22 @@ function nextTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 5));
 }
 
+/** A batch with two groups. */
+function twoGroups() {
+  return { b: batch(), one: new TurnGroup<Dest>(), two: new TurnGroup<Dest>() };
+}
+
+/** Broadcasts "one " to `one` and "two " to `two`, and lets the turn end. */
+function sendToBoth(
+  b: TurnBatch<Dest>,
+  one: TurnGroup<Dest>,
+  two: TurnGroup<Dest>,
+): Promise<void> {
+  b.broadcast(one, bytes("one "));
+  b.broadcast(two, bytes("two "));
+  return nextTurn();
+}
+
 describe("TurnBatch", () => {
   test("TurnBatch sends what a destination got in one turn as one chunk, after the turn", async () => {
     const b = batch();
@@ -174,30 +190,22 @@ describe("TurnGroup", () => {
   });
 
   test("TurnGroup members of two groups each get their own group's chunks", async () => {
-    const b = batch();
-    const one = new TurnGroup<Dest>();
-    const two = new TurnGroup<Dest>();
+    const { b, one, two } = twoGroups();
     const a = dest("a");
     const c = dest("c");
     b.join(a, one);
     b.join(c, two);
-    b.broadcast(one, bytes("one "));
-    b.broadcast(two, bytes("two "));
-    await nextTurn();
+    await sendToBoth(b, one, two);
     assert.deepEqual(received(a), ["one "]);
     assert.deepEqual(received(c), ["two "]);
   });
 
   test("TurnBatch.join() moves a destination from one group to another", async () => {
-    const b = batch();
-    const one = new TurnGroup<Dest>();
-    const two = new TurnGroup<Dest>();
+    const { b, one, two } = twoGroups();
     const a = dest("a");
     b.join(a, one);
     b.join(a, two);
-    b.broadcast(one, bytes("one "));
-    b.broadcast(two, bytes("two "));
-    await nextTurn();
+    await sendToBoth(b, one, two);
     assert.deepEqual(received(a), ["two "]);
     assert.equal(one.members.size, 0);
   });
