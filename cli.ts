@@ -63,7 +63,9 @@ async function serve(args: string[], runtime: Runtime): Promise<number> {
   runtime.stdout(
     config.consumeUrl !== null
       ? "Starting as proxy service...\n"
-      : "Starting as producer...\n",
+      : config.produce
+      ? "Starting as producer...\n"
+      : "Starting as publish/subscribe hub...\n",
   );
   if (config.consumeUrl !== null) {
     runtime.stdout(`Consuming from: ${config.consumeUrl.href}\n`);

@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { type Address, parseAddress, parseUpstreamUrl } from "./address.ts";
 import { UsageError } from "./errors.ts";
+import { renameSource, withEnvironment } from "./config_compat.ts";
 
 /** Log verbosity. */
 export type LogLevel = "quiet" | "info" | "verbose";
@@ -100,6 +101,14 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "full upstream URL: ws://, wss://, or http(s):// for SSE",
   },
   "no-produce": { type: "boolean", help: "do not generate demo events" },
+  serve: {
+    type: "string",
+    help: "serve-address/serve-path in one, e.g. localhost:9090/proxy-events",
+  },
+  consume: {
+    type: "string",
+    help: "consume-address/consume-path in one, e.g. localhost:8080/events",
+  },
   interval: {
     type: "string",
     value: "100",
@@ -310,12 +319,13 @@ export function parseConfig(
   if (parsed.positionals.length > 0) {
     throw new UsageError(`Unexpected argument: "${parsed.positionals[0]}"`);
   }
-  const values = parsed.values as Record<
+  const given = parsed.values as Record<
     string,
     string | string[] | boolean | undefined
   >;
-  if (values.help || values.h) return { kind: "help" };
-  if (values.version) return { kind: "version" };
+  if (given.help || given.h) return { kind: "help" };
+  if (given.version) return { kind: "version" };
+  const { values, sources } = withEnvironment(args, given, env, FLAGS);
   const text = (name: string): string => {
     const value = values[name];
     if (typeof value === "string") return value;
@@ -330,7 +340,11 @@ export function parseConfig(
       : [];
   };
   const token = (name: string): string | null => text(name) || null;
-  return { kind: "serve", config: buildConfig(text, list, token, values) };
+  try {
+    return { kind: "serve", config: buildConfig(text, list, token, values) };
+  } catch (error) {
+    throw renameSource(error, sources);
+  }
 }
 
 function buildConfig(
@@ -448,6 +462,14 @@ export function formatUsage(program: string): string {
     const env = spec.env !== undefined ? ` (env ${spec.env})` : "";
     lines.push(`  ${(shown + value).padEnd(26)} ${spec.help}${defaults}${env}`);
   }
+  lines.push(
+    "",
+    "Environment: every flag also reads WSEVENT_<FLAG> (WSEVENT_SERVE_ADDRESS,",
+    "WSEVENT_SERVE_PATH=a,b, WSEVENT_NO_PRODUCE=true) and, as the original did,",
+    "SERVE_ENDPOINT, SERVE_ADDRESS, SERVE_PATH, CONSUME_ENDPOINT, CONSUME_ADDRESS,",
+    "CONSUME_PATH, NO_PRODUCE (any non-empty value). First wins: flag, WSEVENT_*,",
+    "the original's names, default.",
+  );
   return lines.join("\n") + "\n";
 }
 
@@ -492,7 +514,9 @@ export function parseEnvConfig(
   if (command.kind !== "serve") {
     throw new UsageError("Cannot configure from the environment");
   }
-  if (env.WSEVENT_SERVE_ADDRESS === undefined) {
+  if (
+    !env.WSEVENT_SERVE_ADDRESS && !env.SERVE_ADDRESS && !env.SERVE_ENDPOINT
+  ) {
     command.config.serveAddressText = "edge";
   }
   return command.config;
