@@ -13,6 +13,9 @@ import { loadRuntime } from "./runtime/load.ts";
 
 let instance: Promise<Instance> | undefined;
 
+/** Time left to the server to send its last bytes after subscribers are closed. */
+const EXIT_GRACE_MS = 100;
+
 async function start(): Promise<Instance> {
   const runtime = await loadRuntime();
   const config = parseEnvConfig(runtime.env());
@@ -30,7 +33,16 @@ async function start(): Promise<Instance> {
   log.info(
     `edge instance serving ${config.servePaths.map((p) => `/${p}`).join(", ")}`,
   );
-  return createInstance(config, websocket, log);
+  const created = createInstance(config, websocket, log);
+  // `deno serve` answers SIGTERM by draining its server, but our timers
+  // (heartbeat, producer, relay) would keep the process alive for ever:
+  // close subscribers with 1001, stop the timers, then end the process.
+  runtime.onShutdownSignal(async (signal) => {
+    log.info(`received ${signal}: closing subscribers and stopping`);
+    await created.stop();
+    setTimeout(() => runtime.exit(0), EXIT_GRACE_MS);
+  });
+  return created;
 }
 
 /**
