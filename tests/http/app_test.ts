@@ -6,6 +6,7 @@ import { parseConfig } from "../../src/config.ts";
 import { createHub, type HubOptions } from "../../src/hub.ts";
 import { createSseParser, type SseMessage } from "../../src/sse_parser.ts";
 import { FakeSink } from "../_fake_sink.ts";
+import { pageContentSecurityPolicy } from "../../src/http/view_page.ts";
 import {
   FAKE_UPGRADE_STATUS,
   fakeWebSocket,
@@ -211,6 +212,40 @@ describe("createApp() routes", () => {
     assert.match(response.headers.get("content-type") ?? "", /^text\/html/);
     assert.match(await response.text(), /<html/i);
     assert.equal(hub.counts.sse, 0);
+  });
+
+  test("createApp() serves both HTML pages with a Content-Security-Policy header whose nonce is the one on their inline script and style, new per response", async () => {
+    const { request } = setup();
+    const html = { accept: "text/html,application/xhtml+xml,*/*;q=0.8" };
+    const nonces: string[] = [];
+    for (const path of ["/events", "/events", "/"]) {
+      const response = await request(path, { headers: html });
+      assert.equal(response.status, 200, path);
+      assert.match(response.headers.get("content-type") ?? "", /^text\/html/);
+      const page = await response.text();
+      // Every inline script and style runs only by its nonce (a JSON data
+      // block is not run, so it needs none).
+      const tags = [...page.matchAll(/<(script|style)\b([^>]*)>/g)].filter(
+        (tag) => !tag[2].includes('type="application/json"'),
+      );
+      assert.ok(tags.length >= 1, `${path} has inline script or style`);
+      const nonce = /nonce="([^"]+)"/.exec(tags[0][2])?.[1];
+      assert.ok(nonce, `${path}: <${tags[0][1]}> carries a nonce`);
+      for (const tag of tags) {
+        assert.match(
+          tag[2],
+          new RegExp(`nonce="${nonce}"`),
+          `${path} ${tag[0]}`,
+        );
+      }
+      assert.equal(
+        response.headers.get("content-security-policy"),
+        pageContentSecurityPolicy(nonce),
+        path,
+      );
+      nonces.push(nonce);
+    }
+    assert.equal(new Set(nonces).size, nonces.length, "a new nonce each time");
   });
 
   test("createApp() answers 405 with Allow for other methods", async () => {

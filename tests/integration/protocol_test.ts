@@ -187,6 +187,33 @@ describe("publish and formats", { timeout: 60_000 }, () => {
     }
   });
 
+  test("the live view and the index page arrive over HTTP with their Content-Security-Policy header (the nonce of the page's inline code)", async () => {
+    const hub = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+    ]);
+    try {
+      for (const path of ["/events", "/"]) {
+        const response = await fetch(`${hub.http}${path}`, {
+          headers: { Accept: "text/html" },
+        });
+        const page = await response.text();
+        assert.equal(response.status, 200, path);
+        const nonce = /<(?:script|style) nonce="([^"]+)"/.exec(page)?.[1];
+        assert.ok(nonce, `${path} has an inline script or style with a nonce`);
+        const policy = response.headers.get("content-security-policy") ?? "";
+        assert.match(policy, /default-src 'none'/, path);
+        assert.ok(
+          policy.includes(`style-src 'nonce-${nonce}'`),
+          `${path}: ${policy}`,
+        );
+      }
+    } finally {
+      await hub.stop();
+    }
+  });
+
   test("an SSE upstream (http://) can be relayed, keeping ids", async () => {
     const hub = await startService([
       "--serve-address",

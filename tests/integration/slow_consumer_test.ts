@@ -165,9 +165,7 @@ async function waitForMetric(
 
 describe("slow consumers", { timeout: 90_000 }, () => {
   test(
-    `a subscriber that never reads is disconnected as slow while WS, WS json and SSE subscribers get all 10,000 1 KB events in order (RSS growth < ${
-      RSS_BOUND_1K[RUNTIME] / MB
-    } MB on ${RUNTIME})`,
+    "a subscriber that never reads is disconnected as slow (and only it) while WS, WS json and SSE subscribers get all 10,000 1 KB events in order",
     { timeout: 60_000 },
     async () => {
       const count = 10_000;
@@ -192,11 +190,12 @@ describe("slow consumers", { timeout: 90_000 }, () => {
         const rss = sampleRss(pid);
         const started = Date.now();
         let slowClosedAt = 0;
-        const watch = waitForMetric(
+        // For the log line: when the stalled subscriber was closed.
+        void waitForMetric(
           hub,
           "wsevent_slow_consumer_disconnects_total",
           (v) => v >= 1,
-          60_000,
+          30_000,
         ).then(() => (slowClosedAt = Date.now()), () => {});
         const lastPublish = await publishMany(
           hub.port,
@@ -208,20 +207,35 @@ describe("slow consumers", { timeout: 90_000 }, () => {
           json.messages.map((m) => JSON.parse(m) as Envelope).filter((m) =>
             m.type === undefined
           );
+        // Counts only while waiting (no parsing of 10,000 messages every
+        // poll): the JSON subscriber gets no control message in this time
+        // (heartbeats are 15 s apart), which the parsed check below confirms.
         await waitFor(
           () =>
-            ws.messages.length >= count && events().length >= count &&
+            ws.messages.length >= count && json.messages.length >= count &&
             sse.messages.length >= count,
           20_000,
           "all 10,000 events on the three normal subscribers",
         ).catch((error) => {
           throw new Error(
-            `${error.message} (received ws ${ws.messages.length}, json ${events().length}, sse ${sse.messages.length}; closed ws ${ws.isClosed()}, json ${json.isClosed()})`,
+            `${error.message} (received ws ${ws.messages.length}, json ${json.messages.length}, sse ${sse.messages.length}; closed ws ${ws.isClosed()}, json ${json.isClosed()})`,
           );
         });
         const lastDelivered = Date.now();
         const growth = rss.stop() - rssBefore;
-        await watch;
+        // By now the stalled subscriber has had 10 MB sent its way against
+        // a 256 KiB bound: it must have been closed as slow.
+        await waitForMetric(
+          hub,
+          "wsevent_slow_consumer_disconnects_total",
+          (v) => v >= 1,
+          5_000,
+        ).catch(() => {});
+        assert.equal(
+          await metric(hub.http, "wsevent_slow_consumer_disconnects_total"),
+          1,
+          "the subscriber that never reads was closed as slow, and only it (5 s after the three others had every event)",
+        );
         console.log(
           `[${RUNTIME}] 10,000 x 1 KB: published in ${
             lastPublish - started
@@ -249,17 +263,15 @@ describe("slow consumers", { timeout: 90_000 }, () => {
           new Set(received.map((e) => Number(e.data!.split(":")[0]))).size,
           count,
         );
+        // Not held back by the stalled one (which would stall them for good:
+        // the bound is wide for a loaded machine).
         assert.ok(
-          lastDelivered - lastPublish < 3000,
+          lastDelivered - lastPublish < 5000,
           `last event delivered ${
             lastDelivered - lastPublish
           } ms after the last publish`,
         );
         // The stalled one was disconnected, and only it.
-        assert.equal(
-          await metric(hub.http, "wsevent_slow_consumer_disconnects_total"),
-          1,
-        );
         assert.equal(await subscribers(hub), 3);
         assert.equal(
           await metric(
@@ -270,26 +282,30 @@ describe("slow consumers", { timeout: 90_000 }, () => {
           2,
         );
         assert.equal(ws.isClosed() || json.isClosed(), false);
+        // A sanity bound only: 10,000 x 1 KB kept for the stalled
+        // subscriber is 10 MB, lost in V8's heap noise, so the 64 KB test
+        // below is the one that tells a bounded queue from an unbounded one.
         assert.ok(
           growth < RSS_BOUND_1K[RUNTIME],
           `RSS grew by ${(growth / MB).toFixed(1)} MB`,
         );
-        // Reading again (long after), it finds the connection ended: with
-        // the 1008 close frame after what was queued, or without it when
-        // the server dropped the connection after its close timeout (the
-        // next test checks the close frame of a client that reads again at
-        // once).
+        // Reading again (long after the server's 1 s close timeout), it
+        // finds the connection ended after a gapless prefix of the stream.
+        // Whether the 1008 close frame is still among what it reads depends
+        // on the kernel (the server dropped the connection): the test "a
+        // slow subscriber that reads again at once" checks the close frame.
         slow.resume();
         await Promise.race([
           slow.ended,
           new Promise((r) => setTimeout(r, 10_000)),
         ]);
         assert.equal(slow.isEnded(), true, "the TCP connection ended");
-        if (slow.closeFrame !== null) {
-          assert.equal(slow.closeFrame.code, 1008);
-          assert.match(slow.closeFrame.reason, /slow/);
-        }
         assert.ok(slow.messages.length < count, "it did not get everything");
+        assert.deepEqual(
+          slow.messages,
+          ws.messages.slice(0, slow.messages.length),
+          "what it read is the start of what the others got",
+        );
       } finally {
         slow?.destroy();
         ws.close();
@@ -418,7 +434,7 @@ describe("slow consumers", { timeout: 90_000 }, () => {
   );
 
   test(
-    "the server lets go of a slow subscriber's connection within 5 s of closing it, even if the client never reads",
+    "the server lets go of a slow subscriber's connection 1 s after closing it (its close timeout; 2 s allowed on a loaded machine), even if the client never reads",
     { timeout: 30_000 },
     async () => {
       const hub = await startService(SMALL_QUEUE_ARGS);
@@ -451,7 +467,9 @@ describe("slow consumers", { timeout: 90_000 }, () => {
           "01",
           `the server still holds the connection ${held} ms after closing it as slow (the close frame waits behind the queue the client never reads)`,
         );
-        assert.ok(held <= 5000, `held for ${held} ms`);
+        // Measured from when the test saw the close (after the server made
+        // it), so `held` is at most the close timeout plus polling delays.
+        assert.ok(held <= 2000, `held for ${held} ms`);
       } finally {
         slow?.destroy();
         await hub.stop();
