@@ -75,6 +75,18 @@ export type { SseOutput } from "./src/http/sse.ts";
 export { createLogger } from "./src/log.ts";
 export type { Logger } from "./src/log.ts";
 export { edgeFetch } from "./src/edge.ts";
+export { createMemoryEngine } from "./src/engine/memory.ts";
+export { loadEngine } from "./src/engine/load.ts";
+export type { LoadEngineOptions } from "./src/engine/load.ts";
+export { EngineUnavailableError } from "./src/engine/types.ts";
+export type {
+  Engine,
+  EngineStatus,
+  HistoryRange,
+  LogEntry,
+  TopicHistory,
+} from "./src/engine/types.ts";
+export type { EngineConfig } from "./src/engine/config.ts";
 export { createInstance } from "./src/instance.ts";
 export type { Instance } from "./src/instance.ts";
 

@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { type Address, parseAddress, parseUpstreamUrl } from "./address.ts";
 import { UsageError } from "./errors.ts";
 import { renameSource, withEnvironment } from "./config_compat.ts";
+import { type EngineConfig, readEngineConfig } from "./engine/config.ts";
 
 /** Log verbosity. */
 export type LogLevel = "quiet" | "info" | "verbose";
@@ -58,6 +59,8 @@ export interface Config {
   logLevel: LogLevel;
   /** Log lines as JSON. */
   logJson: boolean;
+  /** Where events are stored: memory, or Redis shared by instances. */
+  engine: EngineConfig;
 }
 
 /** What the command line asks for. */
@@ -177,6 +180,24 @@ const FLAGS: Record<string, FlagSpec> = {
   "forward-publish": {
     type: "boolean",
     help: "relay: forward POSTs to the upstream",
+  },
+  engine: {
+    type: "string",
+    value: "memory",
+    env: "WSEVENT_ENGINE",
+    help:
+      "event store: memory, or redis://[user:password@]host:port[/db] / rediss:// shared by instances",
+  },
+  "engine-prefix": {
+    type: "string",
+    value: "wsevent:",
+    help: "prefix of the engine's Redis keys",
+  },
+  "history-ttl": {
+    type: "string",
+    value: "0",
+    help:
+      "redis: drop a path's history after this long without a publish (90s, 10m, 2h, 7d; 0: keep)",
   },
   verbose: { type: "boolean", help: "log every event" },
   quiet: { type: "boolean", help: "log errors only" },
@@ -372,11 +393,22 @@ function buildConfig(
     1024,
     2 ** 31,
   );
+  const engine = readEngineConfig(
+    text("engine"),
+    text("engine-prefix"),
+    text("history-ttl"),
+  );
+  const consumeUrl = upstreamOf(text, values);
+  if (engine.kind !== "memory" && consumeUrl !== null) {
+    throw new UsageError(
+      "Cannot use -engine with -consume-url or -consume-address: a relay keeps its upstream's ids, so it runs on the memory engine",
+    );
+  }
   return {
     serveAddress: parseAddress(text("serve-address"), "serve-address"),
     serveAddressText: text("serve-address"),
     servePaths,
-    consumeUrl: upstreamOf(text, values),
+    consumeUrl,
     produce: values["no-produce"] !== true,
     intervalMs: readInteger("interval", text("interval"), 1, 86_400_000),
     bufferSize: readInteger("buffer", text("buffer"), 0, 1_000_000),
@@ -403,6 +435,7 @@ function buildConfig(
       ? "verbose"
       : "info",
     logJson: values["log-json"] === true,
+    engine,
   };
 }
 

@@ -7,6 +7,7 @@
  */
 
 import { parseEnvConfig } from "./config.ts";
+import { loadEngine } from "./engine/load.ts";
 import { createInstance, type Instance } from "./instance.ts";
 import { createLogger } from "./log.ts";
 import { loadRuntime } from "./runtime/load.ts";
@@ -33,7 +34,11 @@ async function start(): Promise<Instance> {
   log.info(
     `edge instance serving ${config.servePaths.map((p) => `/${p}`).join(", ")}`,
   );
-  const created = createInstance(config, websocket, log);
+  const engine = await loadEngine(config.engine, {
+    bufferSize: config.bufferSize,
+    log,
+  });
+  const created = createInstance(config, websocket, log, engine);
   // `deno serve` answers SIGTERM by draining its server, but our timers
   // (heartbeat, producer, relay) would keep the process alive for ever:
   // close subscribers with 1001, stop the timers, then end the process.

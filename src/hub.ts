@@ -15,6 +15,7 @@ import {
   StreamEvent,
 } from "./event.ts";
 import { EventBuffer } from "./_buffer.ts";
+import type { HistoryRange, TopicHistory } from "./engine/types.ts";
 import { afterTurn, cancelAfterTurn } from "./_turn.ts";
 
 /** How a subscriber wants its events. */
@@ -156,6 +157,8 @@ class Member implements Subscription {
   lastSent: string | null = null;
   removed = false;
   native = false;
+  /** Waiting for history from the engine: gets no live events yet. */
+  backfilling = false;
 
   constructor(sink: Sink, topic: Topic) {
     this.sink = sink;
@@ -214,6 +217,8 @@ export class Topic {
   #turnEnd: unknown;
   /** When the last turn that fanned out events ended. */
   #quietSince = -Infinity;
+  /** The engine's history older than the buffer, when an engine keeps one. */
+  #history: TopicHistory | undefined;
 
   /** @internal Use {@link Hub.addTopic}. */
   constructor(path: string, epoch: string, hub: HubCore) {
@@ -254,6 +259,17 @@ export class Topic {
   /** Current subscribers of this path by transport. */
   get counts(): Readonly<Record<Transport, number>> {
     return this.#counts;
+  }
+
+  /**
+   * Lets resumes older than the buffer read the engine's history: the
+   * buffer becomes a cache of the newest events, and a resume from an id
+   * it does not hold is answered from the engine first.
+   *
+   * @param history The engine's reader for this topic, or undefined to stop.
+   */
+  useHistory(history: TopicHistory | undefined): void {
+    this.#history = history;
   }
 
   /** The id of the newest event, or null. */
@@ -312,7 +328,10 @@ export class Topic {
     // Remembered on the next event, so a later resume across it is told too.
     this.#upstreamGap = notice;
     for (const member of this.#members) {
-      this.#gap(member, notice.lastEventId, notice.reason);
+      // A member reading history learns of the gap from the history itself.
+      if (!member.backfilling) {
+        this.#gap(member, notice.lastEventId, notice.reason);
+      }
     }
   }
 
@@ -339,6 +358,8 @@ export class Topic {
     this.#direct.add(member);
     if (options.lastEventId !== undefined) {
       this.#resume(member, options.lastEventId);
+    } else if (options.replayAll && this.#history !== undefined) {
+      this.#backfill(member, undefined);
     } else if (options.replayAll) {
       this.#replay(member, 0);
     }
@@ -354,7 +375,8 @@ export class Topic {
     const format = member.sink.format;
     if (
       member.sink.join === undefined || member.removed ||
-      member.pending !== undefined || this.#hub.options.slowPolicy !== "close"
+      member.backfilling || member.pending !== undefined ||
+      this.#hub.options.slowPolicy !== "close"
     ) return;
     const send = member.sink.join(this.#channels[format]);
     if (send === undefined) return;
@@ -378,11 +400,59 @@ export class Topic {
       this.#replay(member, index + 1);
       return;
     }
+    if (this.#history !== undefined) {
+      this.#backfill(member, parts);
+      return;
+    }
     // Not buffered: decide at the first event whether anything was missed.
     // The id may be older than the buffer, from another epoch, or ahead of
     // us (a relay still filling up after a restart).
     member.pending = parts;
     this.#replay(member, 0);
+  }
+
+  // Reads the engine's history after `after` (or all of it), then goes on
+  // from the buffer and live. Meanwhile the member gets no live events: it
+  // is counted but in no send list, so nothing reaches it out of order.
+  #backfill(member: Member, after: EventIdParts | undefined): void {
+    member.backfilling = true;
+    this.#direct.delete(member);
+    this.#history!.range(after).then(
+      (range) => this.#backfilled(member, after, range),
+      () => {
+        if (member.removed) return;
+        // Never a silent hole: the client resumes again later.
+        this.#drop(member, 1011, "the event history is unavailable");
+      },
+    );
+  }
+
+  #backfilled(
+    member: Member,
+    after: EventIdParts | undefined,
+    range: HistoryRange,
+  ): void {
+    if (member.removed) return;
+    member.backfilling = false;
+    this.#flush();
+    member.pending = after;
+    for (const entry of range.entries) {
+      this.#send(member, new StreamEvent(entry.id, entry.data));
+      if (member.removed) return;
+    }
+    // Where the history ended for this member: its last entry once one was
+    // sent, else still the resume point. Go on from the buffer just after
+    // it where the buffer holds it; else replay the buffer skipping up to it
+    // (the live reader may not have brought those events here yet).
+    const end = member.lastSent !== null ? range.entries.at(-1)?.id : after;
+    const index = end === undefined
+      ? -1
+      : this.#buffer.indexOf(formatEventId(end.epoch, end.seq));
+    member.pending = index >= 0 ? undefined : end;
+    this.#replay(member, index + 1);
+    if (member.removed) return;
+    this.#direct.add(member);
+    this.#joinNative(member);
   }
 
   #replay(member: Member, from: number): void {

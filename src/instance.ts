@@ -7,6 +7,8 @@
  */
 
 import type { Config } from "./config.ts";
+import { createMemoryEngine } from "./engine/memory.ts";
+import type { Engine } from "./engine/types.ts";
 import { createEpoch } from "./event.ts";
 import { createApp } from "./http/app.ts";
 import { CLOSE_TIMEOUT_MS } from "./http/socket_sink.ts";
@@ -28,7 +30,9 @@ export interface Instance {
   app: HttpApp;
   /** The hub. */
   hub: Hub;
-  /** Stops producer, relay and heartbeat; closes subscribers with 1001 and waits (bounded) for them. */
+  /** The engine that stores the events. */
+  engine: Engine;
+  /** Stops producer, relay and heartbeat; closes subscribers with 1001 and waits (bounded) for them; closes the engine. */
   stop(): Promise<void>;
 }
 
@@ -38,12 +42,14 @@ export interface Instance {
  * @param config The configuration.
  * @param websocket The runtime's WebSocket support.
  * @param log Where to log.
+ * @param engine Where events are stored (see `loadEngine`). @default {createMemoryEngine()}
  * @returns The instance.
  */
 export function createInstance(
   config: Config,
   websocket: WebSocketSupport,
   log: Logger,
+  engine: Engine = createMemoryEngine(),
 ): Instance {
   const hub = createHub({
     bufferSize: config.bufferSize,
@@ -55,6 +61,7 @@ export function createInstance(
   });
   const epoch = createEpoch();
   const topics = config.servePaths.map((path) => hub.addTopic(path, epoch));
+  for (const topic of topics) engine.open(topic);
   const stops: (() => void)[] = [];
   let upstream: Upstream | undefined;
   if (config.consumeUrl !== null) {
@@ -75,6 +82,13 @@ export function createInstance(
         intervalMs: config.intervalMs,
         onMessage: (message) =>
           log.debug(`produced on /${topic.path}: ${message.trimEnd()}`),
+        publish: (message) => {
+          const id = engine.append(topic, message);
+          if (typeof id === "string") return;
+          id.catch((error: Error) =>
+            log.warn(`demo event not stored: ${error.message}`)
+          );
+        },
       }));
     }
   }
@@ -93,6 +107,7 @@ export function createInstance(
     subscribeToken: config.subscribeToken,
     allowOrigins: config.allowOrigins,
     forwardPublishUrl: config.forwardPublish ? config.consumeUrl : null,
+    engine,
     upstreamToken: config.upstreamToken,
     upstreams,
     version: VERSION,
@@ -102,6 +117,7 @@ export function createInstance(
   return {
     app,
     hub,
+    engine,
     async stop() {
       clearInterval(timer);
       for (const stop of stops) stop();
@@ -110,6 +126,8 @@ export function createInstance(
       while (live.size > 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
       }
+      for (const topic of topics) engine.release(topic);
+      await engine.close();
     },
   };
 }

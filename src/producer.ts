@@ -41,6 +41,11 @@ export interface ProducerOptions {
   label: string;
   /** Called with each message, for verbose logs. */
   onMessage?(message: string): void;
+  /**
+   * Publishes one message; by default straight into the topic. An instance
+   * on an engine appends through it instead.
+   */
+  publish?(message: string): void;
 }
 
 /**
@@ -65,7 +70,8 @@ export function startProducer(
   let n = 0;
   const timer = setInterval(() => {
     const message = formatDemoMessage(n++, options.label);
-    topic.publish(message);
+    if (options.publish !== undefined) options.publish(message);
+    else topic.publish(message);
     options.onMessage?.(message);
   }, options.intervalMs ?? 100);
   return () => clearInterval(timer);

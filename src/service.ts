@@ -6,6 +6,7 @@
  */
 
 import type { Config } from "./config.ts";
+import { loadEngine } from "./engine/load.ts";
 import { createInstance } from "./instance.ts";
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./runtime/types.ts";
@@ -40,7 +41,11 @@ export async function startService(
     maxFrameBytes: config.maxBodyBytes,
     maxQueueBytes: config.maxQueueBytes,
   });
-  const instance = createInstance(config, websocket, log);
+  const engine = await loadEngine(config.engine, {
+    bufferSize: config.bufferSize,
+    log,
+  });
+  const instance = createInstance(config, websocket, log, engine);
   // Go listens on 127.0.0.1 for "localhost"; so do we, whatever the
   // resolver's order of ::1 and 127.0.0.1.
   const hostname = config.serveAddress.hostname === "localhost"

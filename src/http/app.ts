@@ -7,6 +7,7 @@
  */
 
 import { Hono } from "hono";
+import { type Engine, EngineUnavailableError } from "../engine/types.ts";
 import type { Hub, Topic } from "../hub.ts";
 import type { Logger } from "../log.ts";
 import { originAllowed, requestToken, timingSafeEqual } from "./guard.ts";
@@ -44,6 +45,11 @@ export interface AppOptions {
   forwardPublishUrl?: URL | null;
   /** Token for the forwarded POST. @default {null} */
   upstreamToken?: string | null;
+  /**
+   * The engine that stores published events; without one, events are
+   * published straight into the hub's topics (the memory engine's way).
+   */
+  engine?: Engine;
   /** Relay upstreams, for /readyz and /metrics. */
   upstreams?: () => UpstreamStatus[];
   /** Version shown by /healthz. @default {"dev"} */
@@ -186,13 +192,19 @@ export function createApp(options: AppOptions): WseventApp {
   );
   app.get("/readyz", (c) => {
     const down = upstreams().filter((u) => !u.connected);
-    const body = { ready: down.length === 0, upstreams: upstreams() };
-    return c.json(body, down.length === 0 ? 200 : 503);
+    const engine = options.engine?.status;
+    const ready = down.length === 0 && (engine?.connected ?? true);
+    const body = engine === undefined ? { ready, upstreams: upstreams() } : {
+      ready,
+      upstreams: upstreams(),
+      engine: { name: options.engine?.name, connected: engine.connected },
+    };
+    return c.json(body, ready ? 200 : 503);
   });
   app.get(
     "/metrics",
     (c) =>
-      c.text(formatMetrics(hub, upstreams(), rejects), 200, {
+      c.text(formatMetrics(hub, upstreams(), rejects, options.engine), 200, {
         "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
       }),
   );
@@ -251,12 +263,18 @@ export function createApp(options: AppOptions): WseventApp {
           options.upstreamToken ?? null,
         );
       }
-      // Ids are made of base-36 letters, digits and "-": no escaping.
-      return new Response(`{"id":"${topic.publish(data).id}"}`, {
-        status: 202,
-        headers: JSON_HEADERS,
-      });
+      const id = options.engine === undefined
+        ? topic.publish(data).id
+        : options.engine.append(topic, data);
+      return typeof id === "string" ? accepted(id) : accepted(await id);
     } catch (error) {
+      if (error instanceof EngineUnavailableError) {
+        options.log?.warn(`refused a publish: ${error.message}`);
+        return Response.json({ error: error.message, code: error.code }, {
+          status: 503,
+          headers: { "Retry-After": "1" },
+        });
+      }
       if (!(error instanceof BodyError)) return internalError(error);
       rejects.bad_request++;
       return Response.json({ error: error.message, code: error.code }, {
@@ -264,6 +282,10 @@ export function createApp(options: AppOptions): WseventApp {
       });
     }
   };
+
+  // Ids are made of base-36 letters, digits and "-": no escaping.
+  const accepted = (id: string): Response =>
+    new Response(`{"id":"${id}"}`, { status: 202, headers: JSON_HEADERS });
 
   const internalError = (error: unknown): Response => {
     options.log?.error(

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { Engine } from "../engine/types.ts";
 import type { Hub } from "../hub.ts";
 import type { UpstreamStatus } from "./types.ts";
 
@@ -20,12 +21,14 @@ function escapeLabel(value: string): string {
  * @param hub The hub.
  * @param upstreams Relay upstreams.
  * @param extra Counters kept by the HTTP layer (rejects), by name.
+ * @param engine The engine, whose connection is shown when it has a store.
  * @returns Prometheus text.
  */
 export function formatMetrics(
   hub: Hub,
   upstreams: readonly UpstreamStatus[],
   extra: Readonly<Record<string, number>>,
+  engine?: Engine,
 ): string {
   const lines: string[] = [];
   const metric = (
@@ -132,6 +135,34 @@ export function formatMetrics(
     "Upstream connections lost.",
     up((u) => u.reconnects),
   );
+  const status = engine?.status;
+  if (status !== undefined) {
+    const label = `{engine="${escapeLabel(engine?.name ?? "")}"}`;
+    metric(
+      "wsevent_engine_connected",
+      "gauge",
+      "1 while the engine's store (Redis) is connected.",
+      [[label, Number(status.connected)]],
+    );
+    metric(
+      "wsevent_engine_reconnects_total",
+      "counter",
+      "Connections to the engine's store lost.",
+      [[label, status.reconnects]],
+    );
+    metric(
+      "wsevent_engine_publish_errors_total",
+      "counter",
+      "Publishes the engine could not store (answered 503).",
+      [[label, status.publishErrors]],
+    );
+    metric(
+      "wsevent_engine_read_lag_seconds",
+      "gauge",
+      "Time from an append to its live delivery here, for the last event read.",
+      [[label, status.readLagSeconds]],
+    );
+  }
   for (const [name, value] of Object.entries(extra)) {
     metric(
       `wsevent_${name}_total`,
