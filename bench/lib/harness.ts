@@ -42,6 +42,8 @@ export interface Sizes {
   deadlineMs: number;
   /** Pause before reading memory in the idle scenario. */
   settleMs: number;
+  /** Events POSTed to one subscriber to measure publishing (scenario r). */
+  enginePublishEvents: number;
 }
 
 /** What every scenario needs. */
@@ -150,14 +152,24 @@ export async function withServers<T>(
 /**
  * Runs the load client with `config`; `onReady` runs between the client's
  * ready line and its go. CPU use is measured on `measured` during the
- * publish phase.
+ * publish phase, and on the processes `alsoMeasured` (e.g. redis-server),
+ * whose figures come back in `otherCpuPct`, in the same order.
  */
 export async function drive(
   context: Context,
   config: ClientConfig,
   measured: ServerProcess,
   onReady?: (ready: ReadyMessage) => Promise<void>,
-): Promise<{ result: ResultMessage; serverCpuPct: number }> {
+  alsoMeasured: number[] = [],
+): Promise<
+  {
+    result: ResultMessage;
+    serverCpuPct: number;
+    otherCpuPct: number[];
+    /** Seconds from the go to the result, over which CPU use was measured. */
+    seconds: number;
+  }
+> {
   const client = startClient(context.clientCommand, config, context.root);
   try {
     const ready = await client.next();
@@ -168,6 +180,7 @@ export async function drive(
     }
     if (onReady) await onReady(ready);
     const cpuBefore = readCpuS(measured.pid);
+    const othersBefore = alsoMeasured.map(readCpuS);
     const start = performance.now();
     await client.go();
     const result = await client.next();
@@ -176,9 +189,12 @@ export async function drive(
         result.type === "error" ? result.message : "unexpected client message",
       );
     }
-    const serverCpuPct = (readCpuS(measured.pid) - cpuBefore) /
-      ((performance.now() - start) / 1000) * 100;
-    return { result, serverCpuPct };
+    const seconds = (performance.now() - start) / 1000;
+    const serverCpuPct = (readCpuS(measured.pid) - cpuBefore) / seconds * 100;
+    const otherCpuPct = alsoMeasured.map((pid, i) =>
+      (readCpuS(pid) - othersBefore[i]) / seconds * 100
+    );
+    return { result, serverCpuPct, otherCpuPct, seconds };
   } finally {
     await client.close();
   }

@@ -5,8 +5,9 @@
  * @module
  */
 
-import type { SubscriberGroup, Transport } from "./protocol.ts";
+import type { ResultMessage, SubscriberGroup, Transport } from "./protocol.ts";
 import { readRssKb } from "./process.ts";
+import { startRedis } from "./redis.ts";
 import type { ServerProcess } from "./process.ts";
 import {
   clientConfig,
@@ -165,4 +166,134 @@ export function relay(context: Context, runtime: Runtime): Promise<Outcome> {
       perHop: (p2 - p0) / 2,
     });
   });
+}
+
+/**
+ * (r): the Redis engine (kind `wsevent`) against the memory engine (kind
+ * `baseline`: wsevent with no `--engine`), one instance each, in three
+ * phases on the same server: fan-out as in (a), publishing as fast as 16
+ * POSTs in flight allow to one subscriber, and a steady rate as in (b). With
+ * the Redis engine the benchmark starts its own redis-server (see redis.ts)
+ * and measures its CPU beside the server's.
+ */
+export async function engine(
+  context: Context,
+  runtime: Runtime,
+  kind: ServerKind,
+): Promise<Outcome> {
+  const redis = kind === "wsevent" ? await startRedis() : undefined;
+  try {
+    const extra = redis === undefined
+      ? []
+      : ["--engine", redis.url, "--engine-prefix", "wsevent-bench:"];
+    return await withServers(
+      context,
+      [() => serverCommand(context, runtime, "wsevent", extra)],
+      ([server]) => enginePhases(context, server, redis?.pid),
+    );
+  } finally {
+    await redis?.stop();
+  }
+}
+
+async function enginePhases(
+  context: Context,
+  server: ServerProcess,
+  redisPid: number | undefined,
+): Promise<Outcome> {
+  const sizes = context.sizes;
+  const others = redisPid === undefined ? [] : [redisPid];
+  const outcomes: Outcome[] = [];
+  const figures: Record<string, number> = {};
+  const deliveries = (result: ResultMessage) =>
+    result.groups.reduce((sum, g) => sum + g.received - g.duplicated, 0);
+
+  // Fan-out, as scenario a.
+  const fan = await drive(
+    context,
+    clientConfig(
+      context,
+      server.url,
+      [{
+        name: "fanout",
+        url: server.url,
+        count: sizes.fanoutSubscribers,
+        transport: "ws",
+      }],
+      sizes.fanoutEvents,
+      0,
+    ),
+    server,
+    undefined,
+    others,
+  );
+  outcomes.push(outcomeOf(fan.result, fan.serverCpuPct, {}));
+  const delivered = deliveries(fan.result);
+  figures.rate = fan.result.deliveriesPerS;
+  figures.p50 = fan.result.groups[0].latency.p50;
+  figures.p99 = fan.result.groups[0].latency.p99;
+  figures.serverCpuPct = fan.serverCpuPct;
+  figures.cpuUs = fan.serverCpuPct / 100 * fan.seconds * 1e6 / delivered;
+  figures.redisCpuPct = redisPid === undefined ? NaN : fan.otherCpuPct[0];
+  figures.redisCpuUs = redisPid === undefined
+    ? NaN
+    : fan.otherCpuPct[0] / 100 * fan.seconds * 1e6 / delivered;
+
+  // Publishing: one subscriber, so the POSTs (and the engine) are the limit.
+  const pub = await drive(
+    context,
+    clientConfig(
+      context,
+      server.url,
+      [{
+        name: "publish",
+        url: server.url,
+        count: 1,
+        transport: "ws",
+      }],
+      sizes.enginePublishEvents,
+      0,
+    ),
+    server,
+    undefined,
+    others,
+  );
+  outcomes.push(outcomeOf(pub.result, pub.serverCpuPct, {}));
+  figures.publishRate = pub.result.deliveriesPerS;
+  figures.publishRedisCpuUs = redisPid === undefined
+    ? NaN
+    : pub.otherCpuPct[0] / 100 * pub.seconds * 1e6 /
+      deliveries(pub.result);
+
+  // A steady rate, as scenario b.
+  const steady = await drive(
+    context,
+    clientConfig(
+      context,
+      server.url,
+      [{
+        name: "steady",
+        url: server.url,
+        count: sizes.steadySubscribers,
+        transport: "ws",
+      }],
+      sizes.steadyRate * sizes.steadySeconds,
+      sizes.steadyRate,
+    ),
+    server,
+  );
+  outcomes.push(outcomeOf(steady.result, steady.serverCpuPct, {}));
+  figures.steadyP50 = steady.result.groups[0].latency.p50;
+  figures.steadyP99 = steady.result.groups[0].latency.p99;
+
+  return {
+    figures,
+    lost: outcomes.reduce((sum, o) => sum + o.lost, 0),
+    duplicated: outcomes.reduce((sum, o) => sum + o.duplicated, 0),
+    errors: outcomes.flatMap((o, i) =>
+      o.errors.map((e) => `${["fan-out", "publish", "steady"][i]}: ${e}`)
+    ),
+    clientCpuPct: outcomes[0].clientCpuPct,
+    serverCpuPct: fan.serverCpuPct,
+  };
 }

@@ -38,6 +38,12 @@ export interface ScenarioRows {
   metrics: Metric[];
   /** No baseline column (the relay scenario is wsevent only). */
   wseventOnly?: boolean;
+  /**
+   * Names of the two columns when they are not wsevent and its baseline
+   * (scenario r: the Redis engine and the memory engine); such rows get a
+   * table of their own.
+   */
+  columns?: [string, string];
 }
 
 const formatRate = (value: number) => Math.round(value).toLocaleString("en-US");
@@ -45,6 +51,8 @@ const formatMs = (value: number) =>
   value.toFixed(Math.abs(value) < 10 ? 2 : Math.abs(value) < 100 ? 1 : 0);
 const formatKb = (value: number) => value.toFixed(1);
 const formatRatio = (value: number) => `${value.toFixed(2)}x`;
+const formatPct = (value: number) => `${value.toFixed(0)}%`;
+const formatUs = (value: number) => value.toFixed(2);
 
 /** Describes the rows of every scenario, with sizes in the titles. */
 export function scenarioRows(sizes: {
@@ -57,6 +65,7 @@ export function scenarioRows(sizes: {
   idleSubscribers: number;
   relaySubscribers: number;
   relayRate: number;
+  enginePublishEvents: number;
 }): ScenarioRows[] {
   const fanoutSize =
     `${sizes.fanoutSubscribers} subs x ${sizes.fanoutEvents} ev, ${sizes.fanoutInflight} POSTs in flight`;
@@ -136,12 +145,84 @@ export function scenarioRows(sizes: {
         },
       ],
     },
+    {
+      id: "r",
+      title:
+        `r Redis engine: WS fan-out ${fanoutSize}; ${sizes.enginePublishEvents} ev to 1 sub; ${sizes.steadySubscribers} subs at ${sizes.steadyRate} ev/s x ${sizes.steadySeconds} s`,
+      columns: ["redis", "memory"],
+      metrics: [
+        {
+          key: "rate",
+          label: "fan-out deliveries/s",
+          format: formatRate,
+          target: { text: ">= 0.8x", pass: (_v, ratio) => ratio >= 0.8 },
+        },
+        { key: "p50", label: "fan-out p50 ms", format: formatMs },
+        { key: "p99", label: "fan-out p99 ms", format: formatMs },
+        {
+          key: "cpuUs",
+          label: "server CPU us/delivery",
+          format: formatUs,
+          target: { text: "<= 1.25x", pass: (_v, ratio) => ratio <= 1.25 },
+        },
+        {
+          key: "serverCpuPct",
+          label: "server CPU (fan-out)",
+          format: formatPct,
+        },
+        {
+          key: "redisCpuPct",
+          label: "redis-server CPU (fan-out)",
+          format: formatPct,
+          ratio: false,
+        },
+        {
+          key: "redisCpuUs",
+          label: "redis-server CPU us/delivery",
+          format: formatUs,
+          ratio: false,
+        },
+        {
+          key: "publishRate",
+          label: `publish ev/s, ${sizes.fanoutInflight} in flight`,
+          format: formatRate,
+          target: { text: ">= 20,000", pass: (value) => value >= 20_000 },
+        },
+        {
+          key: "publishRedisCpuUs",
+          label: "redis-server CPU us/event (publish)",
+          format: formatUs,
+          ratio: false,
+        },
+        { key: "steadyP50", label: "steady p50 ms", format: formatMs },
+        { key: "steadyP99", label: "steady p99 ms", format: formatMs },
+        {
+          key: "addedP50",
+          label: "added steady p50 ms",
+          format: formatMs,
+          ratio: false,
+          target: { text: "< 2 ms", pass: (value) => value < 2 },
+        },
+      ],
+    },
   ];
 }
 
-/** Adds derived figures that compare scenarios (SSE over WebSocket fan-out). */
+/**
+ * Adds derived figures that compare scenarios (SSE over WebSocket fan-out)
+ * or the two columns of one (the latency the Redis engine adds).
+ */
 export function deriveFigures(results: Results, runtimes: Runtime[]): void {
   for (const runtime of runtimes) {
+    const redis = results.get(resultKey("r", runtime, "wsevent"));
+    const memory = results.get(resultKey("r", runtime, "baseline"));
+    if (
+      redis && !(redis instanceof Error) && memory &&
+      !(memory instanceof Error)
+    ) {
+      redis.figures.addedP50 = redis.figures.steadyP50 -
+        memory.figures.steadyP50;
+    }
     for (const kind of ["wsevent", "baseline"] as const) {
       const ws = results.get(resultKey("a", runtime, kind));
       const sse = results.get(resultKey("e", runtime, kind));
@@ -188,11 +269,21 @@ export function renderTable(
   results: Results,
   runtimes: Runtime[],
 ): string {
-  const lines = [
-    "| scenario | metric | runtime | wsevent | baseline | ratio | target | lost (ws / base) | dup (ws / base) |",
-    "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: |",
-  ];
+  const lines: string[] = [];
+  let header = "";
   for (const scenario of rows) {
+    const [left, right] = scenario.columns ?? ["wsevent", "baseline"];
+    const [l, r] = scenario.columns ?? ["ws", "base"];
+    const wanted =
+      `| scenario | metric | runtime | ${left} | ${right} | ratio | target | lost (${l} / ${r}) | dup (${l} / ${r}) |`;
+    if (wanted !== header) {
+      if (header !== "") lines.push("");
+      header = wanted;
+      lines.push(
+        header,
+        "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: |",
+      );
+    }
     for (const runtime of runtimes) {
       const wsevent = results.get(resultKey(scenario.id, runtime, "wsevent"));
       const baseline = scenario.wseventOnly

@@ -109,7 +109,7 @@ describe("bench/run.ts --quick", { timeout: RUN_TIMEOUT_MS + 10_000 }, () => {
     assert.equal(code, 2);
     assert.match(
       stderr,
-      /Cannot parse --scenario: expected some of a,b,c,d,e, received "z"/,
+      /Cannot parse --scenario: expected some of a,b,c,d,e,r, received "z"/,
     );
   });
 });
