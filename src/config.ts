@@ -51,6 +51,13 @@ export interface Config {
   subscribeToken: string | null;
   /** Token presented to the upstream, or null. */
   upstreamToken: string | null;
+  /**
+   * JWT key as given: an HMAC secret, PEM or JWKS text, or `@FILE`; null
+   * when tokens are not JWTs.
+   */
+  jwtKey: string | null;
+  /** Seconds of clock skew allowed on a JWT's `exp` and `nbf`. */
+  jwtLeewaySeconds: number;
   /** Browser origins allowed to subscribe; empty allows every origin. */
   allowOrigins: string[];
   /** Relay a POST to the upstream instead of publishing it here. */
@@ -171,6 +178,17 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     env: "WSEVENT_UPSTREAM_TOKEN",
     help: "token presented to the upstream",
+  },
+  "jwt-key": {
+    type: "string",
+    env: "WSEVENT_JWT_KEY",
+    help:
+      "JWT key for per-topic rights: HMAC secret, PEM public key or JWKS, or @FILE",
+  },
+  "jwt-leeway": {
+    type: "string",
+    value: "5",
+    help: "seconds of clock skew allowed on a JWT's exp and nbf",
   },
   "allow-origin": {
     type: "string",
@@ -427,6 +445,8 @@ function buildConfig(
     publishToken: token("publish-token"),
     subscribeToken: token("subscribe-token"),
     upstreamToken: token("upstream-token"),
+    jwtKey: token("jwt-key"),
+    jwtLeewaySeconds: readInteger("jwt-leeway", text("jwt-leeway"), 0, 3600),
     allowOrigins: list("allow-origin").map(readOrigin),
     forwardPublish: values["forward-publish"] === true,
     logLevel: values.quiet === true

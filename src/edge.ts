@@ -8,7 +8,7 @@
 
 import { parseEnvConfig } from "./config.ts";
 import { loadEngine } from "./engine/load.ts";
-import { createInstance, type Instance } from "./instance.ts";
+import { createInstance, type Instance, prepareInstance } from "./instance.ts";
 import { createLogger } from "./log.ts";
 import { loadRuntime } from "./runtime/load.ts";
 
@@ -34,11 +34,12 @@ async function start(): Promise<Instance> {
   log.info(
     `edge instance serving ${config.servePaths.map((p) => `/${p}`).join(", ")}`,
   );
+  const parts = await prepareInstance(config, runtime.readTextFile);
   const engine = await loadEngine(config.engine, {
     bufferSize: config.bufferSize,
     log,
   });
-  const created = createInstance(config, websocket, log, engine);
+  const created = createInstance(config, websocket, log, engine, parts);
   // `deno serve` answers SIGTERM by draining its server, but our timers
   // (heartbeat, producer, relay) would keep the process alive for ever:
   // close subscribers with 1001, stop the timers, then end the process.

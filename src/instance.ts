@@ -11,6 +11,12 @@ import { createMemoryEngine } from "./engine/memory.ts";
 import type { Engine } from "./engine/types.ts";
 import { createEpoch } from "./event.ts";
 import { createApp } from "./http/app.ts";
+import {
+  createJwtAuthorizer,
+  type JwtAuthorizer,
+  jwtKeyMaterial,
+} from "./http/jwt.ts";
+import { UsageError } from "./errors.ts";
 import { CLOSE_TIMEOUT_MS } from "./http/socket_sink.ts";
 import type {
   HttpApp,
@@ -36,6 +42,41 @@ export interface Instance {
   stop(): Promise<void>;
 }
 
+/** What an instance needs that takes I/O to prepare (see {@link prepareInstance}). */
+export interface InstanceParts {
+  /** The JWT authorizer of `--jwt-key`, or null. */
+  jwt: JwtAuthorizer | null;
+}
+
+/**
+ * Prepares what an instance needs from files: the JWT key.
+ *
+ * @param config The configuration.
+ * @param readTextFile Reads a file, the runtime's way.
+ * @returns The parts.
+ * @throws {UsageError} When the JWT key cannot be read or used.
+ */
+export async function prepareInstance(
+  config: Config,
+  readTextFile: (path: string) => Promise<string>,
+): Promise<InstanceParts> {
+  if (config.jwtKey === null) return { jwt: null };
+  try {
+    const material = await jwtKeyMaterial(config.jwtKey, readTextFile);
+    return {
+      jwt: await createJwtAuthorizer(material, {
+        leewaySeconds: config.jwtLeewaySeconds,
+      }),
+    };
+  } catch (error) {
+    throw new UsageError(
+      `Cannot use flag -jwt-key: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    );
+  }
+}
+
 /**
  * Wires an instance and starts its producer, relay and heartbeat timer.
  *
@@ -43,6 +84,7 @@ export interface Instance {
  * @param websocket The runtime's WebSocket support.
  * @param log Where to log.
  * @param engine Where events are stored (see `loadEngine`). @default {createMemoryEngine()}
+ * @param parts What {@link prepareInstance} read.
  * @returns The instance.
  */
 export function createInstance(
@@ -50,6 +92,7 @@ export function createInstance(
   websocket: WebSocketSupport,
   log: Logger,
   engine: Engine = createMemoryEngine(),
+  parts: InstanceParts = { jwt: null },
 ): Instance {
   const hub = createHub({
     bufferSize: config.bufferSize,
@@ -105,6 +148,7 @@ export function createInstance(
     maxBodyBytes: config.maxBodyBytes,
     publishToken: config.publishToken,
     subscribeToken: config.subscribeToken,
+    jwt: parts.jwt,
     allowOrigins: config.allowOrigins,
     forwardPublishUrl: config.forwardPublish ? config.consumeUrl : null,
     engine,

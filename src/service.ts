@@ -7,7 +7,7 @@
 
 import type { Config } from "./config.ts";
 import { loadEngine } from "./engine/load.ts";
-import { createInstance } from "./instance.ts";
+import { createInstance, prepareInstance } from "./instance.ts";
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./runtime/types.ts";
 
@@ -41,11 +41,15 @@ export async function startService(
     maxFrameBytes: config.maxBodyBytes,
     maxQueueBytes: config.maxQueueBytes,
   });
+  const parts = await prepareInstance(config, runtime.readTextFile);
   const engine = await loadEngine(config.engine, {
     bufferSize: config.bufferSize,
     log,
   });
-  const instance = createInstance(config, websocket, log, engine);
+  const instance = createInstance(config, websocket, log, engine, parts);
+  if (parts.jwt !== null) {
+    log.info(`authorizing tokens: ${parts.jwt.description}`);
+  }
   // Go listens on 127.0.0.1 for "localhost"; so do we, whatever the
   // resolver's order of ::1 and 127.0.0.1.
   const hostname = config.serveAddress.hostname === "localhost"

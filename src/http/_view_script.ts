@@ -29,6 +29,7 @@ export const VIEW_PAGE_SCRIPT: string = `(() => {
     live: "Live",
     reconnecting: "Reconnecting",
     gap: "Live, after a gap",
+    expired: "Token expired",
   };
   const ui = {
     state: $("state"), detail: $("state-detail"), lastId: $("last-id"),
@@ -117,6 +118,14 @@ export const VIEW_PAGE_SCRIPT: string = `(() => {
     };
     es.addEventListener("gap", (e) => {
       if (source === es) onGap(e.data);
+    });
+    // The server ended the stream at the token's expiry: the same token
+    // would be refused, so wait for a fresh one (the token field resumes).
+    es.addEventListener("expired", () => {
+      if (source !== es) return;
+      es.close();
+      source = null;
+      setState("expired", "The token expired; enter a fresh token to resume after the last id.");
     });
     es.onerror = () => {
       if (source !== es) return;

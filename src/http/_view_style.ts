@@ -45,7 +45,7 @@ export const VIEW_PAGE_STYLE: string = BASE_STYLE + `
 #state { font-weight: 700; padding: .15rem .6rem; border-radius: 1rem; border: 2px solid; }
 #state[data-state="live"] { color: var(--ok); }
 #state[data-state="connecting"], #state[data-state="reconnecting"] { color: var(--warn); }
-#state[data-state="gap"] { color: var(--bad); }
+#state[data-state="gap"], #state[data-state="expired"] { color: var(--bad); }
 #state-detail { color: var(--muted); }
 .stats { display: grid; grid-template-columns: repeat(auto-fit, minmax(9rem, 1fr)); gap: .5rem;
   margin: .75rem 0; padding: 0; }

@@ -8,9 +8,12 @@
 
 import { Hono } from "hono";
 import { type Engine, EngineUnavailableError } from "../engine/types.ts";
-import type { Hub, Topic } from "../hub.ts";
+import type { Hub, Subscription, Topic } from "../hub.ts";
 import type { Logger } from "../log.ts";
 import { originAllowed, requestToken, timingSafeEqual } from "./guard.ts";
+import { ExpiryTimers } from "./_expiry.ts";
+import { cookieToken, JwtError, type JwtGrant } from "./jwt.ts";
+import type { JwtAuthorizer } from "./jwt.ts";
 import { formatMetrics } from "./metrics.ts";
 import { indexPageResponse, streamPageResponse, wantsHtml } from "./pages.ts";
 import { BodyError, forwardPublish, readEventBody } from "./publish.ts";
@@ -39,6 +42,12 @@ export interface AppOptions {
   publishToken?: string | null;
   /** Token required to subscribe. @default {null} */
   subscribeToken?: string | null;
+  /**
+   * Checks JWTs per topic (their `wsevent` claim); the static tokens keep
+   * working beside it. With it, every subscribe and publish needs a token.
+   * @default {null}
+   */
+  jwt?: JwtAuthorizer | null;
   /** Browser origins allowed; empty allows all. @default {[]} */
   allowOrigins?: readonly string[];
   /** Where a POST is forwarded instead of published here (relay). @default {null} */
@@ -70,6 +79,17 @@ export interface WseventApp {
 
 const JSON_HEADERS = { "Content-Type": "application/json" };
 
+/** The grant of a request that needs no token. */
+const OPEN: JwtGrant = { expiresAtMs: null };
+
+function isGrant(value: Response | JwtGrant): value is JwtGrant {
+  return "expiresAtMs" in value;
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown }).then === "function";
+}
+
 /** True for a request asking to upgrade to WebSocket. */
 function isWebSocketUpgrade(request: Request): boolean {
   return (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
@@ -97,6 +117,7 @@ function upgradeContext(request: Request, env: unknown): UpgradeContext {
 
 type Reject =
   | "unauthorized"
+  | "forbidden_topic"
   | "forbidden_origin"
   | "subscriber_limit"
   | "bad_request";
@@ -123,15 +144,27 @@ export function createApp(options: AppOptions): WseventApp {
   const live = new Set<WebSocketSink>();
   const rejects: Record<Reject, number> = {
     unauthorized: 0,
+    forbidden_topic: 0,
     forbidden_origin: 0,
     subscriber_limit: 0,
     bad_request: 0,
   };
   const upstreams = options.upstreams ?? (() => []);
   // Shared by every subscriber (no closures per connection).
+  const expiry = new ExpiryTimers();
   const hooks = {
-    onOpen: (sink: WebSocketSink) => void live.add(sink),
-    onClose: (sink: WebSocketSink) => void live.delete(sink),
+    onOpen(
+      sink: WebSocketSink,
+      subscription: Subscription,
+      expiresAtMs: number | null = null,
+    ): void {
+      live.add(sink);
+      if (expiresAtMs !== null) expiry.watch(subscription, expiresAtMs);
+    },
+    onClose(sink: WebSocketSink): void {
+      live.delete(sink);
+      expiry.forget(sink);
+    },
   };
   const socketHooks = { ...hooks, maxFrameBytes: maxBody };
   const app = new Hono();
@@ -158,7 +191,8 @@ export function createApp(options: AppOptions): WseventApp {
   const guard = (
     request: Request,
     action: "subscribe" | "publish",
-  ): Response | null => {
+    path: string,
+  ): Response | JwtGrant | Promise<Response | JwtGrant> => {
     if (!originAllowed(request, options.allowOrigins ?? [])) {
       return refuse(
         request,
@@ -170,15 +204,49 @@ export function createApp(options: AppOptions): WseventApp {
     const token = action === "subscribe"
       ? options.subscribeToken
       : options.publishToken;
-    if (!token) return null;
-    const given = requestToken(request, action === "subscribe");
-    if (given !== null && timingSafeEqual(given, token)) return null;
-    return refuse(
-      request,
-      "unauthorized",
-      401,
-      `Cannot ${action}: missing or wrong token`,
+    const jwt = options.jwt ?? null;
+    if (!token && jwt === null) return OPEN;
+    const given = credential(request, action);
+    if (given !== null && token && timingSafeEqual(given, token)) return OPEN;
+    if (given === null || jwt === null) {
+      return refuse(
+        request,
+        "unauthorized",
+        401,
+        `Cannot ${action}: missing or wrong token`,
+      );
+    }
+    return jwt.authorize(given, action, path).catch((error: unknown) =>
+      error instanceof JwtError
+        ? refuse(
+          request,
+          error.status === 401 ? "unauthorized" : "forbidden_topic",
+          error.status,
+          error.message,
+        )
+        : internalError(error)
     );
+  };
+  // The token: `Authorization: Bearer`, for subscribers `?token=`, else the
+  // `wsevent_token` cookie (browsers); a publish takes the cookie only from
+  // its own origin or an allowed one, as a cross-site form could post.
+  const credential = (
+    request: Request,
+    action: "subscribe" | "publish",
+  ): string | null => {
+    const given = requestToken(request, action === "subscribe");
+    if (given !== null || request.headers.has("authorization")) return given;
+    if (action === "publish" && !cookieOrigin(request)) return null;
+    return cookieToken(request);
+  };
+  const cookieOrigin = (request: Request): boolean => {
+    const origin = request.headers.get("origin");
+    if (origin === null || options.allowOrigins?.includes(origin)) return true;
+    try {
+      return new URL(origin).host === request.headers.get("host");
+    } catch {
+      return false;
+    }
   };
 
   app.get(
@@ -215,8 +283,25 @@ export function createApp(options: AppOptions): WseventApp {
     topic: Topic,
     query: URLSearchParams,
   ): Response | Promise<Response> => {
-    const refused = guard(request, "subscribe");
-    if (refused !== null) return refused;
+    const checked = guard(request, "subscribe", topic.path);
+    if (isPromise(checked)) {
+      return checked.then((grant) =>
+        isGrant(grant)
+          ? admit(request, env, topic, query, grant.expiresAtMs)
+          : grant
+      );
+    }
+    if (!isGrant(checked)) return checked;
+    return admit(request, env, topic, query, checked.expiresAtMs);
+  };
+
+  const admit = (
+    request: Request,
+    env: unknown,
+    topic: Topic,
+    query: URLSearchParams,
+    expiresAtMs: number | null,
+  ): Response | Promise<Response> => {
     if (!hub.hasRoom) {
       return refuse(
         request,
@@ -237,12 +322,15 @@ export function createApp(options: AppOptions): WseventApp {
         topic,
         options.websocket,
         socketHooks,
-        { format, lastEventId, replayAll },
+        { format, lastEventId, replayAll, expiresAtMs },
       );
     }
     const output = options.websocket.sseOutput?.(env, SSE_HEADERS);
     return createSseResponse(topic, {
-      ...hooks,
+      onClose: hooks.onClose,
+      onOpen: expiresAtMs === null
+        ? hooks.onOpen
+        : (sink, subscription) => hooks.onOpen(sink, subscription, expiresAtMs),
       lastEventId,
       replayAll,
       output,
@@ -250,8 +338,9 @@ export function createApp(options: AppOptions): WseventApp {
   };
 
   const publish = async (request: Request, topic: Topic): Promise<Response> => {
-    const refused = guard(request, "publish");
-    if (refused !== null) return refused;
+    let checked = guard(request, "publish", topic.path);
+    if (isPromise(checked)) checked = await checked;
+    if (!isGrant(checked)) return checked;
     try {
       const data = await readEventBody(request, maxBody);
       if (options.forwardPublishUrl) {
@@ -344,7 +433,9 @@ export function createApp(options: AppOptions): WseventApp {
     if (c.req.method === "GET" && wantsHtml(c.req.raw)) {
       return streamPageResponse(
         topic,
-        Boolean(options.publishToken || options.subscribeToken),
+        Boolean(
+          options.publishToken || options.subscribeToken || options.jwt,
+        ),
       );
     }
     if (c.req.method === "GET") {

@@ -32,7 +32,7 @@ export interface SseResponseOptions extends SubscribeOptions {
   /** Called once the stream ends, for bookkeeping. */
   onClose?(sink: WebSocketSink): void;
   /** Called once the sink exists, so the caller can send it heartbeats. */
-  onOpen?(sink: WebSocketSink): void;
+  onOpen?(sink: WebSocketSink, subscription: Subscription): void;
   /**
    * A runtime's direct output for this request (Node: the response object),
    * used instead of a web ReadableStream where the runtime offers one.
@@ -77,8 +77,9 @@ export function createSseResponse(
   output.write(
     ENCODER.encode(`retry: ${options.retryMs ?? 1000}\n: connected\n\n`),
   );
-  sink.subscription = topic.subscribe(sink, options);
-  options.onOpen?.(sink);
+  const subscription = topic.subscribe(sink, options);
+  sink.subscription = subscription;
+  options.onOpen?.(sink, subscription);
   return output.response();
 }
 
@@ -115,6 +116,16 @@ class SseSink implements WebSocketSink {
 
   heartbeat(): void {
     if (!this.#closed) this.#output.write(HEARTBEAT);
+  }
+
+  expire(reason: string): void {
+    if (this.#closed) return;
+    this.#output.write(
+      ENCODER.encode(
+        `event: expired\ndata: ${JSON.stringify({ reason })}\n\n`,
+      ),
+    );
+    this.close();
   }
 
   close(): void {

@@ -11,6 +11,12 @@ import type { SseOutput } from "./sse.ts";
 export interface WebSocketSink extends Sink {
   /** Called every heartbeat period: ping, and close a peer that did not answer the last one. */
   heartbeat(): void;
+  /**
+   * Ends the subscription because its token expired, the transport's way
+   * (SSE: `event: expired`, then the end); absent where a close with 1008
+   * says it (WebSocket).
+   */
+  expire?(reason: string): void;
 }
 
 /** The runtime's WebSocket support, given to {@link createApp}. */

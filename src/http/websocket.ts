@@ -9,8 +9,12 @@ import type { WebSocketSink, WebSocketSupport } from "./types.ts";
 
 /** Hooks of {@link upgradeSubscriber}. */
 export interface UpgradeHooks {
-  /** The sink exists and is subscribed. */
-  onOpen(sink: WebSocketSink): void;
+  /** The sink exists and is subscribed (until `expiresAtMs`, when set). */
+  onOpen(
+    sink: WebSocketSink,
+    subscription: Subscription,
+    expiresAtMs: number | null,
+  ): void;
   /** The connection ended. */
   onClose(sink: WebSocketSink): void;
   /** Largest incoming frame; anything larger closes with 1009. */
@@ -57,6 +61,8 @@ export interface UpgradeContext {
 /** What one subscriber asked for: resume options and format. */
 export type SubscriberOptions = SubscribeOptions & {
   format: "raw" | "json";
+  /** When the subscriber's token expires (ms since the epoch), or null. */
+  expiresAtMs?: number | null;
 };
 
 /** The part of Hono's WSContext used here. */
@@ -94,8 +100,9 @@ class SubscriberEvents {
     if (asked === undefined) return;
     this.#asked = undefined;
     const sink = this.#support.createSink(ws.raw, asked.format);
+    let subscription: Subscription;
     try {
-      this.#subscription = this.#topic.subscribe(sink, asked);
+      subscription = this.#topic.subscribe(sink, asked);
     } catch (error) {
       ws.close(
         1013,
@@ -105,8 +112,9 @@ class SubscriberEvents {
       );
       return;
     }
+    this.#subscription = subscription;
     this.#sink = sink;
-    this.#hooks.onOpen(sink);
+    this.#hooks.onOpen(sink, subscription, asked.expiresAtMs ?? null);
   }
 
   onMessage(event: MessageEvent, ws: SocketContext): void {

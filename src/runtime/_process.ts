@@ -5,6 +5,7 @@
  * @module
  */
 
+import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { onceOnSignals, type Runtime } from "./types.ts";
 
@@ -17,6 +18,7 @@ export const processParts: Pick<
   | "exit"
   | "args"
   | "stderrIsTerminal"
+  | "readTextFile"
 > = {
   onShutdownSignal: (handler) =>
     onceOnSignals(
@@ -28,4 +30,5 @@ export const processParts: Pick<
   exit: (code) => process.exit(code),
   args: () => process.argv.slice(2),
   stderrIsTerminal: () => process.stderr.isTTY === true,
+  readTextFile: (path) => readFile(path, "utf8"),
 };

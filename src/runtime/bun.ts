@@ -279,6 +279,10 @@ function serve(
       // request's answer is never a promise: no extra promise per request.
       fetch: (request: Request, server: unknown) => {
         const response = fetch(request, server);
+        if (response instanceof Promise) {
+          // An upgrade that waited for a JWT check.
+          return response.then((r) => r === UPGRADED ? undefined : r);
+        }
         return response === UPGRADED ? undefined : response;
       },
       // Bun closes HTTP connections idle for 10 s by default, which would

@@ -134,4 +134,5 @@ export const runtime: Runtime = {
     }
   },
   stderrIsTerminal: () => Deno.stderr.isTerminal(),
+  readTextFile: (path) => Deno.readTextFile(path),
 };

@@ -75,6 +75,8 @@ export interface Runtime {
   env(): Record<string, string | undefined>;
   /** True when stderr is a terminal. */
   stderrIsTerminal(): boolean;
+  /** Reads a text file (keys, certificates); Deno needs --allow-read for it. */
+  readTextFile(path: string): Promise<string>;
 }
 
 /** The address could not be bound: in use, not permitted, not local. */

@@ -315,6 +315,30 @@ describe("VIEW_PAGE_SCRIPT", () => {
     );
   });
 
+  test("VIEW_PAGE_SCRIPT stops at event: expired and resumes with a fresh token", () => {
+    const page = runPage(
+      renderStreamPage({
+        path: "events",
+        publishAllowed: false,
+        tokenRequired: true,
+      }),
+      VIEW_PAGE_SCRIPT,
+      "?token=old",
+    );
+    page.sources[0].open();
+    page.sources[0].message("e1-4", "hello");
+    page.sources[0].event("expired", '{"reason":"token expired"}');
+    assert.equal(page.byId("state").dataset.state, "expired");
+    assert.match(page.byId("state-detail").textContent, /fresh token/);
+    page.flush(60_000);
+    assert.equal(page.sources.length, 1, "no reconnect with the expired token");
+    page.byId("token").value = "fresh";
+    page.byId("token-form").dispatch("submit");
+    assert.equal(page.sources.length, 2);
+    assert.match(page.sources[1].url, /token=fresh/);
+    assert.match(page.sources[1].url, /lastEventId=e1-4/);
+  });
+
   test("VIEW_PAGE_SCRIPT pause keeps the connection, stops rendering and counts arrivals", () => {
     const page = runPage(
       renderStreamPage({
