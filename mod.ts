@@ -88,7 +88,14 @@ export type {
 } from "./src/engine/types.ts";
 export type { EngineConfig } from "./src/engine/config.ts";
 export { createInstance } from "./src/instance.ts";
-export type { Instance } from "./src/instance.ts";
+export type { Instance, InstanceParts } from "./src/instance.ts";
+export { createJwtAuthorizer, JwtError } from "./src/http/jwt.ts";
+export type {
+  JwtAction,
+  JwtAuthorizer,
+  JwtAuthorizerOptions,
+  JwtGrant,
+} from "./src/http/jwt.ts";
 
 import { edgeFetch } from "./src/edge.ts";
 

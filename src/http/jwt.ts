@@ -25,7 +25,17 @@ export interface JwtGrant {
   expiresAtMs: number | null;
 }
 
-/** A token was refused: 401 (missing, bad, expired) or 403 (not for this topic). */
+/**
+ * A token was refused: 401 (missing, bad, expired) or 403 (not for this
+ * topic).
+ *
+ * @example Usage
+ * ```ts
+ * import { JwtError } from "./jwt.ts";
+ * const error = new JwtError(403, "Cannot publish: not for this topic");
+ * console.log(error.status, error.code); // 403 "forbidden"
+ * ```
+ */
 export class JwtError extends Error {
   /** The HTTP status to answer with. */
   readonly status: 401 | 403;

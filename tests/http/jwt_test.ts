@@ -247,7 +247,7 @@ describe("createJwtAuthorizer() with a JWKS", () => {
 
 describe("createJwtAuthorizer() refuses key material it cannot use", () => {
   const cases: [string, () => Promise<string>, RegExp][] = [
-    ["a short secret", async () => "short", /at least 32 bytes/],
+    ["a short secret", () => Promise.resolve("short"), /at least 32 bytes/],
     [
       "a private key PEM",
       async () => {
@@ -262,8 +262,10 @@ describe("createJwtAuthorizer() refuses key material it cannot use", () => {
     ],
     [
       "a PKCS#1 RSA public key",
-      async () =>
-        "-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----",
+      () =>
+        Promise.resolve(
+          "-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----",
+        ),
       /RSAPublicKey_in/,
     ],
     [
@@ -279,11 +281,12 @@ describe("createJwtAuthorizer() refuses key material it cannot use", () => {
       },
       /not RSA, EC P-256 or Ed25519/,
     ],
-    ["broken JSON", async () => "{nope", /not valid JSON/],
-    ["an empty JWKS", async () => '{"keys":[]}', /no keys/],
+    ["broken JSON", () => Promise.resolve("{nope"), /not valid JSON/],
+    ["an empty JWKS", () => Promise.resolve('{"keys":[]}'), /no keys/],
     [
       "a symmetric JWK",
-      async () => '{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"s"}]}',
+      () =>
+        Promise.resolve('{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"s"}]}'),
       /JWK "s" is oct/,
     ],
     [
