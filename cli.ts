@@ -9,6 +9,7 @@
 import { formatUsage, parseConfig } from "./src/config.ts";
 import { UsageError } from "./src/errors.ts";
 import { createLogger } from "./src/log.ts";
+import { redactUrl } from "./src/redact.ts";
 import type { Runtime } from "./src/runtime/types.ts";
 import { ServeError } from "./src/runtime/types.ts";
 import { startService } from "./src/service.ts";
@@ -68,7 +69,7 @@ async function serve(args: string[], runtime: Runtime): Promise<number> {
       : "Starting as publish/subscribe hub...\n",
   );
   if (config.consumeUrl !== null) {
-    runtime.stdout(`Consuming from: ${config.consumeUrl.href}\n`);
+    runtime.stdout(`Consuming from: ${redactUrl(config.consumeUrl)}\n`);
   }
   let service;
   try {

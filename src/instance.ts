@@ -26,6 +26,7 @@ import type {
 import { createHub, type Hub } from "./hub.ts";
 import type { Logger } from "./log.ts";
 import { startProducer } from "./producer.ts";
+import { redactUrl } from "./redact.ts";
 import { startRelay } from "./relay.ts";
 import type { Upstream } from "./upstream.ts";
 import { VERSION } from "./version.ts";
@@ -137,7 +138,8 @@ export function createInstance(
   }
   const upstreams = (): UpstreamStatus[] =>
     upstream === undefined || config.consumeUrl === null ? [] : [{
-      url: config.consumeUrl.href,
+      // Shown to anyone on /readyz, /metrics and the index page.
+      url: redactUrl(config.consumeUrl),
       path: topics[0].path,
       connected: upstream.connected,
       reconnects: upstream.reconnects,

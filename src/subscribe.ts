@@ -11,7 +11,9 @@ import { normalizeFlags } from "./config.ts";
 import { type EventData, formatJsonEvent } from "./event.ts";
 import { UsageError } from "./errors.ts";
 import { createStatusLine } from "./status_line.ts";
-import { connectUpstream, redactUrl } from "./upstream.ts";
+import { escapeControl } from "./log.ts";
+import { redactUrl } from "./redact.ts";
+import { connectUpstream } from "./upstream.ts";
 
 /** What `subscribe` was asked to do. */
 export interface SubscribeCommand {
@@ -163,16 +165,18 @@ export function runSubscribe(
         if (++received === command.count) finish();
       },
       onGap(notice) {
-        const line = `gap: ${notice.reason} (after ${
-          notice.lastEventId ?? "no id"
-        })`;
+        // Reasons and ids come from the network: one line, no escape codes.
+        const line = escapeControl(
+          `gap: ${notice.reason} (after ${notice.lastEventId ?? "no id"})`,
+        );
         if (status) status.print(line);
         else io.stderr(line + "\n");
         if (command.json) {
           io.stdout(JSON.stringify({ type: "gap", ...notice }) + "\n");
         }
       },
-      onState(state, detail) {
+      onState(state, text) {
+        const detail = escapeControl(text);
         if (status) status.state(state, detail);
         else if (!command.quiet) io.stderr(detail + "\n");
       },

@@ -14,6 +14,7 @@ import {
   parseJsonMessage,
   readGapNotice,
 } from "./event.ts";
+import { redactSecretsIn, redactUrl } from "./redact.ts";
 import { createSseParser } from "./sse_parser.ts";
 
 /** One event from the upstream. */
@@ -123,7 +124,8 @@ export function connectUpstream(options: UpstreamOptions): Upstream {
       state("connecting", `connecting to ${redactUrl(options.url)}`);
       const url = resumeUrl(options, lastEventId);
       current = open(url, options.token ?? null, handlers);
-      const reason = await current.done;
+      // Error texts may quote the URL they were given, secrets included.
+      const reason = redactSecretsIn(await current.done, url);
       const wasConnected = connected;
       connected = false;
       if (closed) break;
@@ -173,19 +175,6 @@ interface AttemptHandlers {
   onOpen(): void;
   onEvent(event: UpstreamEvent): void;
   onGap(notice: GapNotice): void;
-}
-
-/**
- * Shows a URL with its `?token=` hidden, for logs.
- *
- * @param url The URL.
- * @returns The URL text, token replaced by `***`.
- */
-export function redactUrl(url: URL): string {
-  if (!url.searchParams.has("token")) return url.href;
-  const copy = new URL(url);
-  copy.searchParams.set("token", "***");
-  return copy.href;
 }
 
 function resumeUrl(options: UpstreamOptions, lastEventId: string | null): URL {
@@ -244,7 +233,12 @@ function openWebSocket(url: URL, handlers: AttemptHandlers): Attempt {
     };
   }
   socket.binaryType = "arraybuffer";
+  let ended = false;
   const end = (reason: string): void => {
+    // Once: closing a socket that is still connecting makes Node's
+    // WebSocket fire "error" again, synchronously (endless recursion).
+    if (ended) return;
+    ended = true;
     watchdog.stop();
     finish(reason);
     if (socket.readyState <= 1) socket.close(1000);

@@ -17,6 +17,7 @@ import type { JwtAuthorizer } from "./jwt.ts";
 import { formatMetrics } from "./metrics.ts";
 import { indexPageResponse, streamPageResponse, wantsHtml } from "./pages.ts";
 import { BodyError, forwardPublish, readEventBody } from "./publish.ts";
+import { hostHeaderValid, parseRequestUrl } from "./request_target.ts";
 import { createSseResponse, SSE_HEADERS } from "./sse.ts";
 import type {
   HttpApp,
@@ -93,6 +94,19 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 /** True for a request asking to upgrade to WebSocket. */
 function isWebSocketUpgrade(request: Request): boolean {
   return (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
+}
+
+/**
+ * True when reading a request failed because its client went away (the
+ * runtimes say so differently: an aborted signal, an AbortError, or
+ * node:http's "aborted" / a reset connection).
+ */
+function clientAborted(request: Request, error: unknown): boolean {
+  if (request.signal?.aborted) return true;
+  if (!(error instanceof Error)) return false;
+  return error.name === "AbortError" ||
+    /^(aborted|request aborted)$|ECONNRESET|connection (was )?(reset|closed)/i
+      .test(error.message);
 }
 
 /** The path of a request URL, for log lines. */
@@ -364,6 +378,14 @@ export function createApp(options: AppOptions): WseventApp {
           headers: { "Retry-After": "1" },
         });
       }
+      if (clientAborted(request, error)) {
+        // The client's choice, not the server's failure: no ERROR line.
+        options.log?.debug(`publish to /${topic.path} aborted by the client`);
+        return Response.json({
+          error: "The client aborted the request",
+          code: "aborted",
+        }, { status: 400 });
+      }
       if (!(error instanceof BodyError)) return internalError(error);
       rejects.bad_request++;
       return Response.json({ error: error.message, code: error.code }, {
@@ -385,6 +407,14 @@ export function createApp(options: AppOptions): WseventApp {
     return Response.json({ error: "Internal error", code: "internal" }, {
       status: 500,
     });
+  };
+
+  const badTarget = (): Response => {
+    rejects.bad_request++;
+    return Response.json({
+      error: "Cannot serve a request with an invalid Host header or URL",
+      code: "bad_request",
+    }, { status: 400 });
   };
 
   app.get("/", (c) => {
@@ -439,12 +469,9 @@ export function createApp(options: AppOptions): WseventApp {
       );
     }
     if (c.req.method === "GET") {
-      return subscribe(
-        c.req.raw,
-        c.env,
-        topic,
-        new URL(c.req.url).searchParams,
-      );
+      const url = parseRequestUrl(c.req.url);
+      if (url === null) return badTarget();
+      return subscribe(c.req.raw, c.env, topic, url.searchParams);
     }
     if (c.req.method === "POST") return publish(c.req.raw, topic);
     return c.json(
@@ -471,11 +498,17 @@ export function createApp(options: AppOptions): WseventApp {
     request: Request,
     env?: unknown,
   ): Response | Promise<Response> => {
+    // Routing reads the path of request.url, which the runtime built from
+    // the Host header and the request target: a Host that is not a plain
+    // host[:port] could move the path or break the URL. A plain 400 then,
+    // on every runtime, before anything reads the URL.
+    if (!hostHeaderValid(request)) return badTarget();
     if (request.method === "POST") {
       const topic = topicAt(pathOf(request.url));
       if (topic) return publish(request, topic);
     } else if (request.method === "GET" && isWebSocketUpgrade(request)) {
-      const url = new URL(request.url);
+      const url = parseRequestUrl(request.url);
+      if (url === null) return badTarget();
       const topic = topicAt(url.pathname);
       if (topic) return subscribe(request, env, topic, url.searchParams);
     }

@@ -47,10 +47,15 @@ export function requestToken(
 
 /**
  * Decides whether a browser origin may use the stream. Requests without an
- * Origin header (curl, services) pass; so do same-origin requests.
+ * Origin header (curl, services) pass. With a list, only the origins on it
+ * pass, compared whole (scheme, host and port): there is no implicit
+ * same-origin, since a page that rebinds its DNS name to this instance
+ * chooses both Origin and Host. An instance's own pages (the live view)
+ * need their origin on the list too.
  *
  * @param request The request.
- * @param allowed Allowed origins; empty allows all.
+ * @param allowed Allowed origins, as `URL.origin` gives them; empty allows
+ * all.
  * @returns True when allowed.
  */
 export function originAllowed(
@@ -60,11 +65,5 @@ export function originAllowed(
   if (allowed.length === 0) return true;
   const origin = request.headers.get("origin");
   if (origin === null) return true;
-  if (allowed.includes(origin)) return true;
-  const host = request.headers.get("host");
-  try {
-    return host !== null && new URL(origin).host === host;
-  } catch {
-    return false;
-  }
+  return allowed.includes(origin);
 }

@@ -5,6 +5,7 @@
  */
 
 import type { EventData } from "../event.ts";
+import { redactSecretsIn, redactUrl } from "../redact.ts";
 
 /** Why a body was refused. */
 export class BodyError extends Error {
@@ -114,15 +115,25 @@ async function readLimited(
   return out;
 }
 
+/** Largest upstream answer read to learn the event's id. */
+const MAX_ANSWER_BYTES = 4096;
+
+/** What an id from an upstream may look like to be passed on. */
+const ID_PATTERN = /^[A-Za-z0-9._:-]{1,200}$/;
+
 /**
  * Sends a publish to the origin (relay with --forward-publish), so the event
- * gets its id there and comes back down the stream to every relay.
+ * gets its id there and comes back down the stream to every relay. The
+ * relay answers with its own JSON, never with the upstream's body or
+ * content type (an upstream is not trusted to write into our answers), and
+ * shows the upstream's URL only with its credentials hidden.
  *
  * @param data The body, already read within the size limit.
  * @param type The request's Content-Type.
  * @param url The upstream stream URL (ws:// becomes http://).
  * @param token The token to present upstream.
- * @returns The origin's answer, or 502 when it cannot be reached.
+ * @returns 202 with the origin's id (null when it gave none); 502 when it
+ * cannot be reached or refuses, with its status.
  */
 export async function forwardPublish(
   data: EventData,
@@ -142,26 +153,69 @@ export async function forwardPublish(
         ? "text/plain; charset=utf-8"
         : "application/octet-stream"),
   );
+  // fetch() refuses a URL with credentials: they go in a header instead.
   if (token) headers.set("authorization", `Bearer ${token}`);
+  else if (target.username !== "" || target.password !== "") {
+    const pair = `${decodeURIComponent(target.username)}:${
+      decodeURIComponent(target.password)
+    }`;
+    headers.set("authorization", `Basic ${btoa(binaryOf(pair))}`);
+  }
+  target.username = "";
+  target.password = "";
+  let answer: Response;
   try {
-    const answer = await fetch(target, {
+    answer = await fetch(target, {
       method: "POST",
       headers,
       body: data as BodyInit,
     });
-    return new Response(answer.body, {
-      status: answer.status,
-      headers: {
-        "content-type": answer.headers.get("content-type") ??
-          "application/json",
-      },
-    });
   } catch (error) {
-    const message = `Cannot forward the publish upstream: ${
-      error instanceof Error ? error.message : String(error)
+    const why = error instanceof Error ? error.message : String(error);
+    const message = `Cannot forward the publish to ${redactUrl(target)}: ${
+      redactSecretsIn(why, url)
     }`;
     return Response.json({ error: message, code: "upstream_unavailable" }, {
       status: 502,
     });
   }
+  const id = await answerId(answer);
+  if (answer.status >= 200 && answer.status < 300) {
+    // An upstream that gives no id (not wsevent) still took the event.
+    return Response.json(id === undefined ? { id: null } : { id }, {
+      status: 202,
+    });
+  }
+  return Response.json({
+    error: `Cannot forward the publish: the upstream answered ${answer.status}`,
+    code: "upstream_refused",
+    upstreamStatus: answer.status,
+  }, { status: 502 });
+}
+
+/** The `id` of an upstream's JSON answer, read within a bound. */
+async function answerId(answer: Response): Promise<string | undefined> {
+  if (answer.body === null) return undefined;
+  let bytes: Uint8Array;
+  try {
+    bytes = await readLimited(answer.body, MAX_ANSWER_BYTES);
+  } catch {
+    return undefined;
+  }
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    const id = (parsed as { id?: unknown } | null)?.id;
+    return typeof id === "string" && ID_PATTERN.test(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** UTF-8 bytes of a text as a binary string, for btoa. */
+function binaryOf(text: string): string {
+  let out = "";
+  for (const byte of new TextEncoder().encode(text)) {
+    out += String.fromCharCode(byte);
+  }
+  return out;
 }

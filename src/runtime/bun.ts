@@ -267,6 +267,13 @@ class BunSseOutput extends BatchedOutput implements SseOutput {
   }
 }
 
+/** What Bun answers when the app throws: no detail for the client. */
+function serverError(): Response {
+  return Response.json({ error: "Internal error", code: "internal" }, {
+    status: 500,
+  });
+}
+
 function serve(
   fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
   options: ServeOptions,
@@ -285,6 +292,10 @@ function serve(
         }
         return response === UPGRADED ? undefined : response;
       },
+      // Never Bun's development error page (working directory, paths, stack
+      // and source lines), whatever NODE_ENV says: a plain 500 instead.
+      development: false,
+      error: serverError,
       // Bun closes HTTP connections idle for 10 s by default, which would
       // cut quiet SSE streams; our SSE heartbeats find dead peers instead.
       idleTimeout: 0,

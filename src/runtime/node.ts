@@ -263,9 +263,12 @@ function opened(socket: WebSocket, events: SocketEvents): void {
   events.onOpen(undefined, { raw: socket, close: closeSocket });
 }
 
-/** The upgrade request as a web Request, for the app. */
+/**
+ * The upgrade request as a web Request, for the app. Its URL is a fixed
+ * base plus the request target, never the Host header (which the app
+ * checks): a Host such as `x/events?token=t#` must not choose the route.
+ */
 function upgradeRequest(request: IncomingMessage): Request {
-  const host = request.headers.host ?? "localhost";
   const target = request.url ?? "/";
   if (!target.startsWith("/")) throw new TypeError("bad request target");
   const headers = new Headers();
@@ -273,7 +276,7 @@ function upgradeRequest(request: IncomingMessage): Request {
   for (let i = 0; i + 1 < raw.length; i += 2) {
     headers.append(raw[i], raw[i + 1]);
   }
-  return new Request(`http://${host}${target}`, { headers });
+  return new Request(`http://localhost${target}`, { headers });
 }
 
 function ignoreError(): void {}

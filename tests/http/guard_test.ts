@@ -90,7 +90,7 @@ describe("originAllowed()", () => {
     assert.equal(originAllowed(request({ origin: "null" }), allowed), false);
   });
 
-  test("originAllowed() lets a same-host origin in", () => {
+  test("originAllowed() keeps a same-host origin out unless listed (DNS rebinding)", () => {
     assert.equal(
       originAllowed(
         request({
@@ -99,7 +99,7 @@ describe("originAllowed()", () => {
         }),
         allowed,
       ),
-      true,
+      false,
     );
     assert.equal(
       originAllowed(

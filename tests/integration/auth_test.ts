@@ -93,7 +93,8 @@ function originCases(port: number): OriginCase[] {
   return [
     { name: "no Origin", origin: null, allowed: true },
     { name: "allowed Origin", origin: ALLOWED, allowed: true },
-    { name: "same-origin", origin: `http://127.0.0.1:${port}`, allowed: true },
+    // No implicit same-origin (DNS rebinding): only listed origins pass.
+    { name: "same-origin", origin: `http://127.0.0.1:${port}`, allowed: false },
     { name: "denied Origin", origin: "http://evil.example", allowed: false },
     {
       name: "denied Origin that extends an allowed one",

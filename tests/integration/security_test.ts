@@ -1,0 +1,331 @@
+/**
+ * Regression tests for the security review (issue 16): credentials never
+ * shown, Host never routes, no development error pages, origins checked
+ * whole without an implicit same-origin, -forward-publish answering with
+ * our own JSON, log lines that cannot be forged, aborted publishes that are
+ * not errors, and a hostile upstream held to the relay's own limits.
+ *
+ * Each runs on the runtime of the test; on Deno the request-level checks
+ * also run against Deno.serve (`deno run --allow-net`, no --allow-env),
+ * the other server Deno can use (see src/runtime/load.ts).
+ */
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import process from "node:process";
+import {
+  freePort,
+  ROOT,
+  RUNTIME,
+  type Service,
+  startChild,
+  startService,
+  waitFor,
+} from "./_helpers.ts";
+import { rawExchange } from "./_raw_ws.ts";
+import {
+  type HostileUpstream,
+  serverFrame,
+  startHostileUpstream,
+} from "./_hostile_upstream.ts";
+
+const SECRETS = ["alice", "secretpw", "SUBTOK", "UPTOK"];
+
+/** Starts cli.ts on Deno.serve (Deno without --allow-env). */
+async function startDenoServe(args: string[]): Promise<Service> {
+  const deno = join(ROOT, "node_modules", ".bin", "deno");
+  const child = startChild(deno, [
+    "run",
+    "--allow-net",
+    join(ROOT, "cli.ts"),
+    ...args,
+  ]);
+  let exited = false;
+  child.exited.then(() => (exited = true));
+  await waitFor(
+    () => /Serving on: \S+/.test(child.stdout()) || exited,
+    20_000,
+    "Serving on:",
+  );
+  assert.equal(exited, false, `deno exited early: ${child.stderr()}`);
+  const url = /Serving on: (\S+)/.exec(child.stdout())![1];
+  const port = Number(new URL(url).port);
+  return { ...child, port, url, http: `http://127.0.0.1:${port}` };
+}
+
+/** The servers this runtime can run: on Deno both of its servers. */
+const SERVERS: { name: string; start(args: string[]): Promise<Service> }[] = [
+  {
+    name: RUNTIME === "deno" ? "deno node:http" : RUNTIME,
+    start: startService,
+  },
+  ...(RUNTIME === "deno"
+    ? [{ name: "Deno.serve", start: startDenoServe }]
+    : []),
+];
+
+// Bun serves its development error page unless NODE_ENV is production:
+// the children must not inherit a production setting that would hide it.
+delete process.env.NODE_ENV;
+
+function upgradeHead(path: string, host: string, extra = ""): string {
+  return `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\n` +
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+    `Sec-WebSocket-Version: 13\r\n${extra}\r\n`;
+}
+
+function statusOf(answer: string): number {
+  return Number(/^HTTP\/1\.[01] (\d{3})/.exec(answer)?.[1] ?? 0);
+}
+
+for (const server of SERVERS) {
+  describe(`security: requests (${server.name})`, { timeout: 90_000 }, () => {
+    let hub: Service;
+    before(async () => {
+      hub = await server.start([
+        "--serve-address",
+        "127.0.0.1:0",
+        "--no-produce",
+        "--subscribe-token",
+        "SUBTOK",
+        "--allow-origin",
+        "https://app.example",
+      ]);
+    });
+    after(async () => {
+      await hub?.stop();
+    });
+
+    test("a bad Host header gets a plain 400, never a development error page", async () => {
+      for (const host of ["[", "a b", "x:99999", "a/b", "%zz", "x#"]) {
+        for (
+          const head of [
+            upgradeHead("/events?token=SUBTOK", host),
+            `GET /events?token=SUBTOK HTTP/1.1\r\nHost: ${host}\r\nAccept: text/event-stream\r\n\r\n`,
+            `POST /events HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 1\r\n\r\nx`,
+          ]
+        ) {
+          const answer = await rawExchange(hub.port, head, { quietMs: 150 });
+          const what = `${JSON.stringify(host)}: ${head.split("\r\n")[0]}`;
+          assert.equal(statusOf(answer), 400, `${what}\n${answer}`);
+          assert.doesNotMatch(answer, /text\/html/i, what);
+          assert.equal(answer.includes(ROOT), false, `${what} shows paths`);
+        }
+      }
+    });
+
+    test("the Host header never chooses the route: /metrics stays /metrics", async () => {
+      const host = `127.0.0.1:${hub.port}/events?token=SUBTOK#`;
+      const upgrade = await rawExchange(
+        hub.port,
+        upgradeHead("/metrics", host),
+      );
+      assert.notEqual(statusOf(upgrade), 101, upgrade);
+      assert.equal(statusOf(upgrade), 400, upgrade);
+      const sse = await rawExchange(
+        hub.port,
+        `GET /metrics HTTP/1.1\r\nHost: ${host}\r\nAccept: text/event-stream\r\n\r\n`,
+      );
+      assert.doesNotMatch(sse, /text\/event-stream/i, sse);
+      assert.equal(statusOf(sse), 400, sse);
+      // Sound requests are still served.
+      const ok = await rawExchange(
+        hub.port,
+        upgradeHead("/events?token=SUBTOK", `127.0.0.1:${hub.port}`),
+      );
+      assert.equal(statusOf(ok), 101, ok);
+    });
+
+    test("with -allow-origin, only listed origins pass: no same-origin from Host (DNS rebinding), scheme compared", async () => {
+      const rebind = `rebind.attacker.example:${hub.port}`;
+      const cases: [string, string, number][] = [
+        [`http://${rebind}`, rebind, 403],
+        [`https://127.0.0.1:${hub.port}`, `127.0.0.1:${hub.port}`, 403],
+        [`http://127.0.0.1:${hub.port}`, `127.0.0.1:${hub.port}`, 403],
+        ["http://app.example", `127.0.0.1:${hub.port}`, 403],
+        ["https://app.example", `127.0.0.1:${hub.port}`, 101],
+      ];
+      for (const [origin, host, status] of cases) {
+        const answer = await rawExchange(
+          hub.port,
+          upgradeHead("/events?token=SUBTOK", host, `Origin: ${origin}\r\n`),
+        );
+        assert.equal(statusOf(answer), status, `${origin} ${host}\n${answer}`);
+        const post = await rawExchange(
+          hub.port,
+          `POST /events HTTP/1.1\r\nHost: ${host}\r\nOrigin: ${origin}\r\n` +
+            "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi",
+        );
+        assert.equal(
+          statusOf(post),
+          status === 101 ? 202 : 403,
+          `POST ${origin} ${host}\n${post}`,
+        );
+      }
+    });
+  });
+}
+
+describe("security: a relay and its upstream", { timeout: 120_000 }, () => {
+  test("upstream credentials appear nowhere: /readyz, /metrics, index page, start-up line, logs, 502 body", async () => {
+    const port = await freePort(); // Nothing listens: the relay stays down.
+    const relay = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+      "--verbose",
+      "--forward-publish",
+      "--upstream-token",
+      "UPTOK",
+      "--consume-url",
+      `ws://alice:secretpw@127.0.0.1:${port}/events?token=SUBTOK`,
+    ]);
+    try {
+      await waitFor(
+        () => /retrying in/.test(relay.stderr()),
+        20_000,
+        "a failed connection logged",
+      );
+      const shown: string[] = [relay.stdout(), relay.stderr()];
+      const readyz = await fetch(`${relay.http}/readyz`);
+      assert.equal(readyz.status, 503);
+      shown.push(await readyz.text());
+      shown.push(await (await fetch(`${relay.http}/metrics`)).text());
+      shown.push(await (await fetch(`${relay.http}/`)).text());
+      shown.push(
+        await (await fetch(`${relay.http}/`, {
+          headers: { Accept: "text/html" },
+        })).text(),
+      );
+      const post = await fetch(`${relay.http}/events`, {
+        method: "POST",
+        body: "x",
+      });
+      assert.equal(post.status, 502);
+      shown.push(await post.text());
+      shown.push(relay.stderr());
+      const all = shown.join("\n");
+      // The URL is still shown, redacted.
+      assert.match(all, /ws:\/\/\*\*\*:\*\*\*@127\.0\.0\.1/);
+      for (const secret of SECRETS) {
+        assert.equal(all.includes(secret), false, `${secret} shown:\n${all}`);
+      }
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  test("-forward-publish answers with the relay's own JSON, never the upstream's body or type; credentials go in a header", async () => {
+    const upstream = await startHostileUpstream({
+      status: 200,
+      contentType: "text/html",
+      body: "<script>alert(document.cookie)</script>",
+    });
+    const relay = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+      "--forward-publish",
+      "--consume-url",
+      `http://alice:secretpw@127.0.0.1:${upstream.port}/events`,
+    ]);
+    try {
+      const answer = await fetch(`${relay.http}/events`, {
+        method: "POST",
+        headers: { "Content-Type": "text/plain" },
+        body: "hello",
+      });
+      const text = await answer.text();
+      assert.equal(answer.status, 202, text);
+      assert.match(
+        answer.headers.get("content-type") ?? "",
+        /application\/json/,
+      );
+      assert.doesNotMatch(text, /script/);
+      assert.deepEqual(JSON.parse(text), { id: null });
+      const head = upstream.requests.find((r) => r.startsWith("POST "))!;
+      assert.match(head, /^POST \/events HTTP\/1\.1/);
+      assert.match(
+        head,
+        new RegExp(`^authorization: Basic ${btoa("alice:secretpw")}$`, "im"),
+      );
+    } finally {
+      await relay.stop();
+      await upstream.close();
+    }
+  });
+
+  test("an upstream's close reason cannot forge a log line or send escape codes", async () => {
+    const upstream: HostileUpstream = await startHostileUpstream();
+    const relay = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+      "--consume-url",
+      `ws://127.0.0.1:${upstream.port}/events`,
+    ]);
+    try {
+      const stream = await upstream.stream(0);
+      const reason = "bye\n2026-01-01T00:00:00.000Z WARN \x1b[31mforged line";
+      const payload = new Uint8Array(2 + reason.length);
+      payload.set([0x03, 0xe8]);
+      payload.set(new TextEncoder().encode(reason), 2);
+      stream.end(serverFrame(8, payload));
+      await waitFor(
+        () => /bye/.test(relay.stderr()),
+        20_000,
+        "the close logged",
+      );
+      const log = relay.stderr();
+      assert.equal(log.includes("\x1b"), false, log);
+      for (const line of log.split("\n")) {
+        assert.equal(line.startsWith("2026-01-01"), false, `forged: ${line}`);
+      }
+      assert.match(log, /bye\\n2026-01-01.*\\x1b\[31mforged line/);
+    } finally {
+      await relay.stop();
+      await upstream.close();
+    }
+  });
+});
+
+describe("security: publishes a client aborts", { timeout: 60_000 }, () => {
+  test("a publish the client aborts mid-body is not logged as an ERROR", async () => {
+    const hub = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+      "--verbose",
+    ]);
+    try {
+      for (let i = 0; i < 3; i++) {
+        await rawExchange(
+          hub.port,
+          "POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n" +
+            "Content-Length: 1000\r\n\r\nabc",
+          { quietMs: 200, timeoutMs: 1000 },
+        );
+      }
+      // A publish after them is served, and its log line follows theirs.
+      const answer = await fetch(`${hub.http}/events`, {
+        method: "POST",
+        body: "after",
+      });
+      assert.equal(answer.status, 202);
+      // Whatever the server makes of the aborts, it says so at some level.
+      await waitFor(
+        () => /aborted by the client| ERROR /.test(hub.stderr()),
+        10_000,
+        "the aborts logged",
+      );
+      assert.doesNotMatch(hub.stderr(), / ERROR /);
+      assert.match(
+        hub.stderr(),
+        / DEBUG publish to \/events aborted by the client/,
+      );
+    } finally {
+      await hub.stop();
+    }
+  });
+});
