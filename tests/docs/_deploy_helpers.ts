@@ -6,6 +6,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer, type IncomingHttpHeaders } from "node:http";
@@ -283,4 +284,124 @@ export function firstWebSocketMessage(
       reject(new Error(`WebSocket to ${url} failed`));
     };
   });
+}
+
+/** A parsed systemd unit: section name to its Key=Value entries, in order. */
+export type Unit = Map<string, Array<[string, string]>>;
+
+/** Parses a systemd unit: sections, Key=Value lines, comments, continuations. */
+export function parseUnit(text: string): Unit {
+  const unit: Unit = new Map();
+  let section: Array<[string, string]> | undefined;
+  const lines = text.replace(/\\\n/g, " ").split("\n");
+  lines.forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#") || line.startsWith(";")) return;
+    const header = /^\[([A-Za-z]+)\]$/.exec(line);
+    if (header) {
+      assert.ok(
+        !unit.has(header[1]),
+        `line ${index + 1}: section [${header[1]}] twice`,
+      );
+      section = [];
+      unit.set(header[1], section);
+      return;
+    }
+    const entry = /^([A-Za-z][A-Za-z0-9]*)=(.*)$/.exec(line);
+    assert.ok(entry, `line ${index + 1}: not Key=Value: ${line}`);
+    assert.ok(section, `line ${index + 1}: ${entry[1]} before any [Section]`);
+    section.push([entry[1], entry[2].trim()]);
+  });
+  return unit;
+}
+
+/** A systemd boolean. */
+export const BOOLEAN: RegExp = /^(yes|no|true|false|on|off|1|0)$/;
+/** The keys the deploy units may use, with the values each accepts. */
+export const UNIT_KEYS: Record<string, Record<string, RegExp>> = {
+  Unit: {
+    Description: /.+/,
+    Documentation: /.+/,
+    After: /.+/,
+    Wants: /.+/,
+    Requires: /.+/,
+  },
+  Service: {
+    Type: /^(simple|exec|notify)$/,
+    EnvironmentFile: /^-?\/\S+$/,
+    Environment: /^\S+=.*/,
+    ExecStart: /^\/\S+/,
+    KillSignal: /^SIG[A-Z]+$/,
+    TimeoutStopSec: /^\d+(s|min)?$/,
+    Restart: /^(no|on-success|on-failure|on-abnormal|on-abort|always)$/,
+    RestartSec: /^\d+(ms|s|min)?$/,
+    LimitNOFILE: /^\d+$/,
+    DynamicUser: BOOLEAN,
+    NoNewPrivileges: BOOLEAN,
+    CapabilityBoundingSet: /^$|^~?CAP_/,
+    AmbientCapabilities: /^$|^CAP_/,
+    ProtectSystem: /^(yes|no|full|strict)$/,
+    ProtectHome: /^(yes|no|read-only|tmpfs)$/,
+    PrivateTmp: BOOLEAN,
+    PrivateDevices: BOOLEAN,
+    PrivateUsers: BOOLEAN,
+    ProtectHostname: BOOLEAN,
+    ProtectClock: BOOLEAN,
+    ProtectKernelTunables: BOOLEAN,
+    ProtectKernelModules: BOOLEAN,
+    ProtectKernelLogs: BOOLEAN,
+    ProtectControlGroups: BOOLEAN,
+    ProtectProc: /^(noaccess|invisible|ptraceable|default)$/,
+    ProcSubset: /^(all|pid)$/,
+    RestrictAddressFamilies: /^(~?AF_[A-Z0-9]+)( AF_[A-Z0-9]+)*$/,
+    RestrictNamespaces: BOOLEAN,
+    RestrictRealtime: BOOLEAN,
+    RestrictSUIDSGID: BOOLEAN,
+    LockPersonality: BOOLEAN,
+    RemoveIPC: BOOLEAN,
+    UMask: /^0[0-7]{3}$/,
+    SystemCallArchitectures: /^native$/,
+    SystemCallFilter: /^~?@?[a-z-]+( @?[a-z-]+)*$/,
+    SystemCallErrorNumber: /^E[A-Z]+$/,
+    MemoryDenyWriteExecute: /^(no|false|0|off)$/,
+  },
+  Install: { WantedBy: /\.target$/ },
+};
+
+/** The last value of `key` in `section`. */
+export function unitValue(
+  unit: Unit,
+  section: string,
+  key: string,
+): string | undefined {
+  return unit.get(section)?.findLast(([k]) => k === key)?.[1];
+}
+
+/**
+ * A copy of an nginx config that runs unprivileged in `dir` on
+ * 127.0.0.1:`port`: no user, one worker, pid, logs and temp files in `dir`;
+ * the n-th upstream `server 127.0.0.1:N` goes to `upstream(n)`.
+ */
+export function nginxTestCopy(
+  text: string,
+  dir: string,
+  port: number,
+  upstream: (index: number) => number,
+): string {
+  const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+    .map((name) => `    ${name}_temp_path ${dir}/${name};`).join("\n");
+  let index = 0;
+  return text
+    .replace(/^user\s+[^;]+;\n/m, "")
+    .replace(/^worker_processes\s+[^;]+;/m, "worker_processes 1;")
+    .replace(/^worker_rlimit_nofile\s+[^;]+;\n/m, "")
+    .replace(/^pid\s+[^;]+;/m, `pid ${dir}/nginx.pid;`)
+    .replace(/^error_log\s+\S+/m, `error_log ${dir}/error.log`)
+    .replace(/access_log\s+\/\S+/g, `access_log ${dir}/access.log`)
+    .replace(/listen\s+80;/g, `listen 127.0.0.1:${port};`)
+    .replace(
+      /server\s+127\.0\.0\.1:\d+/g,
+      () => `server 127.0.0.1:${upstream(index++)}`,
+    )
+    .replace(/^http \{\n/m, `http {\n${temp}\n`);
 }
