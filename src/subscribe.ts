@@ -13,7 +13,7 @@ import { UsageError } from "./errors.ts";
 import { createStatusLine } from "./status_line.ts";
 import { escapeControl } from "./log.ts";
 import { redactUrl } from "./redact.ts";
-import { connectUpstream } from "./upstream.ts";
+import { subscribe } from "./client.ts";
 
 /** What `subscribe` was asked to do. */
 export interface SubscribeCommand {
@@ -140,47 +140,43 @@ function render(id: string | null, data: EventData, json: boolean): string {
  * @param io Where to write.
  * @returns The exit code.
  */
-export function runSubscribe(
+export async function runSubscribe(
   command: SubscribeCommand,
   io: SubscribeIo,
 ): Promise<number> {
-  return new Promise((resolve) => {
-    let received = 0;
-    const status = io.statusLine && !command.quiet
-      ? createStatusLine(redactUrl(command.url), io.stderr)
-      : undefined;
-    const finish = (): void => {
-      upstream.close();
-      status?.stop();
-      resolve(0);
-    };
-    const upstream = connectUpstream({
-      url: command.url,
-      token: command.token,
-      lastEventId: command.lastEventId,
-      onEvent(event) {
-        if (command.count !== null && received >= command.count) return;
-        io.stdout(render(event.id, event.data, command.json));
-        status?.event(event.id);
-        if (++received === command.count) finish();
-      },
-      onGap(notice) {
-        // Reasons and ids come from the network: one line, no escape codes.
-        const line = escapeControl(
-          `gap: ${notice.reason} (after ${notice.lastEventId ?? "no id"})`,
-        );
-        if (status) status.print(line);
-        else io.stderr(line + "\n");
-        if (command.json) {
-          io.stdout(JSON.stringify({ type: "gap", ...notice }) + "\n");
-        }
-      },
-      onState(state, text) {
-        const detail = escapeControl(text);
-        if (status) status.state(state, detail);
-        else if (!command.quiet) io.stderr(detail + "\n");
-      },
-    });
-    io.signal?.addEventListener("abort", finish, { once: true });
+  let received = 0;
+  const status = io.statusLine && !command.quiet
+    ? createStatusLine(redactUrl(command.url), io.stderr)
+    : undefined;
+  const events = subscribe(command.url, {
+    token: command.token ?? undefined,
+    lastEventId: command.lastEventId ?? undefined,
+    signal: io.signal,
+    onGap(notice) {
+      // Reasons and ids come from the network: one line, no escape codes.
+      const line = escapeControl(
+        `gap: ${notice.reason} (after ${notice.lastEventId ?? "no id"})`,
+      );
+      if (status) status.print(line);
+      else io.stderr(line + "\n");
+      if (command.json) {
+        io.stdout(JSON.stringify({ type: "gap", ...notice }) + "\n");
+      }
+    },
+    onState(state, text) {
+      const detail = escapeControl(text);
+      if (status) status.state(state, detail);
+      else if (!command.quiet) io.stderr(detail + "\n");
+    },
   });
+  try {
+    for await (const event of events) {
+      io.stdout(render(event.id, event.data, command.json));
+      status?.event(event.id);
+      if (++received === command.count) break;
+    }
+  } finally {
+    status?.stop();
+  }
+  return 0;
 }

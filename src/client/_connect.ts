@@ -1,0 +1,202 @@
+/**
+ * A consumer of one stream (WebSocket or SSE) that reconnects with
+ * exponential backoff and jitter and resumes from the last id it saw: the
+ * one implementation of reconnect and resume, used by relays, by the
+ * `subscribe` command and by the client module (and so by the live view).
+ * Web APIs only.
+ *
+ * @module
+ */
+
+import type { GapNotice } from "../event.ts";
+import { redactSecretsIn, redactUrl } from "../redact.ts";
+import {
+  type Attempt,
+  type AttemptHandlers,
+  openAttempt,
+  type StreamMessage,
+} from "./_transports.ts";
+
+/** One event from the upstream. */
+export type UpstreamEvent = StreamMessage;
+
+/** Connection state of an upstream. */
+export type UpstreamState = "connecting" | "open" | "closed";
+
+/** Options of {@link connectUpstream}. */
+export interface UpstreamOptions {
+  /** ws://, wss://, http:// or https:// (SSE). */
+  url: URL;
+  /** Resume after this id on the first connection. @default {null} */
+  lastEventId?: string | null;
+  /** On a connection without a last id, ask for the whole buffer. @default {false} */
+  replayAll?: boolean;
+  /** Token sent as `Authorization: Bearer` (SSE) or `?token=` (WebSocket). @default {null} */
+  token?: string | null;
+  /** The upstream's heartbeat period; silence for twice that reconnects. @default {15000} */
+  heartbeatMs?: number;
+  /** First retry delay bound. @default {250} */
+  initialDelayMs?: number;
+  /** Largest retry delay. @default {5000} */
+  maxDelayMs?: number;
+  /** Largest message accepted. @default {16777216} */
+  maxMessageBytes?: number;
+  /** Each event, in order. */
+  onEvent(event: UpstreamEvent): void;
+  /** The upstream reported a gap. */
+  onGap?(notice: GapNotice): void;
+  /** State changes, with a line to log. */
+  onState?(state: UpstreamState, detail: string): void;
+  /** Stops everything. */
+  signal?: AbortSignal;
+}
+
+/** A running upstream consumer. */
+export interface Upstream {
+  /** True while connected. */
+  readonly connected: boolean;
+  /** Connections lost so far. */
+  readonly reconnects: number;
+  /** The last id received, used to resume. */
+  readonly lastEventId: string | null;
+  /** Stops and disconnects. */
+  close(): void;
+}
+
+/** An upstream consumer that can also be paused (the client's queue is full). */
+export interface PausableUpstream extends Upstream {
+  /** Disconnects now and stays disconnected until {@link resume}. */
+  pause(): void;
+  /** Reconnects at once after {@link pause}, resuming from the last id. */
+  resume(): void;
+}
+
+/**
+ * Connects to an upstream and keeps reconnecting until closed. The retry
+ * delay after the n-th failure in a row is drawn from [b/2, b] with
+ * b = min(maxDelayMs, initialDelayMs * 2^n): the first retry comes within
+ * 250 ms, later ones at most 5 s apart. An open connection resets n.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { connectUpstream } from "../mod.ts";
+ * const upstream = connectUpstream({
+ *   url: new URL("ws://localhost:8080/events"),
+ *   onEvent: (event) => console.log(event.id, event.data),
+ * });
+ * upstream.close();
+ * ```
+ *
+ * @param options Where and what to call.
+ * @returns The running consumer.
+ */
+export function connectUpstream(options: UpstreamOptions): PausableUpstream {
+  const initialDelay = options.initialDelayMs ?? 250;
+  const maxDelay = options.maxDelayMs ?? 5_000;
+  const shown = redactUrl(options.url);
+  let lastEventId = options.lastEventId ?? null;
+  let connected = false;
+  let reconnects = 0;
+  let failures = 0;
+  let closed = false;
+  let paused = false;
+  let current: Attempt | undefined;
+  let wake: (() => void) | undefined;
+  const state = (s: UpstreamState, detail: string): void =>
+    options.onState?.(s, detail);
+
+  const handlers: AttemptHandlers = {
+    maxMessageBytes: options.maxMessageBytes ?? 16 << 20,
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    onOpen() {
+      connected = true;
+      failures = 0;
+      state("open", `connected to ${shown}`);
+    },
+    onEvent(event) {
+      if (event.id !== null) lastEventId = event.id;
+      options.onEvent(event);
+    },
+    onGap: (notice) => options.onGap?.(notice),
+  };
+
+  // Waits `ms` (forever for Infinity) or until woken by close or resume.
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = ms === Infinity ? undefined : setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      };
+    });
+
+  async function loop(): Promise<void> {
+    while (!closed) {
+      if (paused) {
+        state("closed", `paused ${shown}: the consumer is behind`);
+        await sleep(Infinity);
+        continue;
+      }
+      state("connecting", `connecting to ${shown}`);
+      const url = resumeUrl(options, lastEventId);
+      current = openAttempt(url, options.token ?? null, handlers);
+      // Error texts may quote the URL they were given, secrets included.
+      const reason = redactSecretsIn(await current.done, url);
+      current = undefined;
+      const wasConnected = connected;
+      connected = false;
+      if (closed || paused) continue;
+      if (wasConnected) reconnects++;
+      const base = Math.min(maxDelay, initialDelay * 2 ** failures++);
+      const delay = Math.round(base / 2 + Math.random() * base / 2);
+      state("closed", `upstream ${shown} ${reason}; retrying in ${delay} ms`);
+      await sleep(delay);
+    }
+    state("closed", `stopped consuming ${shown}`);
+  }
+
+  function close(): void {
+    if (closed) return;
+    closed = true;
+    options.signal?.removeEventListener("abort", close);
+    current?.abort();
+    wake?.();
+  }
+  if (options.signal?.aborted) closed = true;
+  options.signal?.addEventListener("abort", close, { once: true });
+  loop();
+  return {
+    get connected() {
+      return connected;
+    },
+    get reconnects() {
+      return reconnects;
+    },
+    get lastEventId() {
+      return lastEventId;
+    },
+    close,
+    pause() {
+      if (closed || paused) return;
+      paused = true;
+      current?.abort();
+    },
+    resume() {
+      if (!paused) return;
+      paused = false;
+      wake?.();
+    },
+  };
+}
+
+function resumeUrl(options: UpstreamOptions, lastEventId: string | null): URL {
+  const url = new URL(options.url);
+  if (url.protocol === "ws:" || url.protocol === "wss:") {
+    if (!url.searchParams.has("format")) url.searchParams.set("format", "json");
+    if (options.token) url.searchParams.set("token", options.token);
+  }
+  if (lastEventId !== null) url.searchParams.set("lastEventId", lastEventId);
+  else if (options.replayAll) url.searchParams.set("replay", "all");
+  return url;
+}

@@ -1,0 +1,161 @@
+/**
+ * The async iterable returned by `subscribe()`: a bounded queue between the
+ * reconnecting connection and a `for await` loop. Web APIs only.
+ *
+ * @module
+ */
+
+import type { EventData, GapNotice } from "../event.ts";
+import { connectUpstream, type PausableUpstream } from "./_connect.ts";
+
+/** One event: its id and its payload. */
+export interface ClientEvent {
+  /**
+   * The id given by the stream's origin, or null for streams that carry no
+   * ids (such as the original Go service's bare frames).
+   */
+  id: string | null;
+  /** The payload: a string, or a Uint8Array for binary events. */
+  data: EventData;
+}
+
+/** The connection state reported to {@link SubscribeOptions.onState}. */
+export type ConnectionState = "connecting" | "open" | "closed";
+
+/** Options of `subscribe()`. */
+export interface SubscribeOptions {
+  /** Start after this id (the first connection resumes from it). @default {undefined} */
+  lastEventId?: string;
+  /**
+   * A token: sent as `Authorization: Bearer` over SSE and as `?token=` over
+   * WebSocket (browsers cannot set WebSocket headers). @default {undefined}
+   */
+  token?: string;
+  /** Stops the subscription: the iteration ends, nothing is left running. @default {undefined} */
+  signal?: AbortSignal;
+  /**
+   * The server could not resume exactly (the id is older than its replay
+   * buffer, or from before its restart): events may be missing. Called in
+   * stream order, just before the events that follow the gap are yielded.
+   * @default {undefined}
+   */
+  onGap?(notice: GapNotice): void;
+  /**
+   * The connection changed, with a line saying why (and when the next try
+   * comes). Called when it happens, not in stream order. @default {undefined}
+   */
+  onState?(state: ConnectionState, detail: string): void;
+  /**
+   * Most events held for a consumer that is slower than the stream. When
+   * the queue is full the client disconnects; once the consumer has taken
+   * half of it, the client reconnects and resumes after the last queued
+   * id, so the server replays what was missed from its buffer (or sends a
+   * gap notice when those events have left it). @default {1000}
+   */
+  maxQueue?: number;
+  /** The server's heartbeat period; silence for twice that reconnects. @default {15000} */
+  heartbeatMs?: number;
+}
+
+/** The subscription: an async iterable of events with a way to stop it. */
+export interface Subscription extends AsyncIterableIterator<ClientEvent> {
+  /** The id of the last event received (to resume from later), or null. */
+  readonly lastEventId: string | null;
+  /** Stops the subscription; a pending `next()` resolves as done. */
+  close(): void;
+}
+
+type Item = ClientEvent | { gap: GapNotice };
+
+/**
+ * Creates the subscription; it connects on the first `next()`.
+ *
+ * @param url The validated stream URL.
+ * @param options See {@link SubscribeOptions}.
+ * @returns The subscription.
+ */
+export function createSubscription(
+  url: URL,
+  options: SubscribeOptions,
+): Subscription {
+  const max = Math.max(1, options.maxQueue ?? 1000);
+  const queue: Item[] = [];
+  let upstream: PausableUpstream | undefined;
+  let waiter:
+    | ((result: Promise<IteratorResult<ClientEvent>>) => void)
+    | undefined;
+  let closed = options.signal?.aborted === true;
+
+  const push = (item: Item): void => {
+    if (closed) return;
+    queue.push(item);
+    if (queue.length >= max) upstream!.pause();
+    if (waiter !== undefined) {
+      const resolve = waiter;
+      waiter = undefined;
+      resolve(take());
+    }
+  };
+
+  // The next event, calling onGap for the notices before it; waits when
+  // the queue is empty. A throwing onGap ends the subscription with it.
+  function take(): Promise<IteratorResult<ClientEvent>> {
+    while (queue.length > 0) {
+      const item = queue.shift()!;
+      if (queue.length <= max / 2) upstream?.resume();
+      if (!("gap" in item)) {
+        return Promise.resolve({ value: item, done: false });
+      }
+      try {
+        options.onGap?.(item.gap);
+      } catch (error) {
+        close();
+        return Promise.reject(error);
+      }
+    }
+    if (closed) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => (waiter = resolve));
+  }
+
+  function close(): void {
+    if (closed) return;
+    closed = true;
+    options.signal?.removeEventListener("abort", close);
+    upstream?.close();
+    queue.length = 0;
+    waiter?.(Promise.resolve({ value: undefined, done: true }));
+    waiter = undefined;
+  }
+  options.signal?.addEventListener("abort", close, { once: true });
+
+  const start = (): void => {
+    upstream = connectUpstream({
+      url,
+      lastEventId: options.lastEventId ?? null,
+      token: options.token ?? null,
+      heartbeatMs: options.heartbeatMs,
+      onEvent: push,
+      onGap: (gap) => push({ gap }),
+      onState: options.onState,
+    });
+  };
+
+  const subscription: Subscription = {
+    get lastEventId() {
+      return upstream?.lastEventId ?? options.lastEventId ?? null;
+    },
+    close,
+    next(): Promise<IteratorResult<ClientEvent>> {
+      if (!closed && upstream === undefined) start();
+      return take();
+    },
+    return(): Promise<IteratorResult<ClientEvent>> {
+      close();
+      return Promise.resolve({ value: undefined, done: true });
+    },
+    [Symbol.asyncIterator]() {
+      return subscription;
+    },
+  };
+  return subscription;
+}

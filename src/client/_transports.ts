@@ -1,0 +1,232 @@
+/**
+ * One connection attempt to a stream, over WebSocket (`?format=json`) or
+ * Server-Sent Events read with fetch. Web APIs only (no runtime globals,
+ * no dependency), so the same code runs in browsers, Deno, Bun and Node.
+ *
+ * @module
+ */
+
+import {
+  decodeBase64,
+  type EventData,
+  type GapNotice,
+  parseEventId,
+  parseJsonMessage,
+  readGapNotice,
+} from "../event.ts";
+import { createSseParser } from "../sse_parser.ts";
+
+/** One event from a stream. */
+export interface StreamMessage {
+  /** The stream's id, or null when the stream gives none. */
+  id: string | null;
+  /** The payload: text, or bytes for binary events. */
+  data: EventData;
+}
+
+/** What an attempt calls while it runs. */
+export interface AttemptHandlers {
+  /** Largest message accepted. */
+  maxMessageBytes: number;
+  /** The server's heartbeat period; silence for twice that ends the attempt. */
+  heartbeatMs: number;
+  /** The connection is open. */
+  onOpen(): void;
+  /** An event, in order. */
+  onEvent(event: StreamMessage): void;
+  /** The server reported a gap. */
+  onGap(notice: GapNotice): void;
+}
+
+/** A connection attempt. */
+export interface Attempt {
+  /** Resolves when the connection ends, with the reason in words. */
+  done: Promise<string>;
+  /** Ends it; no handler is called afterwards. */
+  abort(): void;
+}
+
+/**
+ * Opens one connection: WebSocket for ws(s):// URLs, SSE for http(s)://.
+ *
+ * @param url The full URL, with the resume and format parameters.
+ * @param token Sent as `Authorization: Bearer` over SSE (WebSocket URLs
+ *   already carry it as `?token=`).
+ * @param handlers What to call.
+ * @returns The attempt.
+ */
+export function openAttempt(
+  url: URL,
+  token: string | null,
+  handlers: AttemptHandlers,
+): Attempt {
+  return url.protocol === "ws:" || url.protocol === "wss:"
+    ? openWebSocket(url, handlers)
+    : openSse(url, token, handlers);
+}
+
+/**
+ * Watches for silence: once the server has shown it sends heartbeats (it
+ * speaks our protocol), twice the period without a byte ends the attempt.
+ * A re-armed timeout rather than an interval, so that stopping it leaves
+ * nothing behind.
+ */
+function createWatchdog(heartbeatMs: number, onSilence: () => void): {
+  touch(ours: boolean): void;
+  stop(): void;
+} {
+  let ours = false;
+  let last = Date.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const check = (): void => {
+    if (ours && Date.now() - last > 2 * heartbeatMs) return onSilence();
+    timer = setTimeout(check, Math.max(50, heartbeatMs / 2));
+  };
+  check();
+  return {
+    touch(isOurs) {
+      last = Date.now();
+      if (isOurs) ours = true;
+    },
+    stop: () => clearTimeout(timer),
+  };
+}
+
+function openWebSocket(url: URL, handlers: AttemptHandlers): Attempt {
+  let finish: (reason: string) => void = () => {};
+  const done = new Promise<string>((resolve) => (finish = resolve));
+  let socket: WebSocket;
+  try {
+    socket = new WebSocket(url.href);
+  } catch (error) {
+    return { done: Promise.resolve(`could not connect: ${error}`), abort() {} };
+  }
+  let ended = false;
+  socket.binaryType = "arraybuffer";
+  const end = (reason: string): void => {
+    if (ended) return;
+    ended = true;
+    watchdog.stop();
+    finish(reason);
+    if (socket.readyState <= 1) socket.close(1000);
+  };
+  const watchdog = createWatchdog(
+    handlers.heartbeatMs,
+    () => end("went silent"),
+  );
+  socket.onopen = () => {
+    if (ended) return;
+    watchdog.touch(false);
+    handlers.onOpen();
+  };
+  socket.onmessage = (message: MessageEvent) => {
+    if (ended) return;
+    const raw: unknown = message.data;
+    if (typeof raw === "string") {
+      if (raw.length > handlers.maxMessageBytes) {
+        return end("sent a message over the size limit");
+      }
+      const parsed = parseJsonMessage(raw);
+      watchdog.touch(parsed !== undefined);
+      if (parsed === undefined) handlers.onEvent({ id: null, data: raw });
+      else if (parsed.type === "event") {
+        handlers.onEvent({ id: parsed.id, data: parsed.data });
+      } else if (parsed.type === "gap") handlers.onGap(parsed.notice);
+    } else if (raw instanceof ArrayBuffer) {
+      watchdog.touch(false);
+      handlers.onEvent({ id: null, data: new Uint8Array(raw) });
+    }
+  };
+  socket.onerror = () => end("failed");
+  socket.onclose = (event: CloseEvent) =>
+    end(`closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`);
+  return { done, abort: () => end("closed by us") };
+}
+
+function openSse(
+  url: URL,
+  token: string | null,
+  handlers: AttemptHandlers,
+): Attempt {
+  const controller = new AbortController();
+  const done = readSse(url, token, handlers, controller.signal);
+  return { done, abort: () => controller.abort() };
+}
+
+async function readSse(
+  url: URL,
+  token: string | null,
+  handlers: AttemptHandlers,
+  signal: AbortSignal,
+): Promise<string> {
+  const headers: Record<string, string> = { Accept: "text/event-stream" };
+  const lastEventId = url.searchParams.get("lastEventId");
+  if (lastEventId !== null) headers["Last-Event-ID"] = lastEventId;
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response: Response;
+  try {
+    response = await fetch(url.href, { headers, signal, cache: "no-store" });
+  } catch (error) {
+    return `could not connect: ${(error as Error)?.message ?? error}`;
+  }
+  const type = response.headers.get("content-type") ?? "";
+  if (!response.ok || !response.body || !type.startsWith("text/event-stream")) {
+    await response.body?.cancel().catch(() => {});
+    return response.ok
+      ? "did not answer with text/event-stream"
+      : `answered ${response.status}`;
+  }
+  if (signal.aborted) {
+    await response.body.cancel().catch(() => {});
+    return "closed by us";
+  }
+  handlers.onOpen();
+  let silent = false;
+  const reader = response.body.getReader();
+  const cancel = (): void => void reader.cancel().catch(() => {});
+  const watchdog = createWatchdog(handlers.heartbeatMs, () => {
+    silent = true;
+    cancel();
+  });
+  const parser = createSseParser({
+    onComment: () => watchdog.touch(true),
+    onMessage(message) {
+      // A chunk may hold several events: none is passed on once aborted.
+      if (signal.aborted) return;
+      watchdog.touch(true);
+      const id = message.lastEventId !== "" && parseEventId(message.lastEventId)
+        ? message.lastEventId
+        : null;
+      if (message.event === "gap") handlers.onGap(parseGap(message.data));
+      else if (message.event === "binary") {
+        const bytes = decodeBase64(message.data);
+        if (bytes !== undefined) handlers.onEvent({ id, data: bytes });
+      } else if (message.event === "message") {
+        handlers.onEvent({ id, data: message.data });
+      }
+    },
+  }, handlers.maxMessageBytes);
+  const decoder = new TextDecoder();
+  signal.addEventListener("abort", cancel);
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) return silent ? "went silent" : "ended the stream";
+      parser.feed(decoder.decode(value, { stream: true }));
+    }
+  } catch (error) {
+    if (silent) return "went silent";
+    return `failed: ${(error as Error)?.message ?? error}`;
+  } finally {
+    watchdog.stop();
+    signal.removeEventListener("abort", cancel);
+  }
+}
+
+function parseGap(data: string): GapNotice {
+  try {
+    return readGapNotice(JSON.parse(data));
+  } catch {
+    return { lastEventId: null, reason: data };
+  }
+}
