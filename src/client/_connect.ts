@@ -23,7 +23,7 @@ export type UpstreamEvent = StreamMessage;
 /** Connection state of an upstream. */
 export type UpstreamState = "connecting" | "open" | "closed";
 
-/** Options of {@link connectUpstream}. */
+/** Options of {@link connectStream}. */
 export interface UpstreamOptions {
   /** ws://, wss://, http:// or https:// (SSE). */
   url: URL;
@@ -72,25 +72,15 @@ export interface PausableUpstream extends Upstream {
 }
 
 /**
- * Connects to an upstream and keeps reconnecting until closed. The retry
+ * Connects to a stream and keeps reconnecting until closed. The retry
  * delay after the n-th failure in a row is drawn from [b/2, b] with
  * b = min(maxDelayMs, initialDelayMs * 2^n): the first retry comes within
  * 250 ms, later ones at most 5 s apart. An open connection resets n.
  *
- * @example Usage
- * ```ts ignore
- * import { connectUpstream } from "../mod.ts";
- * const upstream = connectUpstream({
- *   url: new URL("ws://localhost:8080/events"),
- *   onEvent: (event) => console.log(event.id, event.data),
- * });
- * upstream.close();
- * ```
- *
  * @param options Where and what to call.
- * @returns The running consumer.
+ * @returns The running consumer, which can also be paused.
  */
-export function connectUpstream(options: UpstreamOptions): PausableUpstream {
+export function connectStream(options: UpstreamOptions): PausableUpstream {
   const initialDelay = options.initialDelayMs ?? 250;
   const maxDelay = options.maxDelayMs ?? 5_000;
   const shown = redactUrl(options.url);

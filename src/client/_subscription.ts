@@ -6,7 +6,7 @@
  */
 
 import type { EventData, GapNotice } from "../event.ts";
-import { connectUpstream, type PausableUpstream } from "./_connect.ts";
+import { connectStream, type PausableUpstream } from "./_connect.ts";
 
 /** One event: its id and its payload. */
 export interface ClientEvent {
@@ -129,7 +129,7 @@ export function createSubscription(
   options.signal?.addEventListener("abort", close, { once: true });
 
   const start = (): void => {
-    upstream = connectUpstream({
+    upstream = connectStream({
       url,
       lastEventId: options.lastEventId ?? null,
       token: options.token ?? null,

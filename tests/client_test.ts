@@ -1,0 +1,67 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { publish, PublishError, subscribe } from "../src/client.ts";
+
+describe("client module, without a server", () => {
+  test("subscribe() refuses a URL of another scheme or an invalid one with a TypeError", () => {
+    assert.throws(
+      () => subscribe("ftp://127.0.0.1/events"),
+      (error: unknown) =>
+        error instanceof TypeError &&
+        error.message ===
+          'Cannot subscribe: expected a ws://, wss://, http:// or https:// URL, received "ftp://127.0.0.1/events"',
+    );
+    assert.throws(
+      () => subscribe("http://[::1"),
+      /Cannot subscribe: invalid URL "http:\/\/\[::1"/,
+    );
+  });
+
+  test("publish() rejects a bad URL with a TypeError", async () => {
+    await assert.rejects(
+      publish("mailto:someone", "x"),
+      /Cannot publish: expected a ws:\/\/, wss:\/\/, http:\/\/ or https:\/\/ URL/,
+    );
+  });
+
+  test("subscribe() with an aborted signal ends at once and never connects", async () => {
+    const states: string[] = [];
+    const events = subscribe("ws://127.0.0.1:9/events", {
+      signal: AbortSignal.abort(),
+      onState: (state) => states.push(state),
+    });
+    const result = await events.next();
+    assert.equal(result.done, true);
+    assert.deepEqual(states, []);
+    assert.equal(events.lastEventId, null);
+  });
+
+  test("subscribe() is lazy: nothing connects before iteration, and close() ends a pending next()", async () => {
+    const states: string[] = [];
+    const events = subscribe("ws://127.0.0.1:9/events", {
+      lastEventId: "abc-1",
+      onState: (state) => states.push(state),
+    });
+    assert.deepEqual(states, []);
+    const pending = events.next();
+    assert.deepEqual(states, ["connecting"]);
+    events.close();
+    assert.deepEqual(await pending, { value: undefined, done: true });
+    assert.equal(events.lastEventId, "abc-1");
+  });
+
+  test("PublishError carries status, code and the server's message", () => {
+    const error = new PublishError(413, "payload_too_large", "body too large");
+    assert.equal(error.name, "PublishError");
+    assert.equal(error.status, 413);
+    assert.equal(error.code, "payload_too_large");
+    assert.equal(
+      error.message,
+      "Cannot publish: the server answered 413 payload_too_large: body too large",
+    );
+    assert.equal(
+      new PublishError(502, "", "Bad Gateway").message,
+      "Cannot publish: the server answered 502: Bad Gateway",
+    );
+  });
+});

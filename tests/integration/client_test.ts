@@ -1,0 +1,348 @@
+/**
+ * The client module (src/client.ts) against real instances started from
+ * cli.ts: both transports, binary payloads, tokens, resume across a relay
+ * restart with nothing lost or repeated, gap notices, a slow consumer, and
+ * stopping with nothing left running.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import {
+  type ClientEvent,
+  type GapNotice,
+  publish,
+  PublishError,
+  subscribe,
+} from "../../src/client.ts";
+import {
+  freePort,
+  ROOT,
+  runtimeCommand,
+  type Service,
+  startChild,
+  startService,
+  waitFor,
+} from "./_helpers.ts";
+
+const WAIT_MS = 20_000;
+
+/**
+ * Takes the next `n` events with `next()`, leaving the subscription open
+ * (a `break` out of `for await` would close it); fewer if it ends.
+ */
+async function take(
+  events: AsyncIterator<ClientEvent>,
+  n: number,
+): Promise<ClientEvent[]> {
+  const got: ClientEvent[] = [];
+  while (got.length < n) {
+    const result = await events.next();
+    if (result.done) break;
+    got.push(result.value);
+  }
+  return got;
+}
+
+function seqs(events: ClientEvent[]): number[] {
+  return events.map((e) => Number(e.id!.slice(e.id!.lastIndexOf("-") + 1)));
+}
+
+function assertConsecutive(events: ClientEvent[]): void {
+  const epochs = new Set(events.map((e) => e.id!.split("-")[0]));
+  assert.equal(epochs.size, 1, `one epoch: ${[...epochs]}`);
+  const s = seqs(events);
+  for (let i = 1; i < s.length; i++) {
+    assert.equal(s[i], s[i - 1] + 1, `no loss, no duplicate at ${s[i - 1]}`);
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Timed out waiting for ${what}`)),
+      WAIT_MS,
+    );
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+describe("client module against a real instance", { timeout: 120_000 }, () => {
+  test("subscribe() over WebSocket and SSE gets text as strings and bytes as Uint8Array, with ids; publish() returns the id", async () => {
+    const hub = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+    ]);
+    try {
+      const bytes = new Uint8Array([0, 1, 2, 250, 255, 10, 13]);
+      // Start both iterations (they connect on the first next()) and wait
+      // until both are connected before publishing.
+      const open = { ws: false, sse: false };
+      const wsOpen = subscribe(hub.url, {
+        onState: (s) => (open.ws ||= s === "open"),
+      });
+      const sseOpen = subscribe(`${hub.http}/events`, {
+        onState: (s) => (open.sse ||= s === "open"),
+      });
+      const got = Promise.all([take(wsOpen, 2), take(sseOpen, 2)]);
+      await waitFor(() => open.ws && open.sse, WAIT_MS, "both connected");
+      const text = await publish(`${hub.http}/events`, "héllo\nworld");
+      const binary = await publish(hub.url, bytes);
+      assert.match(text.id, /^[0-9a-z]+-\d+$/);
+      const [overWs, overSse] = await withTimeout(got, "events");
+      for (const events of [overWs, overSse]) {
+        assert.deepEqual(events.map((e) => e.id), [text.id, binary.id]);
+        assert.equal(events[0].data, "héllo\nworld");
+        assert.ok(events[1].data instanceof Uint8Array, "bytes stay bytes");
+        assert.deepEqual([...events[1].data], [...bytes]);
+      }
+      wsOpen.close();
+      sseOpen.close();
+    } finally {
+      await hub.stop();
+    }
+  });
+
+  test("tokens: subscribe() sends them on both transports; publish() refusals are PublishError with status and code", async () => {
+    const hub = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+      "--subscribe-token",
+      "sub-secret",
+      "--publish-token",
+      "pub-secret",
+    ]);
+    try {
+      const refused = await publish(`${hub.http}/events`, "x", {
+        token: "wrong",
+      }).then(() => null, (error: unknown) => error);
+      assert.ok(refused instanceof PublishError, String(refused));
+      assert.equal(refused.status, 401);
+      assert.equal(refused.code, "unauthorized");
+      assert.match(refused.message, /^Cannot publish: the server answered 401/);
+
+      const states: string[] = [];
+      const denied = subscribe(`${hub.http}/events`, {
+        token: "wrong",
+        onState: (_, detail) => states.push(detail),
+      });
+      const deniedLoop = take(denied, 1);
+      await waitFor(
+        () => states.some((s) => /answered 401/.test(s)),
+        WAIT_MS,
+        "a 401 reported through onState",
+      );
+      denied.close();
+      assert.deepEqual(await deniedLoop, [], "a closed subscription ends");
+
+      const opened: string[] = [];
+      const onState = (state: string) => state === "open" && opened.push(state);
+      const ws = subscribe(hub.url, { token: "sub-secret", onState });
+      const sse = subscribe(`${hub.http}/events`, {
+        token: "sub-secret",
+        onState,
+      });
+      const got = Promise.all([take(ws, 1), take(sse, 1)]);
+      await waitFor(() => opened.length === 2, WAIT_MS, "both connected");
+      const { id } = await publish(`${hub.http}/events`, "ok", {
+        token: "pub-secret",
+      });
+      const [a, b] = await withTimeout(got, "events with tokens");
+      assert.equal(a[0].id, id);
+      assert.equal(b[0].id, id);
+      ws.close();
+      sse.close();
+    } finally {
+      await hub.stop();
+    }
+  });
+
+  for (const transport of ["ws", "sse"] as const) {
+    test(`${transport}: resumes across a relay restart on the same port with nothing lost or repeated`, async () => {
+      let producer: Service | undefined;
+      let relay: Service | undefined;
+      try {
+        producer = await startService([
+          "--serve-address",
+          "127.0.0.1:0",
+          "--interval",
+          "20",
+        ]);
+        const port = await freePort();
+        const relayArgs = [
+          "--consume-url",
+          producer.url,
+          "--no-produce",
+          "--serve-address",
+          `127.0.0.1:${port}`,
+        ];
+        relay = await startService(relayArgs);
+        const url = transport === "ws" ? relay.url : `${relay.http}/events`;
+        const states: string[] = [];
+        const events = subscribe(url, { onState: (s) => states.push(s) });
+        const first = await withTimeout(take(events, 20), "first events");
+        await relay.stop("SIGKILL");
+        const restarted = startService(relayArgs);
+        const rest = withTimeout(take(events, 60), "events after restart");
+        relay = await restarted;
+        const all = [...first, ...await rest];
+        assert.equal(all.length, 80);
+        assertConsecutive(all);
+        assert.ok(
+          states.filter((s) => s === "open").length >= 2,
+          `reconnected: ${states}`,
+        );
+        events.close();
+      } finally {
+        await relay?.stop();
+        await producer?.stop();
+      }
+    });
+  }
+
+  test("gap notices: a resume from another epoch, and across an origin restart, calls onGap before the next event", async () => {
+    const port = await freePort();
+    const args = ["--serve-address", `127.0.0.1:${port}`, "--no-produce"];
+    let hub = await startService(args);
+    try {
+      const gaps: GapNotice[] = [];
+      const opened: number[] = [];
+      const controller = new AbortController();
+      const events = subscribe(`${hub.http}/events`, {
+        lastEventId: "zzzzzz-41",
+        signal: controller.signal,
+        onGap: (gap) => gaps.push(gap),
+        onState: (s) => s === "open" && opened.push(Date.now()),
+      });
+      const received: ClientEvent[] = [];
+      const gapsBefore: number[] = [];
+      const loop = (async () => {
+        for await (const event of events) {
+          gapsBefore.push(gaps.length);
+          received.push(event);
+        }
+      })();
+      await waitFor(() => opened.length === 1, WAIT_MS, "connected");
+      const before = await publish(`${hub.http}/events`, "before");
+      await waitFor(() => received.length === 1, WAIT_MS, "first event");
+      assert.equal(gaps.length, 1);
+      assert.equal(gaps[0].lastEventId, "zzzzzz-41");
+      assert.deepEqual(gapsBefore, [1], "the gap came before the event");
+
+      await hub.stop();
+      hub = await startService(args);
+      await waitFor(() => opened.length === 2, WAIT_MS, "reconnected");
+      const after = await publish(`${hub.http}/events`, "after");
+      await waitFor(() => received.length === 2, WAIT_MS, "event after");
+      assert.equal(received[1].id, after.id);
+      assert.notEqual(after.id.split("-")[0], before.id.split("-")[0]);
+      assert.equal(gaps.length, 2, "the restart is a gap too");
+      assert.equal(gaps[1].lastEventId, before.id);
+      assert.equal(events.lastEventId, after.id);
+      controller.abort();
+      await withTimeout(loop, "the loop to end on abort");
+    } finally {
+      await hub.stop();
+    }
+  });
+
+  test("a consumer slower than the stream: the queue pauses the connection and resumes, nothing lost", async () => {
+    const hub = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+    ]);
+    try {
+      const details: string[] = [];
+      let open = false;
+      const events = subscribe(hub.url, {
+        maxQueue: 8,
+        onState: (s, detail) => {
+          details.push(detail);
+          open ||= s === "open";
+        },
+      });
+      const got: ClientEvent[] = [];
+      const loop = (async () => {
+        for await (const event of events) {
+          got.push(event);
+          if (got.length === 60) break;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      await waitFor(() => open, WAIT_MS, "connected");
+      const ids: string[] = [];
+      for (let i = 0; i < 60; i++) {
+        ids.push((await publish(`${hub.http}/events`, `e${i}`)).id);
+      }
+      await withTimeout(loop, "60 events");
+      assert.deepEqual(got.map((e) => e.id), ids);
+      assert.ok(
+        details.some((d) => /paused .* the consumer is behind/.test(d)),
+        `the queue filled and paused: ${details.join(" | ")}`,
+      );
+    } finally {
+      await hub.stop();
+    }
+  });
+
+  for (const mode of ["abort", "break", "backoff"] as const) {
+    test(`stopping by ${mode}: the program exits by itself, no timer or socket left`, async () => {
+      const hub = await startService([
+        "--serve-address",
+        "127.0.0.1:0",
+        "--interval",
+        "20",
+      ]);
+      let url = hub.url;
+      if (mode === "backoff") {
+        // Nothing listens there: the client waits between retries.
+        url = `ws://127.0.0.1:${await freePort()}/events`;
+      }
+      try {
+        const [command, base] = runtimeCommand(
+          join(ROOT, "tests/integration/_client_abort.ts"),
+        );
+        const child = startChild(command, [...base, url, mode]);
+        await waitFor(
+          () =>
+            /stopped after/.test(child.stdout()) ||
+            child.proc.exitCode !== null,
+          WAIT_MS,
+          `"stopped" from the child: ${child.stderr()}`,
+        );
+        const stoppedAt = Date.now();
+        // A socket left open keeps it alive for good, a heartbeat watchdog
+        // for 7.5 s, a retry timer (backoff mode) for at least 2 s.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const exited = await Promise.race([
+          child.exited,
+          new Promise<null>((r) => (timer = setTimeout(() => r(null), 1_500))),
+        ]);
+        clearTimeout(timer);
+        if (exited === null) await child.stop("SIGKILL");
+        assert.ok(
+          exited !== null,
+          `the child still ran 1.5 s after the subscription stopped: ${child.stdout()}${child.stderr()}`,
+        );
+        assert.equal(exited.code, 0, child.stderr());
+        assert.match(
+          child.stdout(),
+          mode === "backoff"
+            ? /stopped after 0 events/
+            : /stopped after 3 events/,
+        );
+        console.log(
+          `${mode}: exited ${Date.now() - stoppedAt} ms after stopping`,
+        );
+      } finally {
+        await hub.stop();
+      }
+    });
+  }
+});
