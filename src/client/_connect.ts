@@ -111,8 +111,10 @@ export function connectStream(options: UpstreamOptions): PausableUpstream {
   };
 
   // Waits `ms` (forever for Infinity) or until woken by close or resume.
+  // Not at all once closed: an onState callback may have closed it.
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
+      if (closed) return resolve();
       const timer = ms === Infinity ? undefined : setTimeout(resolve, ms);
       wake = () => {
         clearTimeout(timer);
@@ -123,12 +125,14 @@ export function connectStream(options: UpstreamOptions): PausableUpstream {
 
   async function loop(): Promise<void> {
     while (!closed) {
+      // Each state callback may close, pause or resume: check again after.
       if (paused) {
         state("closed", `paused ${shown}: the consumer is behind`);
-        await sleep(Infinity);
+        if (paused) await sleep(Infinity);
         continue;
       }
       state("connecting", `connecting to ${shown}`);
+      if (closed || paused) continue;
       const url = resumeUrl(options, lastEventId);
       current = openAttempt(url, options.token ?? null, handlers);
       // Error texts may quote the URL they were given, secrets included.
