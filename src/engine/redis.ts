@@ -1,8 +1,476 @@
-import { UsageError } from "../errors.ts";
-import type { Engine } from "./types.ts";
-/** Placeholder until the Redis engine lands. */
-export function createRedisEngine(_options: unknown): Engine {
-  throw new UsageError(
-    "Cannot start the Redis engine: not available in this build yet",
-  );
+/**
+ * The Redis engine: each path is a Redis stream shared by every instance
+ * started with the same URL, prefix and paths, so they serve one log
+ * (same ids, same order, publish and subscribe anywhere).
+ *
+ * How it works (Centrifugo's design, on Redis 6.2+ and its kin):
+ * - Append: one Lua script (see `_redis_wire.ts`) numbers the event from
+ *   the path's meta hash, adds it to the stream (`XADD`, `MAXLEN ~`
+ *   `--buffer`), refreshes `--history-ttl` and publishes it on the path's
+ *   channel, atomically. The id (`<epoch>-<seq>`) is answered once Redis
+ *   has run it; a failure answers {@link EngineUnavailableError} (503).
+ * - Live: one Pub/Sub connection for every path (a `SUBSCRIBE` per path,
+ *   added and removed at run time). Each path's reader checks that each
+ *   event is the last one plus one; on a hole, after a reconnect, or when
+ *   the epoch changed, it reads the stream from its last id (`XRANGE`)
+ *   before going on, so every stored event is delivered once, in order.
+ *   A loss it cannot fill (trimmed, or Redis lost its data and started a
+ *   new epoch) reaches the hub as a gap notice, never as a silent hole.
+ * - History: a resume older than the hub's cache reads the stream
+ *   (`XRANGE` after the id; from the start when the id is of another
+ *   epoch, and the hub then sends the gap notice first).
+ *
+ * Blocking reads are not used: `XREAD BLOCK` over thousands of on-demand
+ * paths would repeat every key on each call, where Pub/Sub costs nothing
+ * per idle path.
+ *
+ * @module
+ */
+
+import { createEpoch, type EventData, type EventIdParts } from "../event.ts";
+import type { Topic } from "../hub.ts";
+import type { Logger } from "../log.ts";
+import { connectRedis, type RedisLink } from "./_redis_client.ts";
+import {
+  APPEND_SCRIPT,
+  entryIdOf,
+  kindOf,
+  parseLiveMessage,
+  parseRange,
+  type PathKeys,
+  pathKeys,
+  type WireEvent,
+} from "./_redis_wire.ts";
+import { redactEngineUrl } from "./config.ts";
+import {
+  type Engine,
+  type EngineStatus,
+  EngineUnavailableError,
+  type HistoryRange,
+  type TopicHistory,
+} from "./types.ts";
+
+/** Options of {@link createRedisEngine}. */
+export interface RedisEngineOptions {
+  /** `redis://` or `rediss://`. */
+  url: URL;
+  /** Key prefix. @default {"wsevent:"} */
+  prefix?: string;
+  /** Entries kept per stream (approximately). @default {1000} */
+  maxLength?: number;
+  /** Seconds without a publish after which a path's history expires; 0 keeps it. @default {0} */
+  historyTtlSeconds?: number;
+  /** Longest wait for one command. @default {5000} */
+  commandTimeoutMs?: number;
+  /** Where connection changes are logged. */
+  log?: Logger;
+}
+
+/** Entries read per `XRANGE`. */
+const PAGE = 1000;
+
+/** The engine's connection, shared by its readers. */
+interface Store {
+  readonly link: RedisLink;
+  readonly stats: { lag: number };
+  /** Reads the stream of `keys` from `start` (inclusive), at most `max` entries. */
+  read(keys: PathKeys, start: string, max: number): Promise<WireEvent[]>;
+  /** The current epoch of a path's log (null when there is none) and its next seq. */
+  head(keys: PathKeys): Promise<{ epoch: string | null; next: number }>;
+}
+
+const DECODER = new TextDecoder();
+
+/**
+ * Creates the Redis engine. It connects in the background and reports
+ * itself disconnected (publishes 503, `/readyz` 503) until it is.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { createHub } from "../../mod.ts";
+ * import { createRedisEngine } from "./redis.ts";
+ * const engine = createRedisEngine({ url: new URL("redis://127.0.0.1:6379") });
+ * const topic = createHub().addTopic("events", "unused");
+ * engine.open(topic);
+ * console.log(await engine.append(topic, "hello")); // e.g. "mi5x0k2a1b-0"
+ * ```
+ *
+ * @param options Where Redis is and how much history to keep.
+ * @returns The engine.
+ */
+export function createRedisEngine(options: RedisEngineOptions): Engine {
+  const prefix = options.prefix ?? "wsevent:";
+  const maxLength = String(options.maxLength ?? 1000);
+  const ttl = String(options.historyTtlSeconds ?? 0);
+  const shown = redactEngineUrl(options.url.href);
+  const readers = new Map<string, Reader>();
+  const byChannel = new Map<string, Reader>();
+  const counters = { reconnects: 0, publishErrors: 0 };
+  let sha: string | undefined;
+  let down = true;
+  const link = connectRedis({
+    url: options.url,
+    commandTimeoutMs: options.commandTimeoutMs ?? 5000,
+    onReady() {
+      if (!link.ready) return;
+      down = false;
+      options.log?.info(`engine connected to ${shown}`);
+      loadScript();
+      // Subscriptions are renewed by the client; once in force, read what
+      // was missed meanwhile.
+      link.settle().then(() => {
+        for (const reader of readers.values()) reader.sync();
+      }, () => {});
+    },
+    onLost(cause) {
+      if (down) return;
+      down = true;
+      counters.reconnects++;
+      options.log?.warn(
+        `engine lost ${shown}: ${cause}; reconnecting with backoff`,
+      );
+    },
+    onMessage(channel, message) {
+      byChannel.get(channel)?.onLive(message);
+    },
+  });
+  const loadScript = (): void => {
+    link.command(["SCRIPT", "LOAD", APPEND_SCRIPT]).then(
+      (reply) => (sha = DECODER.decode(reply as Uint8Array)),
+      () => {},
+    );
+  };
+  const store: Store = {
+    link,
+    stats: { lag: 0 },
+    async read(keys, start, max) {
+      const events: WireEvent[] = [];
+      let from = start;
+      while (events.length < max) {
+        const page = parseRange(
+          await link.command([
+            "XRANGE",
+            keys.log,
+            from,
+            "+",
+            "COUNT",
+            String(PAGE),
+          ]),
+        );
+        events.push(...page);
+        if (page.length < PAGE) break;
+        from = entryIdOf(page[page.length - 1].id.seq + 1);
+      }
+      return events;
+    },
+    async head(keys) {
+      const reply = await link.command(["HMGET", keys.meta, "epoch", "seq"]);
+      const [epoch, seq] = reply as (Uint8Array | null)[];
+      const next = seq instanceof Uint8Array ? Number(DECODER.decode(seq)) : 0;
+      return {
+        epoch: epoch instanceof Uint8Array ? DECODER.decode(epoch) : null,
+        next: Number.isSafeInteger(next) ? next : 0,
+      };
+    },
+  };
+  const unavailable = (
+    why: string,
+    cause?: unknown,
+  ): EngineUnavailableError => {
+    counters.publishErrors++;
+    return new EngineUnavailableError(
+      `Cannot publish: the engine's Redis (${shown}) ${why}`,
+      { cause },
+    );
+  };
+  const append = async (topic: Topic, data: EventData): Promise<string> => {
+    const reader = readers.get(topic.path);
+    if (reader === undefined) {
+      throw new RangeError(`Cannot publish to /${topic.path}: not open`);
+    }
+    if (!link.ready) throw unavailable("is not connected");
+    const keys = reader.keys;
+    const args = [
+      data,
+      kindOf(data),
+      createEpoch(),
+      maxLength,
+      ttl,
+      keys.live,
+      String(Date.now()),
+    ];
+    let reply: unknown;
+    try {
+      reply = sha === undefined
+        ? await link.command([
+          "EVAL",
+          APPEND_SCRIPT,
+          "2",
+          keys.meta,
+          keys.log,
+          ...args,
+        ])
+        : await link.command([
+          "EVALSHA",
+          sha,
+          "2",
+          keys.meta,
+          keys.log,
+          ...args,
+        ])
+          .catch((error: Error) => {
+            // The script cache was flushed (a restarted Redis): send it whole.
+            if (!String(error?.message).startsWith("NOSCRIPT")) throw error;
+            loadScript();
+            return link.command([
+              "EVAL",
+              APPEND_SCRIPT,
+              "2",
+              keys.meta,
+              keys.log,
+              ...args,
+            ]);
+          });
+    } catch (error) {
+      throw unavailable(
+        `did not store the event: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+        error,
+      );
+    }
+    const [epoch, seq] = reply as [Uint8Array, number];
+    return `${DECODER.decode(epoch)}-${seq}`;
+  };
+  const status: EngineStatus = {
+    get connected() {
+      return link.ready;
+    },
+    get reconnects() {
+      return counters.reconnects;
+    },
+    get publishErrors() {
+      return counters.publishErrors;
+    },
+    get readLagSeconds() {
+      return store.stats.lag;
+    },
+  };
+  return {
+    name: "redis",
+    status,
+    open(topic) {
+      if (readers.has(topic.path)) return;
+      const reader = new Reader(topic, pathKeys(prefix, topic.path), store);
+      readers.set(topic.path, reader);
+      byChannel.set(reader.keys.live, reader);
+      topic.useHistory(reader);
+      link.subscribe(reader.keys.live).then(() => reader.sync(), () => {});
+    },
+    release(topic) {
+      const reader = readers.get(topic.path);
+      if (reader === undefined) return;
+      readers.delete(topic.path);
+      byChannel.delete(reader.keys.live);
+      reader.closed = true;
+      topic.useHistory(undefined);
+      link.unsubscribe(reader.keys.live).catch(() => {});
+    },
+    append,
+    close: () => link.close(),
+  };
+}
+
+/**
+ * Feeds one topic from its stream: live events in order, holes filled
+ * from the stream, and the topic's history for resumes.
+ */
+class Reader implements TopicHistory {
+  readonly topic: Topic;
+  readonly keys: PathKeys;
+  closed = false;
+  #store: Store;
+  /** The last event delivered; undefined until the first sync. */
+  #last: EventIdParts | undefined;
+  /** True once synced: the next epoch seen is the log's first, no gap. */
+  #fresh = false;
+  #syncing = false;
+  #again = false;
+  #queue: WireEvent[] = [];
+
+  constructor(topic: Topic, keys: PathKeys, store: Store) {
+    this.topic = topic;
+    this.keys = keys;
+    this.#store = store;
+  }
+
+  /** A live message arrived. */
+  onLive(message: Uint8Array): void {
+    const event = parseLiveMessage(message);
+    if (event === undefined || this.closed) return;
+    if (Number.isFinite(event.time)) {
+      this.#store.stats.lag = Math.max(0, Date.now() - event.time) / 1000;
+    }
+    if (this.#syncing || this.#last === undefined) {
+      this.#queue.push(event);
+      return;
+    }
+    if (!this.#deliverNext(event)) {
+      this.#queue.push(event);
+      this.sync();
+    }
+  }
+
+  /** Delivers `event` when it is the next one (or drops a repeat). @returns false on a hole. */
+  #deliverNext(event: WireEvent): boolean {
+    const last = this.#last;
+    const { epoch, seq } = event.id;
+    if (last !== undefined && epoch === last.epoch) {
+      if (seq <= last.seq) return true;
+      if (seq !== last.seq + 1) return false;
+    } else if (!this.#fresh || seq !== 0) {
+      return false;
+    }
+    this.#fresh = false;
+    this.#deliver(event);
+    return true;
+  }
+
+  #deliver(event: WireEvent): void {
+    this.#last = event.id;
+    this.topic.ingest(event.id, event.data);
+  }
+
+  /**
+   * Reads from the stream what this instance has not delivered, then the
+   * live messages that came meanwhile. Runs once at a time; a failure
+   * (Redis down) waits for the next reconnect, which syncs again.
+   */
+  sync(): void {
+    if (this.#syncing) {
+      this.#again = true;
+      return;
+    }
+    this.#syncing = true;
+    this.#catchUp().then(
+      () => {
+        this.#syncing = false;
+        if (this.#again) {
+          this.#again = false;
+          this.sync();
+        }
+      },
+      () => {
+        this.#syncing = false;
+        this.#again = false;
+      },
+    );
+  }
+
+  async #catchUp(): Promise<void> {
+    do {
+      this.#again = false;
+      if (this.closed) return;
+      const { epoch, next } = await this.#store.head(this.keys);
+      const last = this.#last;
+      if (last === undefined) {
+        this.#startAt(epoch, next);
+      } else if (epoch !== null && epoch === last.epoch) {
+        await this.#readAfter(last);
+      } else if (epoch !== null || !this.#fresh) {
+        this.#epochChanged(last, epoch);
+        if (epoch !== null) await this.#readFrom(epoch);
+      }
+      this.#drain();
+    } while (this.#again);
+  }
+
+  // First sync: start at the log's head (older events are history), or at
+  // the first event published since the channel was subscribed, whichever
+  // is older, so that no event after the subscription is left out.
+  #startAt(epoch: string | null, next: number): void {
+    if (epoch === null) {
+      this.#fresh = true;
+      this.#last = { epoch: "", seq: -1 };
+      return;
+    }
+    const first = this.#queue[0];
+    const seq = first !== undefined && first.id.epoch === epoch &&
+        first.id.seq < next
+      ? first.id.seq - 1
+      : next - 1;
+    this.#last = { epoch, seq };
+  }
+
+  async #readAfter(last: EventIdParts): Promise<void> {
+    const events = await this.#store.read(
+      this.keys,
+      entryIdOf(last.seq + 1),
+      Number.MAX_SAFE_INTEGER,
+    );
+    const first = events[0];
+    if (first !== undefined && first.id.seq > last.seq + 1) {
+      this.topic.notifyGap({
+        lastEventId: `${last.epoch}-${last.seq}`,
+        reason:
+          "events were trimmed from the engine's history before this instance read them",
+      });
+    }
+    for (const event of events) {
+      if (event.id.epoch === last.epoch) this.#deliver(event);
+    }
+  }
+
+  // Redis lost this path's log (restarted without persistence, flushed,
+  // expired): events stored after the last one read here may be gone, so
+  // subscribers are told, and a later resume across this point too. A log
+  // seen for the first time starts without a gap.
+  #epochChanged(last: EventIdParts, epoch: string | null): void {
+    if (!this.#fresh) {
+      this.topic.notifyGap({
+        lastEventId: `${last.epoch}-${last.seq}`,
+        reason:
+          "the engine lost its history (Redis restarted without its data, or the history expired)",
+      });
+    }
+    this.#fresh = true;
+    this.#last = { epoch: epoch ?? "", seq: -1 };
+  }
+
+  async #readFrom(epoch: string): Promise<void> {
+    const events = await this.#store.read(
+      this.keys,
+      "-",
+      Number.MAX_SAFE_INTEGER,
+    );
+    this.#fresh = false;
+    for (const event of events) {
+      if (event.id.epoch === epoch) this.#deliver(event);
+    }
+  }
+
+  /** Goes on with the live messages that arrived during the sync. */
+  #drain(): void {
+    const queue = this.#queue;
+    this.#queue = [];
+    for (let i = 0; i < queue.length; i++) {
+      if (!this.#deliverNext(queue[i])) {
+        // Another hole: keep the rest for the next round.
+        this.#queue = queue.slice(i).concat(this.#queue);
+        this.#again = true;
+        return;
+      }
+    }
+  }
+
+  async range(after: EventIdParts | undefined): Promise<HistoryRange> {
+    const { epoch } = await this.#store.head(this.keys);
+    if (epoch === null) return { epoch, entries: [] };
+    const start = after !== undefined && after.epoch === epoch
+      ? entryIdOf(after.seq + 1)
+      : "-";
+    const max = 2 * Number(this.topic.capacity) + PAGE;
+    const events = await this.#store.read(this.keys, start, max);
+    return { epoch, entries: events };
+  }
 }

@@ -1,0 +1,129 @@
+/**
+ * The Redis client behind the engine, reduced to what the engine uses: a
+ * command connection and a Pub/Sub connection, each reconnecting with
+ * backoff. This file is the only one that knows the client library
+ * (node-redis, the client Redis maintains; it runs on Deno, Bun and Node),
+ * so another client can take its place behind {@link RedisLink}.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { createClient, RESP_TYPES } from "redis";
+
+/** An argument of a command: text, or bytes sent as they are. */
+export type RedisArg = string | Uint8Array;
+
+/** Options of {@link connectRedis}. */
+export interface RedisLinkOptions {
+  /** `redis://` or `rediss://`, with user, password and db. */
+  url: URL;
+  /** Longest wait for one command's answer. */
+  commandTimeoutMs: number;
+  /** A connection became ready (both are, when `link.ready`). */
+  onReady(): void;
+  /** A ready connection was lost; it reconnects by itself. */
+  onLost(cause: string): void;
+  /** A live message on a subscribed channel. */
+  onMessage(channel: string, message: Uint8Array): void;
+}
+
+/** The two connections. */
+export interface RedisLink {
+  /** True while both connections are ready. */
+  readonly ready: boolean;
+  /**
+   * Sends a command on the command connection. Fails at once while it is
+   * not connected (no offline queue: an append is never held and resent).
+   *
+   * @param args The command and its arguments.
+   * @returns The reply, bulk strings as bytes.
+   */
+  command(args: readonly RedisArg[]): Promise<unknown>;
+  /** Subscribes to a channel (kept across reconnects). */
+  subscribe(channel: string): Promise<void>;
+  /** Unsubscribes from a channel. */
+  unsubscribe(channel: string): Promise<void>;
+  /** A round trip on the Pub/Sub connection: every subscription sent before it is in force. */
+  settle(): Promise<void>;
+  /** Closes both connections. */
+  close(): Promise<void>;
+}
+
+const BYTES = { [RESP_TYPES.BLOB_STRING]: Buffer };
+const MAX_DELAY_MS = 2000;
+
+/** Exponential backoff with jitter: 50 ms, 100 ms, ... up to 2 s. */
+function backoff(retries: number): number {
+  const delay = Math.min(MAX_DELAY_MS, 50 * 2 ** Math.min(retries, 6));
+  return Math.round(delay / 2 + Math.random() * delay / 2);
+}
+
+function toBuffer(arg: RedisArg): string | Buffer {
+  if (typeof arg === "string") return arg;
+  return Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength);
+}
+
+/**
+ * Opens the two connections; they connect in the background and keep
+ * reconnecting until closed.
+ *
+ * @param options The URL and the callbacks.
+ * @returns The link.
+ */
+export function connectRedis(options: RedisLinkOptions): RedisLink {
+  const socket = { connectTimeout: 2000, reconnectStrategy: backoff };
+  const commands = createClient({
+    url: options.url.href,
+    socket,
+    disableOfflineQueue: true,
+  });
+  // The Pub/Sub connection queues its SUBSCRIBEs while offline; the client
+  // subscribes again to every channel after a reconnect.
+  const live = createClient({ url: options.url.href, socket });
+  let closed = false;
+  const watch = (client: typeof commands): void => {
+    let wasReady = false;
+    client.on("ready", () => {
+      wasReady = true;
+      options.onReady();
+    });
+    const lost = (cause: string): void => {
+      if (!wasReady || closed) return;
+      wasReady = false;
+      options.onLost(cause);
+    };
+    client.on("error", (error: Error) => lost(error.message));
+    client.on("reconnecting", () => lost("reconnecting"));
+    client.on("end", () => lost("connection closed"));
+  };
+  watch(commands);
+  watch(live);
+  // connect() retries by itself; its failure is reported through "error".
+  commands.connect().catch(() => {});
+  live.connect().catch(() => {});
+  const listener = (message: Buffer, channel: Buffer): void =>
+    options.onMessage(String(channel), message);
+  return {
+    get ready() {
+      return commands.isReady && live.isReady;
+    },
+    command: (args) =>
+      commands.sendCommand(args.map(toBuffer), {
+        typeMapping: BYTES,
+        timeout: options.commandTimeoutMs,
+      }),
+    subscribe: (channel) => live.subscribe(channel, listener, true),
+    unsubscribe: (channel) => live.unsubscribe(channel, listener, true),
+    settle: async () => {
+      await live.ping();
+    },
+    async close() {
+      closed = true;
+      for (const client of [commands, live]) {
+        if (client.isReady) await client.close().catch(() => {});
+        else client.destroy();
+      }
+    },
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * What the Redis engine stores and sends, as pure functions: key names,
+ * the append script, and the reading of live messages and stream entries.
+ *
+ * Per path (`P` is `--engine-prefix`, the braces a Redis Cluster hash tag
+ * so that one path's keys share a slot):
+ * - `P{path}:meta`, a hash: `epoch` (the log's epoch) and `seq` (the next
+ *   sequence number);
+ * - `P{path}:log`, a stream: entry `0-<seq+1>` holds the fields `d` (the
+ *   payload), `k` (`t` text, `b` bytes) and `e` (the epoch);
+ * - `P{path}:live`, a Pub/Sub channel: `<epoch>:<seq>:<ms>:<k><payload>`
+ *   for each event, `<ms>` the publishing instance's clock.
+ *
+ * One script appends: a missing meta hash means the log was lost or never
+ * was, so it starts a new epoch (the caller's fresh one) and a new stream;
+ * then it numbers the event, adds it with `MAXLEN ~`, refreshes the TTL and
+ * publishes it. Redis runs it atomically, so every instance sees the same
+ * ids in the same order, on the channel as in the stream.
+ *
+ * @module
+ */
+
+import type { EventData, EventIdParts } from "../event.ts";
+
+/** The keys and channel of one path. */
+export interface PathKeys {
+  /** The meta hash. */
+  readonly meta: string;
+  /** The stream. */
+  readonly log: string;
+  /** The Pub/Sub channel. */
+  readonly live: string;
+}
+
+/**
+ * Names one path's keys.
+ *
+ * @param prefix The key prefix (`--engine-prefix`).
+ * @param path The path, without its leading slash.
+ * @returns The keys.
+ */
+export function pathKeys(prefix: string, path: string): PathKeys {
+  const base = `${prefix}{${path}}`;
+  return { meta: `${base}:meta`, log: `${base}:log`, live: `${base}:live` };
+}
+
+/**
+ * The append script. KEYS: meta, log. ARGV: payload, kind, a fresh epoch,
+ * max length, TTL in seconds (0: none), channel, the time in ms.
+ * Returns `{epoch, seq}`.
+ */
+export const APPEND_SCRIPT = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[3]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1) - 1
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4],
+  '0-' .. string.format('%d', seq + 1), 'd', ARGV[1], 'k', ARGV[2], 'e', epoch)
+if ARGV[5] ~= '0' then
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+redis.call('PUBLISH', ARGV[6], epoch .. ':' .. string.format('%d', seq) ..
+  ':' .. ARGV[7] .. ':' .. ARGV[2] .. ARGV[1])
+return {epoch, seq}
+`;
+
+/** One event read from Redis. */
+export interface WireEvent {
+  /** Its id. */
+  readonly id: EventIdParts;
+  /** Its payload. */
+  readonly data: EventData;
+  /** When it was appended (the publisher's clock, ms), or NaN where unknown. */
+  readonly time: number;
+}
+
+const DECODER = new TextDecoder();
+const COLON = 0x3a;
+
+/** The payload kind stored beside it: `t` text, `b` bytes. */
+export function kindOf(data: EventData): "t" | "b" {
+  return typeof data === "string" ? "t" : "b";
+}
+
+function payload(kind: number, bytes: Uint8Array): EventData {
+  // A copy for bytes: the client may hand out views of a buffer it reuses.
+  return kind === 0x62 /* b */ ? bytes.slice() : DECODER.decode(bytes);
+}
+
+/**
+ * Reads a live message.
+ *
+ * @param message The message as published by the append script.
+ * @returns The event, or undefined when the message is not one of ours.
+ */
+export function parseLiveMessage(message: Uint8Array): WireEvent | undefined {
+  const first = message.indexOf(COLON);
+  const second = first < 0 ? -1 : message.indexOf(COLON, first + 1);
+  const third = second < 0 ? -1 : message.indexOf(COLON, second + 1);
+  if (third < 0 || third + 1 >= message.length) return undefined;
+  const epoch = DECODER.decode(message.subarray(0, first));
+  const seq = Number(DECODER.decode(message.subarray(first + 1, second)));
+  const time = Number(DECODER.decode(message.subarray(second + 1, third)));
+  const kind = message[third + 1];
+  if (
+    !/^[0-9a-z]{1,32}$/.test(epoch) || !Number.isSafeInteger(seq) || seq < 0 ||
+    (kind !== 0x74 && kind !== 0x62)
+  ) return undefined;
+  return {
+    id: { epoch, seq },
+    data: payload(kind, message.subarray(third + 2)),
+    time,
+  };
+}
+
+/**
+ * Reads the sequence number from a stream entry id `0-<seq+1>`.
+ *
+ * @param id The entry id.
+ * @returns The sequence number, or undefined for an id we did not write.
+ */
+export function seqOfEntryId(id: string): number | undefined {
+  const match = /^0-([1-9][0-9]{0,15})$/.exec(id);
+  if (match === null) return undefined;
+  const seq = Number(match[1]) - 1;
+  return Number.isSafeInteger(seq) ? seq : undefined;
+}
+
+/**
+ * The stream entry id of a sequence number.
+ *
+ * @param seq The sequence number.
+ * @returns `0-<seq+1>`.
+ */
+export function entryIdOf(seq: number): string {
+  return `0-${seq + 1}`;
+}
+
+/**
+ * Reads an `XRANGE` reply (bulk strings as bytes).
+ *
+ * @param reply The reply.
+ * @returns The events, skipping entries that are not ours.
+ */
+export function parseRange(reply: unknown): WireEvent[] {
+  const events: WireEvent[] = [];
+  if (!Array.isArray(reply)) return events;
+  for (const entry of reply) {
+    if (!Array.isArray(entry) || entry.length < 2) continue;
+    const seq = seqOfEntryId(String(entry[0]));
+    const fields = entry[1];
+    if (seq === undefined || !Array.isArray(fields)) continue;
+    let data: Uint8Array | undefined;
+    let kind: number | undefined;
+    let epoch: string | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const name = String(fields[i]);
+      const value = fields[i + 1] as Uint8Array;
+      if (name === "d") data = value;
+      else if (name === "k") kind = value[0];
+      else if (name === "e") epoch = DECODER.decode(value);
+    }
+    if (data === undefined || kind === undefined || epoch === undefined) {
+      continue;
+    }
+    events.push({ id: { epoch, seq }, data: payload(kind, data), time: NaN });
+  }
+  return events;
+}
