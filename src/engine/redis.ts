@@ -243,8 +243,12 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
     return `${DECODER.decode(epoch)}-${seq}`;
   };
   const status: EngineStatus = {
+    // Ready once every open path is subscribed and knows where its log
+    // stands: before that, an event published could miss this instance.
     get connected() {
-      return link.ready;
+      if (!link.ready) return false;
+      for (const reader of readers.values()) if (!reader.synced) return false;
+      return true;
     },
     get reconnects() {
       return counters.reconnects;
@@ -297,6 +301,11 @@ class Reader implements TopicHistory {
   #syncing = false;
   #again = false;
   #queue: WireEvent[] = [];
+
+  /** True once the first sync placed this reader in the log. */
+  get synced(): boolean {
+    return this.#last !== undefined;
+  }
 
   constructor(topic: Topic, keys: PathKeys, store: Store) {
     this.topic = topic;

@@ -1,0 +1,200 @@
+/**
+ * The Redis engine against a real redis-server, without HTTP: ids, order,
+ * binary payloads, holes in the live feed, lost data, trimmed history.
+ */
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { APPEND_SCRIPT, pathKeys } from "../../src/engine/_redis_wire.ts";
+import { createRedisEngine } from "../../src/engine/redis.ts";
+import { type Engine, EngineUnavailableError } from "../../src/engine/types.ts";
+import { createHub, type Topic } from "../../src/hub.ts";
+import { FakeSink } from "../_fake_sink.ts";
+import { waitFor } from "../integration/_helpers.ts";
+import { type RedisServer, startRedis } from "../integration/_redis.ts";
+
+interface Node {
+  engine: Engine;
+  topic: Topic;
+  sink: FakeSink;
+}
+
+let redis: RedisServer;
+const engines: Engine[] = [];
+let paths = 0;
+
+/** An engine on its own hub, one topic open, one live subscriber. */
+async function node(
+  path: string,
+  options: { bufferSize?: number; maxLength?: number } = {},
+): Promise<Node> {
+  const engine = createRedisEngine({
+    url: new URL(redis.url),
+    maxLength: options.maxLength,
+  });
+  engines.push(engine);
+  const hub = createHub({ bufferSize: options.bufferSize ?? 100 });
+  const topic = hub.addTopic(path, "unused");
+  engine.open(topic);
+  const sink = new FakeSink();
+  topic.subscribe(sink);
+  await waitFor(() => engine.status!.connected, 10_000, "the engine");
+  return { engine, topic, sink };
+}
+
+async function append(n: Node, data: string | Uint8Array): Promise<string> {
+  return await n.engine.append(n.topic, data);
+}
+
+/** Appends with the engine's script but publishes on another channel: a live message lost. */
+async function appendUnseen(path: string, data: string): Promise<void> {
+  const keys = pathKeys("wsevent:", path);
+  await redis.cli(
+    "EVAL",
+    APPEND_SCRIPT,
+    "2",
+    keys.meta,
+    keys.log,
+    data,
+    "t",
+    "zzunused",
+    "1000",
+    "0",
+    "nobody-listens",
+    String(Date.now()),
+  );
+}
+
+function seqs(ids: string[]): number[] {
+  return ids.map((id) => Number(id.slice(id.lastIndexOf("-") + 1)));
+}
+
+describe("createRedisEngine()", { timeout: 60_000 }, () => {
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    for (const engine of engines) await engine.close();
+    await redis.stop();
+  });
+
+  test("createRedisEngine() gives ids from Redis: two instances deliver every event once, in order, with the same ids; text and bytes survive", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path);
+    const b = await node(path);
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const from = i % 2 === 0 ? a : b;
+      ids.push(
+        await append(
+          from,
+          i === 4 ? new Uint8Array([0, 255, 10, 13]) : `e${i}`,
+        ),
+      );
+    }
+    assert.deepEqual(seqs(ids), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.equal(new Set(ids.map((id) => id.split("-")[0])).size, 1);
+    for (const n of [a, b]) {
+      await waitFor(() => n.sink.ids.length >= 10, 10_000, "10 events");
+      assert.deepEqual(n.sink.ids, ids);
+      assert.deepEqual(n.sink.log, ids, "no gap notice");
+      assert.equal(n.sink.events[0].data, "e0");
+      assert.deepEqual(
+        [...(n.sink.events[4].data as Uint8Array)],
+        [0, 255, 10, 13],
+      );
+      assert.equal(n.sink.events[4].binary, true);
+    }
+  });
+
+  test("createRedisEngine() notices a lost live message at the next one and reads it from the stream", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path);
+    const first = await append(a, "one");
+    await appendUnseen(path, "two");
+    await append(a, "three");
+    await waitFor(() => a.sink.ids.length >= 3, 10_000, "3 events");
+    assert.deepEqual(seqs(a.sink.ids), [0, 1, 2]);
+    assert.deepEqual(a.sink.events.map((e) => e.data), ["one", "two", "three"]);
+    assert.equal(a.sink.notices.length, 0);
+    assert.equal(a.sink.ids[0], first);
+  });
+
+  test("createRedisEngine() reads what it missed while its Pub/Sub connection was down, with no later event to reveal it", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path);
+    await append(a, "before");
+    await waitFor(() => a.sink.ids.length === 1, 10_000, "1 event");
+    await appendUnseen(path, "while away");
+    const reconnects = a.engine.status!.reconnects;
+    await redis.cli("CLIENT", "KILL", "TYPE", "pubsub");
+    await waitFor(() => a.sink.ids.length >= 2, 10_000, "the missed event");
+    assert.deepEqual(a.sink.events.map((e) => e.data), [
+      "before",
+      "while away",
+    ]);
+    assert.ok(a.engine.status!.reconnects > reconnects, "reconnect counted");
+  });
+
+  test("createRedisEngine() tells live subscribers when Redis lost the log, then goes on in the new epoch", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path);
+    const old = await append(a, "old");
+    await waitFor(() => a.sink.ids.length === 1, 10_000, "1 event");
+    const keys = pathKeys("wsevent:", path);
+    await redis.cli("DEL", keys.meta, keys.log);
+    const fresh = await append(a, "new");
+    assert.notEqual(fresh.split("-")[0], old.split("-")[0], "a new epoch");
+    assert.equal(seqs([fresh])[0], 0);
+    await waitFor(() => a.sink.ids.length >= 2, 10_000, "the new event");
+    assert.deepEqual(a.sink.log, [old, `gap:${old}`, fresh]);
+  });
+
+  test("createRedisEngine() answers a resume older than the cache from the stream, exactly; older than the stream with a gap notice first", async () => {
+    const path = `p${paths++}`;
+    await redis.cli("CONFIG", "SET", "stream-node-max-entries", "4");
+    try {
+      const a = await node(path, { bufferSize: 3, maxLength: 6 });
+      const ids: string[] = [];
+      for (let i = 0; i < 30; i++) ids.push(await append(a, `e${i}`));
+      await waitFor(() => a.sink.ids.length === 30, 10_000, "30 events");
+      const kept = Number(
+        await redis.cli("XLEN", pathKeys("wsevent:", path).log),
+      );
+      assert.ok(kept >= 6 && kept < 20, `the stream was trimmed to ${kept}`);
+      // Within the stream, older than the 3 cached: exact.
+      const exact = new FakeSink();
+      a.topic.subscribe(exact, { lastEventId: ids[30 - kept] });
+      await waitFor(() => exact.ids.length >= kept - 1, 10_000, "the history");
+      assert.deepEqual(exact.log, ids.slice(31 - kept));
+      // Older than the stream: the gap notice first, then what is kept.
+      const late = new FakeSink();
+      a.topic.subscribe(late, { lastEventId: ids[2] });
+      await waitFor(() => late.ids.length >= kept, 10_000, "the history");
+      assert.deepEqual(late.log, [`gap:${ids[2]}`, ...ids.slice(30 - kept)]);
+      // Live events follow both, once.
+      const next = await append(a, "live");
+      await waitFor(() => late.ids.at(-1) === next, 10_000, "the live event");
+      await waitFor(() => exact.ids.at(-1) === next, 10_000, "the live event");
+      assert.equal(new Set(late.ids).size, late.ids.length);
+      assert.equal(new Set(exact.ids).size, exact.ids.length);
+    } finally {
+      await redis.cli("CONFIG", "SET", "stream-node-max-entries", "100");
+    }
+  });
+
+  test("createRedisEngine() refuses an append at once while Redis is down, and stores again once it is back", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path);
+    await append(a, "before");
+    await redis.kill();
+    await waitFor(() => !a.engine.status!.connected, 10_000, "the loss");
+    await assert.rejects(append(a, "lost"), EngineUnavailableError);
+    assert.ok(a.engine.status!.publishErrors >= 1);
+    await redis.restart();
+    await waitFor(() => a.engine.status!.connected, 10_000, "the reconnect");
+    const id = await append(a, "after");
+    await waitFor(() => a.sink.ids.includes(id), 10_000, "the event");
+    assert.deepEqual(a.sink.events.at(-1)?.data, "after");
+  });
+});

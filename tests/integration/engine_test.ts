@@ -1,0 +1,381 @@
+/**
+ * Instances on one Redis (--engine redis://...): real redis-server, real
+ * nginx, real wsevent processes on this runtime.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import {
+  type Child,
+  connectSse,
+  connectWs,
+  freePort,
+  nginxTemplate,
+  publish,
+  ROOT,
+  runtimeCommand,
+  seqOf,
+  type Service,
+  type SseClient,
+  startChild,
+  startNginx,
+  startService,
+  waitFor,
+  type WsClient,
+} from "./_helpers.ts";
+import { type RedisServer, startRedis } from "./_redis.ts";
+
+function instanceArgs(redis: RedisServer, port: number): string[] {
+  return [
+    "--serve-address",
+    `127.0.0.1:${port}`,
+    "--no-produce",
+    "--engine",
+    redis.url,
+    "--heartbeat",
+    "1000",
+  ];
+}
+
+async function startInstance(
+  redis: RedisServer,
+  port = 0,
+): Promise<Service> {
+  const service = await startService(instanceArgs(redis, port));
+  await waitForReady(service.http, true);
+  return service;
+}
+
+async function readyStatus(http: string): Promise<number> {
+  try {
+    const response = await fetch(`${http}/readyz`);
+    await response.body?.cancel();
+    return response.status;
+  } catch {
+    return 0;
+  }
+}
+
+async function waitForReady(http: string, ready: boolean): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while ((await readyStatus(http)) !== (ready ? 200 : 503)) {
+    if (Date.now() > deadline) {
+      throw new Error(`${http}/readyz never answered ${ready ? 200 : 503}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Ids of the events a WebSocket JSON client got, and its gap notices as `gap`. */
+function wsIds(client: WsClient): string[] {
+  const ids: string[] = [];
+  for (const m of client.messages) {
+    const message = JSON.parse(m) as { id?: string; type?: string };
+    if (message.type === "gap") ids.push("gap");
+    else if (message.type !== "heartbeat") ids.push(message.id!);
+  }
+  return ids;
+}
+
+function sseIds(client: SseClient): string[] {
+  return client.messages.map((m) => m.event === "gap" ? "gap" : m.id);
+}
+
+interface Line {
+  id?: string;
+  data?: string;
+  type?: string;
+}
+
+/** `cli.ts subscribe URL --json`: reconnects and resumes by itself. */
+function subscriber(url: string): Child & { lines(): Line[] } {
+  const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
+  const child = startChild(command, [...base, "subscribe", url, "--json"]);
+  return {
+    ...child,
+    lines: () =>
+      child.stdout().split("\n").filter((l) => l !== "").map((l) =>
+        JSON.parse(l) as Line
+      ),
+  };
+}
+
+function assertContiguous(ids: string[], what: string): void {
+  assert.ok(!ids.includes("gap"), `${what}: no gap notice in ${ids}`);
+  assert.equal(new Set(ids).size, ids.length, `${what}: no duplicate`);
+  for (let i = 1; i < ids.length; i++) {
+    assert.equal(seqOf(ids[i]), seqOf(ids[i - 1]) + 1, `${what}: ${ids}`);
+    assert.equal(ids[i].split("-")[0], ids[0].split("-")[0], "one epoch");
+  }
+}
+
+async function subscribersOn(service: Service): Promise<number> {
+  const text = await (await fetch(`${service.http}/metrics`)).text();
+  const match = /wsevent_path_subscribers\{path="events"\} (\d+)/.exec(text);
+  return match ? Number(match[1]) : 0;
+}
+
+/** Publishes `count` events, one worker per base URL, each in turn. */
+async function publishSpread(
+  bases: string[],
+  count: number,
+  label: string,
+): Promise<string[]> {
+  const ids: string[] = [];
+  await Promise.all(bases.map(async (base, worker) => {
+    for (let i = worker; i < count; i += bases.length) {
+      ids.push(await publish(base, "events", `${label} ${i}`));
+    }
+  }));
+  return ids.sort((a, b) => seqOf(a) - seqOf(b));
+}
+
+describe("engine: instances on one Redis behind nginx", {
+  timeout: 90_000,
+}, () => {
+  let redis: RedisServer;
+  let instances: Service[] = [];
+  let ports: number[] = [];
+  let nginx: Awaited<ReturnType<typeof startNginx>>;
+  const nginxHttp = (): string => `http://127.0.0.1:${nginx.port}`;
+
+  before(async () => {
+    redis = await startRedis();
+    ports = await Promise.all([freePort(), freePort(), freePort()]);
+    instances = await Promise.all(ports.map((p) => startInstance(redis, p)));
+    nginx = await startNginx(nginxTemplate(), ports);
+  });
+  after(async () => {
+    await nginx?.stop();
+    await Promise.all(instances.map((i) => i.stop()));
+    await redis?.stop();
+  });
+
+  test("publishes spread over every instance reach WebSocket, SSE and resuming subscribers on every instance once, in one order, with the same ids", async () => {
+    const live: { name: string; ids: () => string[]; close(): void }[] = [];
+    for (const [n, instance] of instances.entries()) {
+      const ws = connectWs(`${instance.url}?format=json`);
+      const sse = connectSse(`${instance.http}/events`);
+      await ws.opened;
+      await sse.headers;
+      live.push({ name: `ws@${n}`, ids: () => wsIds(ws), close: ws.close });
+      live.push({ name: `sse@${n}`, ids: () => sseIds(sse), close: sse.close });
+    }
+    const bases = [...instances.map((i) => i.http), nginxHttp()];
+    const first = await publishSpread(bases, 20, "first");
+    assertContiguous(first, "ids given to publishers");
+    // Resume from the 6th event, mid-stream: on each instance and through nginx.
+    const from = first[5];
+    const resumed = [
+      ...instances.map((instance, n) => {
+        const sse = connectSse(`${instance.http}/events`, {
+          "Last-Event-ID": from,
+        });
+        return {
+          name: `resume@${n}`,
+          ids: () => sseIds(sse),
+          close: sse.close,
+        };
+      }),
+      (() => {
+        const ws = connectWs(
+          `ws://127.0.0.1:${nginx.port}/events?format=json&lastEventId=${from}`,
+        );
+        return { name: "resume@nginx", ids: () => wsIds(ws), close: ws.close };
+      })(),
+    ];
+    const second = await publishSpread(bases, 40, "second");
+    const all = [...first, ...second];
+    assertContiguous(all, "ids given to publishers");
+    try {
+      for (const client of live) {
+        await waitFor(
+          () => client.ids().length >= all.length,
+          20_000,
+          `${all.length} events at ${client.name}`,
+        );
+        assert.deepEqual(client.ids(), all, client.name);
+      }
+      for (const client of resumed) {
+        await waitFor(
+          () => client.ids().length >= all.length - 6,
+          20_000,
+          `${all.length - 6} events at ${client.name}`,
+        );
+        assert.deepEqual(client.ids(), all.slice(6), client.name);
+      }
+    } finally {
+      for (const client of [...live, ...resumed]) client.close();
+    }
+  });
+
+  test("SIGKILL the instance a subscriber is on, mid-stream: it resumes on another through nginx with no loss and no duplicate; restarted, the instance answers a resume from before exactly", async () => {
+    const client = subscriber(`ws://127.0.0.1:${nginx.port}/events`);
+    const published: string[] = [];
+    let publishing = true;
+    // Publishes through nginx, which may pick the instance being killed:
+    // a failed publish is retried (it may have been stored: a new id).
+    const publisher = (async () => {
+      while (publishing) {
+        try {
+          published.push(await publish(nginxHttp(), "events", "steady"));
+        } catch {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    try {
+      await waitFor(
+        () => client.lines().length >= 20,
+        20_000,
+        "20 events through nginx",
+      );
+      const counts = await Promise.all(instances.map(subscribersOn));
+      const victim = counts.indexOf(1);
+      assert.notEqual(
+        victim,
+        -1,
+        `subscriber found on one instance (${counts})`,
+      );
+      await instances[victim].stop("SIGKILL");
+      const before = client.lines().length;
+      await waitFor(
+        () => client.lines().length >= before + 40,
+        20_000,
+        "40 more events after the kill",
+      );
+      publishing = false;
+      await publisher;
+      const last = published.at(-1)!;
+      await waitFor(
+        () => client.lines().some((l) => l.id === last),
+        20_000,
+        "the last event published",
+      );
+      const ids = client.lines().map((l) => l.type === "gap" ? "gap" : l.id!);
+      assertContiguous(ids, "subscriber across the kill");
+      // Every event published once the subscriber was on, whatever the
+      // instance it was published to.
+      for (const id of published) {
+        if (seqOf(id) > seqOf(ids[0])) {
+          assert.ok(ids.includes(id), `${id} received`);
+        }
+      }
+
+      // Restart it (empty cache): a resume from an id before the kill gets
+      // exactly what followed, from Redis.
+      instances[victim] = await startInstance(redis, ports[victim]);
+      const from = ids[10];
+      const sse = connectSse(`${instances[victim].http}/events`, {
+        "Last-Event-ID": from,
+      });
+      try {
+        await waitFor(
+          () => sse.messages.length >= ids.length - 11,
+          20_000,
+          `${ids.length - 11} events resumed`,
+        );
+        assert.deepEqual(sseIds(sse), ids.slice(11));
+      } finally {
+        sse.close();
+      }
+    } finally {
+      publishing = false;
+      await publisher;
+      await client.stop();
+    }
+  });
+});
+
+describe("engine: Redis faults", { timeout: 90_000 }, () => {
+  test("Redis stopped: publishes 503, /readyz 503, subscribers stay; back with AOF: nothing lost; back without its data: a gap notice, live and on resume", async () => {
+    const redis = await startRedis({ aof: true });
+    const instances = await Promise.all([
+      startInstance(redis),
+      startInstance(redis),
+    ]);
+    const ws = connectWs(`${instances[0].url}?format=json`);
+    const sse = connectSse(`${instances[1].http}/events`);
+    try {
+      await ws.opened;
+      await sse.headers;
+      const before = await publishSpread(
+        instances.map((i) => i.http),
+        6,
+        "before",
+      );
+
+      await redis.kill();
+      for (const instance of instances) {
+        await waitForReady(instance.http, false);
+        const response = await fetch(`${instance.http}/events`, {
+          method: "POST",
+          body: "refused",
+        });
+        assert.equal(response.status, 503);
+        const body = await response.json() as { code: string; error: string };
+        assert.equal(body.code, "engine_unavailable");
+        assert.match(body.error, /Cannot publish/);
+      }
+      assert.equal(ws.isClosed(), false, "the WebSocket subscriber stays");
+      assert.match(
+        await (await fetch(`${instances[0].http}/metrics`)).text(),
+        /wsevent_engine_connected\{engine="redis"\} 0/,
+      );
+
+      await redis.restart({ aof: true });
+      for (const instance of instances) await waitForReady(instance.http, true);
+      const after = await publishSpread(
+        instances.map((i) => i.http),
+        6,
+        "after",
+      );
+      const all = [...before, ...after];
+      assertContiguous(all, "ids across an AOF restart");
+      await waitFor(() => wsIds(ws).length >= 12, 15_000, "12 events on ws");
+      await waitFor(() => sseIds(sse).length >= 12, 15_000, "12 events on sse");
+      assert.deepEqual(wsIds(ws), all);
+      assert.deepEqual(sseIds(sse), all);
+      const metrics = await (await fetch(`${instances[0].http}/metrics`))
+        .text();
+      assert.match(
+        metrics,
+        /wsevent_engine_reconnects_total\{engine="redis"\} [1-9]/,
+      );
+      assert.match(
+        metrics,
+        /wsevent_engine_publish_errors_total\{engine="redis"\} [1-9]/,
+      );
+
+      // Without persistence: the log is gone, a new epoch starts.
+      await redis.kill();
+      await redis.restart({ aof: false, fresh: true });
+      for (const instance of instances) await waitForReady(instance.http, true);
+      const fresh = await publish(instances[0].http, "events", "fresh");
+      assert.notEqual(fresh.split("-")[0], all[0].split("-")[0], "new epoch");
+      await waitFor(() => wsIds(ws).includes(fresh), 15_000, "fresh on ws");
+      await waitFor(() => sseIds(sse).includes(fresh), 15_000, "fresh on sse");
+      assert.deepEqual(wsIds(ws).slice(12), ["gap", fresh]);
+      assert.deepEqual(sseIds(sse).slice(12), ["gap", fresh]);
+      // A resume from before the loss, on an instance that never had it cached.
+      const late = await startInstance(redis);
+      instances.push(late);
+      const resume = connectSse(`${late.http}/events`, {
+        "Last-Event-ID": all.at(-1)!,
+      });
+      try {
+        await waitFor(() => resume.messages.length >= 2, 15_000, "resume");
+        assert.deepEqual(sseIds(resume), ["gap", fresh]);
+      } finally {
+        resume.close();
+      }
+    } finally {
+      ws.close();
+      sse.close();
+      await Promise.all(instances.map((i) => i.stop()));
+      await redis.stop();
+    }
+  });
+});
