@@ -379,3 +379,19 @@ describe("engine: Redis faults", { timeout: 90_000 }, () => {
     }
   });
 });
+
+describe("engine: command line", { timeout: 30_000 }, () => {
+  test("a bad -engine URL exits 2 with a usage error that does not show the password", async () => {
+    const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
+    const child = startChild(command, [
+      ...base,
+      "--engine",
+      "redis://app:hunter2@cache.example:6379/db",
+    ]);
+    const { code } = await child.exited;
+    assert.equal(code, 2);
+    assert.match(child.stderr(), /error: Cannot parse flag -engine/);
+    assert.match(child.stderr(), /redis:\/\/app:\*\*\*@cache\.example/);
+    assert.doesNotMatch(child.stderr() + child.stdout(), /hunter2/);
+  });
+});
