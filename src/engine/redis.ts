@@ -41,7 +41,7 @@ import {
   pathKeys,
   type WireEvent,
 } from "./_redis_wire.ts";
-import { redactEngineUrl } from "./config.ts";
+import { redactSecretsIn, redactUrl } from "../redact.ts";
 import {
   type Engine,
   type EngineStatus,
@@ -102,7 +102,12 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
   const prefix = options.prefix ?? "wsevent:";
   const maxLength = String(options.maxLength ?? 1000);
   const ttl = String(options.historyTtlSeconds ?? 0);
-  const shown = redactEngineUrl(options.url.href);
+  const shown = redactUrl(options.url);
+  const why = (error: unknown): string =>
+    redactSecretsIn(
+      error instanceof Error ? error.message : String(error),
+      options.url,
+    );
   const readers = new Map<string, Reader>();
   const byChannel = new Map<string, Reader>();
   const counters = { reconnects: 0, publishErrors: 0 };
@@ -127,7 +132,9 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
       down = true;
       counters.reconnects++;
       options.log?.warn(
-        `engine lost ${shown}: ${cause}; reconnecting with backoff`,
+        `engine lost ${shown}: ${
+          redactSecretsIn(cause, options.url)
+        }; reconnecting with backoff`,
       );
     },
     onMessage(channel, message) {
@@ -233,9 +240,7 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
           });
     } catch (error) {
       throw unavailable(
-        `did not store the event: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+        `did not store the event: ${why(error)}`,
         error,
       );
     }
