@@ -348,6 +348,10 @@ describe("engine: Redis faults", { timeout: 90_000 }, () => {
         metrics,
         /wsevent_engine_publish_errors_total\{engine="redis"\} [1-9]/,
       );
+      assert.match(
+        metrics,
+        /wsevent_engine_read_lag_seconds\{engine="redis"\} \d+(\.\d+)?(e-\d+)?\n/,
+      );
 
       // Without persistence: the log is gone, a new epoch starts.
       await redis.kill();
@@ -393,5 +397,46 @@ describe("engine: command line", { timeout: 30_000 }, () => {
     assert.match(child.stderr(), /error: Cannot parse flag -engine/);
     assert.match(child.stderr(), /redis:\/\/app:\*\*\*@cache\.example/);
     assert.doesNotMatch(child.stderr() + child.stdout(), /hunter2/);
+  });
+});
+
+describe("engine: the edge entry", { timeout: 60_000 }, () => {
+  test("two `deno serve mod.ts` edges with WSEVENT_ENGINE share one log without an origin (spawns Deno on every runtime: deno serve is Deno's)", async () => {
+    const redis = await startRedis();
+    const edges: Child[] = [];
+    const ports = await Promise.all([freePort(), freePort()]);
+    let ws: WsClient | undefined;
+    try {
+      for (const port of ports) {
+        edges.push(startChild(join(ROOT, "node_modules", ".bin", "deno"), [
+          "serve",
+          "--allow-net",
+          "--allow-env",
+          "--host",
+          "127.0.0.1",
+          "--port",
+          String(port),
+          "mod.ts",
+        ], { WSEVENT_ENGINE: redis.url, WSEVENT_NO_PRODUCE: "true" }));
+      }
+      // The edge instance starts on its first request.
+      for (const port of ports) {
+        await waitForReady(`http://127.0.0.1:${port}`, true);
+      }
+      ws = connectWs(`ws://127.0.0.1:${ports[1]}/events?format=json`);
+      await ws.opened;
+      const id = await publish(
+        `http://127.0.0.1:${ports[0]}`,
+        "events",
+        "edge",
+      );
+      await waitFor(() => wsIds(ws!).includes(id), 15_000, "the event");
+      assert.deepEqual(wsIds(ws), [id]);
+      assert.equal(JSON.parse(ws.messages[0]).data, "edge");
+    } finally {
+      ws?.close();
+      await Promise.all(edges.map((e) => e.stop()));
+      await redis.stop();
+    }
   });
 });
