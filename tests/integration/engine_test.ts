@@ -440,3 +440,50 @@ describe("engine: the edge entry", { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe("engine: relays", { timeout: 60_000 }, () => {
+  test("a relay of an engine-backed instance keeps its ids, forwards publishes into Redis, and resumes from Redis when that instance restarts", async () => {
+    const redis = await startRedis();
+    const port = await freePort();
+    let origin = await startInstance(redis, port);
+    const other = await startInstance(redis);
+    const relay = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+      "--consume-url",
+      `ws://127.0.0.1:${port}/events`,
+      "--forward-publish",
+    ]);
+    const onRelay = connectWs(`${relay.url}?format=json`);
+    const onOther = connectWs(`${other.url}?format=json`);
+    try {
+      await onRelay.opened;
+      await onOther.opened;
+      await waitForReady(relay.http, true);
+      const ids = [
+        await publish(relay.http, "events", "via the relay"),
+        await publish(other.http, "events", "via the other instance"),
+      ];
+      await waitFor(() => wsIds(onRelay).length >= 2, 15_000, "2 on the relay");
+      // The instance the relay consumes restarts, empty: the relay resumes
+      // from its last id, answered from Redis; meanwhile events go on.
+      await origin.stop("SIGKILL");
+      for (let i = 0; i < 5; i++) {
+        ids.push(await publish(other.http, "events", `while away ${i}`));
+      }
+      origin = await startInstance(redis, port);
+      ids.push(await publish(origin.http, "events", "after"));
+      await waitFor(() => wsIds(onRelay).length >= 8, 20_000, "8 on the relay");
+      await waitFor(() => wsIds(onOther).length >= 8, 15_000, "8 on the other");
+      assertContiguous(ids, "ids given to publishers");
+      assert.deepEqual(wsIds(onRelay), ids);
+      assert.deepEqual(wsIds(onOther), ids);
+    } finally {
+      onRelay.close();
+      onOther.close();
+      await Promise.all([origin.stop(), other.stop(), relay.stop()]);
+      await redis.stop();
+    }
+  });
+});
