@@ -58,6 +58,10 @@ export interface Config {
   jwtKey: string | null;
   /** Seconds of clock skew allowed on a JWT's `exp` and `nbf`. */
   jwtLeewaySeconds: number;
+  /** TLS certificate chain file (PEM), or null for plain HTTP. */
+  tlsCert: string | null;
+  /** TLS private key file (PEM), or null for plain HTTP. */
+  tlsKey: string | null;
   /** Browser origins allowed to subscribe; empty allows every origin. */
   allowOrigins: string[];
   /** Relay a POST to the upstream instead of publishing it here. */
@@ -184,6 +188,15 @@ const FLAGS: Record<string, FlagSpec> = {
     env: "WSEVENT_JWT_KEY",
     help:
       "JWT key for per-topic rights: HMAC secret, PEM public key or JWKS, or @FILE",
+  },
+  "tls-cert": {
+    type: "string",
+    help:
+      "serve https/wss with this certificate chain (PEM file; SIGHUP re-reads)",
+  },
+  "tls-key": {
+    type: "string",
+    help: "the private key of -tls-cert (PEM file)",
   },
   "jwt-leeway": {
     type: "string",
@@ -417,6 +430,15 @@ function buildConfig(
     text("history-ttl"),
   );
   const consumeUrl = upstreamOf(text, values);
+  const tlsCert = text("tls-cert") || null;
+  const tlsKey = text("tls-key") || null;
+  if ((tlsCert === null) !== (tlsKey === null)) {
+    throw new UsageError(
+      `Missing value for flag -${
+        tlsCert === null ? "tls-cert" : "tls-key"
+      }: -tls-cert and -tls-key go together`,
+    );
+  }
   if (engine.kind !== "memory" && consumeUrl !== null) {
     throw new UsageError(
       "Cannot use -engine with -consume-url or -consume-address: a relay keeps its upstream's ids, so it runs on the memory engine",
@@ -447,6 +469,8 @@ function buildConfig(
     upstreamToken: token("upstream-token"),
     jwtKey: token("jwt-key"),
     jwtLeewaySeconds: readInteger("jwt-leeway", text("jwt-leeway"), 0, 3600),
+    tlsCert,
+    tlsKey,
     allowOrigins: list("allow-origin").map(readOrigin),
     forwardPublish: values["forward-publish"] === true,
     logLevel: values.quiet === true

@@ -10,6 +10,7 @@ import { loadEngine } from "./engine/load.ts";
 import { createInstance, prepareInstance } from "./instance.ts";
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./runtime/types.ts";
+import { readTlsPair, reloadTlsOnSignal } from "./tls.ts";
 
 /** Time given to the server to close its connections on shutdown. */
 const SHUTDOWN_TIMEOUT_MS = 1000;
@@ -42,6 +43,7 @@ export async function startService(
     maxQueueBytes: config.maxQueueBytes,
   });
   const parts = await prepareInstance(config, runtime.readTextFile);
+  const tls = await readTlsPair(config, runtime.readTextFile);
   const engine = await loadEngine(config.engine, {
     bufferSize: config.bufferSize,
     log,
@@ -61,12 +63,17 @@ export async function startService(
       hostname,
       port: config.serveAddress.port,
       maxFrameBytes: config.maxBodyBytes,
+      tls,
     });
   } catch (error) {
     await instance.stop();
     throw error;
   }
   if (runtime.notice !== undefined) log.info(runtime.notice);
+  if (tls !== undefined) {
+    log.info(`serving TLS (${server.protocols ?? "http/1.1"})`);
+    reloadTlsOnSignal(config, server, { ...runtime, log });
+  }
   const shown = hostname === "0.0.0.0" || hostname === "::"
     ? "localhost"
     : hostname.includes(":")
@@ -74,7 +81,7 @@ export async function startService(
     : hostname;
   return {
     urls: config.servePaths.map((path) =>
-      `ws://${shown}:${server.port}/${encodeURI(path)}`
+      `${tls ? "wss" : "ws"}://${shown}:${server.port}/${encodeURI(path)}`
     ),
     async shutdown() {
       await instance.stop();

@@ -13,6 +13,7 @@ import { onceOnSignals, type Runtime } from "./types.ts";
 export const processParts: Pick<
   Runtime,
   | "onShutdownSignal"
+  | "onReloadSignal"
   | "stdout"
   | "stderr"
   | "exit"
@@ -25,6 +26,7 @@ export const processParts: Pick<
       (signal, listener) => void process.on(signal, listener),
       handler,
     ),
+  onReloadSignal: (handler) => void process.on("SIGHUP", handler),
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
   exit: (code) => process.exit(code),

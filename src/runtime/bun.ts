@@ -6,6 +6,7 @@
  */
 
 import { processParts } from "./_process.ts";
+import { checkTlsPair } from "./_tls.ts";
 import type { ChannelSend } from "../hub.ts";
 import { createSocketSink, type SocketOps } from "../http/socket_sink.ts";
 import { BatchedOutput, type SseOutput } from "../http/sse.ts";
@@ -14,7 +15,9 @@ import {
   listenError,
   type RunningServer,
   type Runtime,
+  ServeError,
   type ServeOptions,
+  type TlsPair,
 } from "./types.ts";
 
 /** The part of Bun's ServerWebSocket this adapter uses. */
@@ -35,6 +38,8 @@ interface BunServer {
   hostname: string;
   port: number;
   stop(closeActive?: boolean): Promise<void>;
+  pendingRequests: number;
+  pendingWebSockets: number;
   publish(channel: string, data: string | Uint8Array): number;
   upgrade(request: Request, options: { data: SocketEvents }): boolean;
 }
@@ -53,6 +58,12 @@ const answered = new WeakSet<object>();
 let maxFrameBytes = 1 << 20;
 let maxQueueBytes = 4 << 20;
 let server: BunServer | undefined;
+/**
+ * Every server whose sockets may still be open: after a certificate reload
+ * the old server stops listening but keeps its connections, and a native
+ * publish reaches only the sockets of the server it is called on.
+ */
+const servers = new Set<BunServer>();
 
 /**
  * One native publish per channel instead of one send per socket (Bun
@@ -64,7 +75,9 @@ const senders = new Map<string, ChannelSend>();
 function senderOf(channel: string): ChannelSend {
   let send = senders.get(channel);
   if (send === undefined) {
-    send = (frame) => void server?.publish(channel, frame);
+    send = (frame) => {
+      for (const each of servers) each.publish(channel, frame);
+    };
     senders.set(channel, send);
   }
   return send;
@@ -278,10 +291,13 @@ function serve(
   fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
   options: ServeOptions,
 ): Promise<RunningServer> {
-  try {
-    const started = bun.serve({
+  const start = (port: number, tls: TlsPair | undefined): BunServer =>
+    bun.serve({
       hostname: options.hostname,
-      port: options.port,
+      port,
+      // A certificate reload starts a second server on the same port (see
+      // setTls), which needs SO_REUSEPORT on both.
+      ...(tls === undefined ? {} : { tls, reusePort: true }),
       // The app upgrades synchronously (its fast path), so an upgraded
       // request's answer is never a promise: no extra promise per request.
       fetch: (request: Request, server: unknown) => {
@@ -311,17 +327,49 @@ function serve(
         closeOnBackpressureLimit: true,
       },
     });
-    server = started;
-    return Promise.resolve({
-      hostname: started.hostname,
-      port: started.port,
-      shutdown: () => started.stop(true),
-    });
+  let started: BunServer;
+  try {
+    if (options.tls !== undefined) checkTlsPair(options.tls);
+    started = start(options.port, options.tls);
   } catch (error) {
     return Promise.reject(
-      listenError(error, `${options.hostname}:${options.port}`),
+      options.tls !== undefined && !/in use|EADDRINUSE/i.test(String(error))
+        ? new ServeError(
+          `Cannot serve TLS: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+          { cause: error },
+        )
+        : listenError(error, `${options.hostname}:${options.port}`),
     );
   }
+  server = started;
+  servers.add(started);
+  return Promise.resolve({
+    hostname: started.hostname,
+    port: started.port,
+    protocols: "http/1.1",
+    // Bun.serve cannot change its certificate (reload() keeps the old
+    // one): a new server takes the port over with the new pair and the
+    // old one stops listening but keeps its connections.
+    setTls: options.tls === undefined ? undefined : (pair: TlsPair) => {
+      checkTlsPair(pair);
+      const next = start(started.port, pair);
+      const previous = server;
+      server = next;
+      servers.add(next);
+      void previous?.stop(false);
+      for (const old of servers) {
+        if (
+          old !== next && old.pendingRequests === 0 &&
+          old.pendingWebSockets === 0
+        ) servers.delete(old);
+      }
+      return Promise.resolve();
+    },
+    shutdown: () =>
+      Promise.all([...servers].map((each) => each.stop(true))).then(() => {}),
+  });
 }
 
 /** The Bun runtime adapter. */

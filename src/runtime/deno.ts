@@ -7,6 +7,7 @@
  */
 
 import { upgradeWebSocket } from "hono/deno";
+import { checkTlsPair } from "./_tls.ts";
 import { createSocketSink, type SocketOps } from "../http/socket_sink.ts";
 import type { WebSocketSupport } from "../http/types.ts";
 import {
@@ -14,6 +15,7 @@ import {
   onceOnSignals,
   type RunningServer,
   type Runtime,
+  ServeError,
   type ServeOptions,
 } from "./types.ts";
 
@@ -54,19 +56,31 @@ function serve(
   return new Promise((resolve, reject) => {
     let server: Deno.HttpServer<Deno.NetAddr>;
     try {
+      if (options.tls !== undefined) checkTlsPair(options.tls);
       server = Deno.serve({
         hostname: options.hostname,
         port: options.port,
+        // Over TLS Deno.serve offers HTTP/2 and HTTP/1.1 (ALPN). It cannot
+        // change its certificate while serving: no setTls here (the CLI
+        // with --allow-env serves through node:http2, which can).
+        ...(options.tls ?? {}),
         onListen(address) {
           resolve({
             hostname: address.hostname,
             port: address.port,
+            protocols: options.tls ? "h2, http/1.1" : "http/1.1",
             shutdown: () => server.shutdown(),
           });
         },
       }, fetch);
     } catch (error) {
-      reject(listenError(error, `${options.hostname}:${options.port}`));
+      reject(
+        options.tls !== undefined && !/in use|AddrInUse/i.test(String(error))
+          ? new ServeError(`Cannot serve TLS: ${(error as Error).message}`, {
+            cause: error,
+          })
+          : listenError(error, `${options.hostname}:${options.port}`),
+      );
     }
   });
 }
@@ -121,6 +135,7 @@ export const runtime: Runtime = {
       handler,
     ),
 
+  onReloadSignal: (handler) => Deno.addSignalListener("SIGHUP", handler),
   stdout: (text) => void Deno.stdout.writeSync(new TextEncoder().encode(text)),
   stderr: (text) => void Deno.stderr.writeSync(new TextEncoder().encode(text)),
   exit: (code) => Deno.exit(code),

@@ -8,6 +8,7 @@
  */
 
 import { processParts } from "./_process.ts";
+import { checkTlsPair } from "./_tls.ts";
 import { serve as serveNode } from "@hono/node-server";
 import { Buffer } from "node:buffer";
 import {
@@ -15,6 +16,7 @@ import {
   type ServerResponse,
   STATUS_CODES,
 } from "node:http";
+import { createSecureServer, type Http2SecureServer } from "node:http2";
 import process from "node:process";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
@@ -30,7 +32,9 @@ import {
   listenError,
   type RunningServer,
   type Runtime,
+  ServeError,
   type ServeOptions,
+  type TlsPair,
 } from "./types.ts";
 
 let maxFrameBytes = 1 << 20;
@@ -276,7 +280,10 @@ function upgradeRequest(request: IncomingMessage): Request {
   for (let i = 0; i + 1 < raw.length; i += 2) {
     headers.append(raw[i], raw[i + 1]);
   }
-  return new Request(`http://localhost${target}`, { headers });
+  const scheme = (request.socket as { encrypted?: boolean }).encrypted
+    ? "https"
+    : "http";
+  return new Request(`${scheme}://localhost${target}`, { headers });
 }
 
 function ignoreError(): void {}
@@ -418,9 +425,11 @@ function nodeSseOutput(
 ): SseOutput | undefined {
   const response = (env as { outgoing?: ServerResponse } | undefined)?.outgoing;
   const socket = response?.socket;
+  // Over HTTP/2 the socket carries the session's frames, not ours: SSE
+  // goes through a web stream there.
   if (
     response === undefined || !socket || response.headersSent ||
-    socket.destroyed
+    socket.destroyed || "stream" in response
   ) return undefined;
   const lines = ["HTTP/1.1 200 OK"];
   for (const [name, value] of Object.entries(headers)) {
@@ -463,23 +472,50 @@ function serve(
     maxPayload: maxFrameBytes,
   });
   return new Promise((resolve, reject) => {
-    const server = serveNode({
-      fetch,
-      hostname: options.hostname,
-      port: options.port,
-    }, (info) => {
-      resolve({
-        hostname: info.address,
-        port: info.port,
-        shutdown: () =>
-          new Promise<void>((done) => {
-            for (const client of wss.clients) client.terminate();
-            server.close(() => done());
-            (server as { closeAllConnections?: () => void })
-              .closeAllConnections?.();
-          }),
+    const tls = options.tls;
+    let server: ReturnType<typeof serveNode>;
+    try {
+      if (tls !== undefined) checkTlsPair(tls);
+      server = serveNode({
+        fetch,
+        hostname: options.hostname,
+        port: options.port,
+        // HTTP/2 for browsers (no limit of six SSE streams per origin),
+        // HTTP/1.1 on the same port for WebSocket upgrades and old clients.
+        ...(tls === undefined ? {} : {
+          createServer: createSecureServer,
+          serverOptions: { cert: tls.cert, key: tls.key, allowHTTP1: true },
+        }),
+      }, (info) => {
+        resolve({
+          hostname: info.address,
+          port: info.port,
+          protocols: tls === undefined ? "http/1.1" : "h2, http/1.1",
+          setTls: tls === undefined ? undefined : (pair: TlsPair) => {
+            // New connections get the new pair; open ones keep theirs.
+            checkTlsPair(pair);
+            (server as Http2SecureServer).setSecureContext(pair);
+            return Promise.resolve();
+          },
+          shutdown: () =>
+            new Promise<void>((done) => {
+              for (const client of wss.clients) client.terminate();
+              server.close(() => done());
+              (server as { closeAllConnections?: () => void })
+                .closeAllConnections?.();
+            }),
+        });
       });
-    });
+    } catch (error) {
+      return reject(
+        new ServeError(
+          `Cannot serve TLS: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+          { cause: error },
+        ),
+      );
+    }
     server.on(
       "upgrade",
       (request: IncomingMessage, socket: Duplex, head: Buffer) =>

@@ -14,6 +14,25 @@ export interface RunningServer {
   port: number;
   /** Stops accepting and resolves once closed (bounded by the caller). */
   shutdown(): Promise<void>;
+  /** The HTTP versions served, for the start-up log ("h2, http/1.1"). */
+  protocols?: string;
+  /**
+   * Serves new TLS connections with another certificate; open connections
+   * keep theirs. Absent when serving plain HTTP, or where the runtime
+   * cannot.
+   *
+   * @throws {Error} When the certificate or key is unusable (the old pair
+   * stays in force).
+   */
+  setTls?(tls: TlsPair): Promise<void>;
+}
+
+/** A certificate chain and its private key, PEM. */
+export interface TlsPair {
+  /** The certificate chain, PEM. */
+  cert: string;
+  /** The private key, PEM. */
+  key: string;
 }
 
 /** Options of {@link Runtime.serve}. */
@@ -24,6 +43,8 @@ export interface ServeOptions {
   port: number;
   /** Largest incoming WebSocket frame. */
   maxFrameBytes: number;
+  /** Serve HTTPS (and WSS) with this pair; plain HTTP when absent. */
+  tls?: TlsPair;
 }
 
 /** A runtime adapter: the only code that touches Deno, Bun or node:http. */
@@ -63,6 +84,8 @@ export interface Runtime {
   ): Promise<RunningServer>;
   /** Calls `handler` once on SIGINT or SIGTERM. */
   onShutdownSignal(handler: (signal: string) => void): void;
+  /** Calls `handler` on every SIGHUP (certificate reload). */
+  onReloadSignal(handler: () => void): void;
   /** Writes to stdout. */
   stdout(text: string): void;
   /** Writes to stderr. */

@@ -8,6 +8,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { connect, createServer, type Socket } from "node:net";
+import { connect as connectTls } from "node:tls";
 
 /** One frame as received from the server (servers never mask). */
 export interface Frame {
@@ -29,6 +30,8 @@ export interface RawConnectOptions {
   pauseAfterHandshake?: boolean;
   /** Give up on the handshake after this long. @default {5000} */
   timeoutMs?: number;
+  /** Connect over TLS (wss://), trusting these PEM certificates. */
+  tls?: { ca: string[] };
 }
 
 /** A raw WebSocket client connection. */
@@ -221,7 +224,10 @@ export function rawConnect(
   const autoPong = options.autoPong ?? true;
   const autoClose = options.autoClose ?? true;
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port: Number(target.port) });
+    const port = Number(target.port);
+    const socket = options.tls
+      ? connectTls({ host: "127.0.0.1", port, ca: options.tls.ca })
+      : connect({ host: "127.0.0.1", port });
     let buffer: Uint8Array = new Uint8Array(0);
     let handshaken = false;
     let settled = false;
@@ -368,7 +374,10 @@ export function rawConnect(
     });
     socket.on("close", onEnd);
     socket.on("error", () => onEnd());
-    socket.on("connect", () => socket.write(request));
+    socket.on(
+      options.tls ? "secureConnect" : "connect",
+      () => socket.write(request),
+    );
   });
 }
 
