@@ -20,7 +20,7 @@ import { makeKey, nowSeconds } from "./_jwt_keys.ts";
 
 const STATIC = "static-subscribe-token";
 
-async function setup() {
+async function setup(allowOrigins: string[] = []) {
   const key = await makeKey("EC");
   const hub = createHub();
   hub.addTopic("events", "e1");
@@ -32,6 +32,7 @@ async function setup() {
     websocket: websocket.support,
     jwt,
     subscribeToken: STATIC,
+    allowOrigins,
   });
   const token = (rights: Record<string, unknown>, exp?: number) =>
     key.sign({ wsevent: rights, ...(exp === undefined ? {} : { exp }) });
@@ -128,8 +129,21 @@ describe("createApp() with a JWT key", () => {
         }, { method: "POST", body: "x" }),
       );
     assert.equal((await post(undefined)).status, 202);
-    assert.equal((await post("http://localhost")).status, 202);
+    // No implicit same origin, as for -allow-origin.
+    assert.equal((await post("http://localhost")).status, 401);
     assert.equal((await post("http://evil.example")).status, 401);
+  });
+
+  test("takes the cookie for a publish from an allowed origin", async () => {
+    const { app, token } = await setup(["http://app.example"]);
+    const good = await token({ publish: ["events"] });
+    const response = await app.fetch(
+      request("/events", {
+        cookie: `wsevent_token=${good}`,
+        origin: "http://app.example",
+      }, { method: "POST", body: "x" }),
+    );
+    assert.equal(response.status, 202);
   });
 
   test("ends an SSE subscription with event: expired at the token's expiry", async () => {
