@@ -638,6 +638,37 @@ async function twoEventsApart(options: HubOptions, ms: number) {
   return { sink, hub };
 }
 
+/**
+ * Counts the timeouts set and neither fired nor cleared since the call, by
+ * wrapping the global setTimeout and clearTimeout until `restore()`.
+ */
+function watchTimers(): { pending(): number; restore(): void } {
+  const original = {
+    set: globalThis.setTimeout,
+    clear: globalThis.clearTimeout,
+  };
+  const live = new Set<unknown>();
+  globalThis.setTimeout = ((task: () => void, ms?: number) => {
+    const handle: unknown = original.set(() => {
+      live.delete(handle);
+      task();
+    }, ms);
+    live.add(handle);
+    return handle;
+  }) as typeof setTimeout;
+  globalThis.clearTimeout = ((handle: Parameters<typeof clearTimeout>[0]) => {
+    live.delete(handle);
+    original.clear(handle);
+  }) as typeof clearTimeout;
+  return {
+    pending: () => live.size,
+    restore() {
+      globalThis.setTimeout = original.set;
+      globalThis.clearTimeout = original.clear;
+    },
+  };
+}
+
 /** A topic with coalescing whose last busy turn has just ended. */
 async function busyTopic(options: HubOptions = {}) {
   const { hub, topic } = topicOf({ coalesceMs: GAP_MS, ...options });
@@ -729,10 +760,15 @@ describe("coalescing under load (coalesceMs)", () => {
 
   test("Hub.close() sends held events before closing, and leaves no timer behind", async () => {
     const { topic, sink, hub } = await busyTopic();
-    topic.publish("c");
-    hub.close(1001, "going away");
-    assert.deepEqual(sink.log, ["e-0", "e-1", "e-2", "close:1001"]);
-    await sleep(GAP_MS + 100);
-    assert.deepEqual(sink.log, ["e-0", "e-1", "e-2", "close:1001"]);
+    const timers = watchTimers();
+    try {
+      topic.publish("c");
+      assert.equal(timers.pending(), 1, "c is held until a release timer");
+      hub.close(1001, "going away");
+      assert.deepEqual(sink.log, ["e-0", "e-1", "e-2", "close:1001"]);
+      assert.equal(timers.pending(), 0, "the release timer was cleared");
+    } finally {
+      timers.restore();
+    }
   });
 });

@@ -114,19 +114,25 @@ async function waitForSubscribers(hub: Service, n: number): Promise<void> {
   }
 }
 
-/** Sends `frames` on a fresh connection and waits (bounded) for the connection to end. */
+/**
+ * Sends `frames` on a fresh connection and waits for the connection to end,
+ * at most `timeoutMs` (wide: a server that keeps the connection would
+ * leave it open for good, so only a failing test waits that long).
+ */
 async function sendAndWaitEnd(
   hub: Service,
   frames: Uint8Array[],
-  timeoutMs = 3000,
+  timeoutMs = 10_000,
 ): Promise<{ client: RawWs; ms: number }> {
   const client = await rawConnect(hub.url);
   const start = Date.now();
   for (const frame of frames) client.write(frame);
+  let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
     client.ended,
-    new Promise((r) => setTimeout(r, timeoutMs)),
+    new Promise((r) => (timer = setTimeout(r, timeoutMs))),
   ]);
+  clearTimeout(timer);
   client.destroy();
   return { client, ms: Date.now() - start };
 }
@@ -184,15 +190,14 @@ describe("bad input", { timeout: 90_000 }, () => {
       { timeoutMs: 3000 },
     );
     assert.equal(statusOf(chunked), 413, chunked);
-    // A declared 100 MB body is refused without waiting for it.
-    const start = Date.now();
+    // A declared 100 MB body is refused without waiting for it: the rest
+    // never comes, so a server that waited would not answer at all.
     const declared = await rawExchange(
       hub.port,
       `POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\n\r\nabc`,
-      { timeoutMs: 3000 },
+      { timeoutMs: 10_000, quietMs: 5_000 },
     );
     assert.equal(statusOf(declared), 413, declared);
-    assert.ok(Date.now() - start < 2500);
     assert.match(bodyOf(declared), /body_too_large/);
     await assertStillServing(hub, sentinels);
   });
@@ -208,10 +213,9 @@ describe("bad input", { timeout: 90_000 }, () => {
       ]],
     ];
     for (const [name, frames] of cases) {
-      const { client, ms } = await sendAndWaitEnd(hub, frames);
+      const { client } = await sendAndWaitEnd(hub, frames);
       assert.equal(client.isEnded(), true, `${name}: connection ended`);
       assert.equal(client.closeFrame?.code, 1009, `${name}: close code`);
-      assert.ok(ms < 3000, `${name}: ${ms} ms`);
     }
     await assertStillServing(hub, sentinels);
   });
@@ -219,10 +223,11 @@ describe("bad input", { timeout: 90_000 }, () => {
   test("a frame over --max-body closes with 1009 at its header, before its payload is read", async () => {
     // ws maxPayload (Node, and Deno's CLI on node:http) and Bun's
     // maxPayloadLength refuse at the header: 4 KB of a declared 10 MB.
+    // (Under Deno.serve the frame is read first: deno_permissions_test.)
     const frame = encodeFrame(2, new Uint8Array(4096), {
       declaredLength: 10 << 20,
     });
-    const { client, ms } = await sendAndWaitEnd(hub, [frame], 3000);
+    const { client, ms } = await sendAndWaitEnd(hub, [frame]);
     console.log(
       `[${RUNTIME}] 10 MB frame: ended ${client.isEnded()} after ${ms} ms, close ${
         JSON.stringify(client.closeFrame)
@@ -233,9 +238,7 @@ describe("bad input", { timeout: 90_000 }, () => {
       true,
       "the server still waits for the 10 MB payload (it would buffer it)",
     );
-    if (client.closeFrame !== null) {
-      assert.equal(client.closeFrame.code, 1009);
-    }
+    assert.equal(client.closeFrame?.code, 1009, "close code");
     await assertStillServing(hub, sentinels);
   });
 
@@ -250,9 +253,8 @@ describe("bad input", { timeout: 90_000 }, () => {
       ["surrogate", [encodeFrame(1, new Uint8Array([0xed, 0xa0, 0x80]))]],
     ];
     for (const [name, frames] of cases) {
-      const { client, ms } = await sendAndWaitEnd(hub, frames);
+      const { client } = await sendAndWaitEnd(hub, frames);
       assert.equal(client.isEnded(), true, `${name}: connection ended`);
-      assert.ok(ms < 3000, `${name}: ${ms} ms`);
       assert.equal(client.closeFrame?.code, 1007, `${name}: close code`);
     }
     await assertStillServing(hub, sentinels);
@@ -393,10 +395,11 @@ describe("bad input", { timeout: 90_000 }, () => {
       const client = await rawConnect(hub.url, { headers });
       client.destroy();
       assert.equal(client.status, 400, JSON.stringify(headers));
-      // The body is checked on its own below (node drops it).
-      if (client.body !== "") {
-        assert.equal(JSON.parse(client.body).code, "bad_request");
-      }
+      assert.equal(
+        JSON.parse(client.body).code,
+        "bad_request",
+        JSON.stringify(headers),
+      );
     }
     await assertStillServing(hub, sentinels);
   });
@@ -452,9 +455,7 @@ describe("subscriber limit", { timeout: 60_000 }, () => {
       const refusedWs = await rawConnect(hub.url);
       refusedWs.destroy();
       assert.equal(refusedWs.status, 503);
-      if (refusedWs.body !== "") {
-        assert.equal(JSON.parse(refusedWs.body).code, "subscriber_limit");
-      }
+      assert.equal(JSON.parse(refusedWs.body).code, "subscriber_limit");
       const refusedSse = await fetch(`${hub.http}/events`, {
         headers: { Accept: "text/event-stream" },
       });
@@ -639,14 +640,28 @@ function randomFrame(random: ReturnType<typeof createRandom>): Uint8Array {
   );
 }
 
+/**
+ * The fuzz run's seed: `WSEVENT_FUZZ_SEED` when set (to replay a failure),
+ * otherwise new each run.
+ */
+function fuzzSeed(): number {
+  const given = process.env.WSEVENT_FUZZ_SEED;
+  if (given === undefined || given === "") return Date.now() % 2 ** 31;
+  const seed = Number(given);
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    throw new RangeError(
+      `Cannot use WSEVENT_FUZZ_SEED: expected a non-negative integer, received "${given}"`,
+    );
+  }
+  return seed;
+}
+
 describe("fuzz", { timeout: 60_000 }, () => {
   test("300 random HTTP requests and 300 random WebSocket frames: no 500, the instance still serves, and a subscriber got every event published meanwhile", async () => {
-    const seed = Number(process.env.WSEVENT_FUZZ_SEED ?? Date.now() % 2 ** 31);
-    console.log(
-      `[${RUNTIME}] fuzz seed ${seed} (replay with WSEVENT_FUZZ_SEED=${seed})`,
-    );
+    const seed = fuzzSeed();
+    const replay = `fuzz seed ${seed} (replay with WSEVENT_FUZZ_SEED=${seed})`;
+    console.log(`[${RUNTIME}] ${replay}`);
     const random = createRandom(seed);
-    const started = Date.now();
     const hub = await startService([
       "--serve-address",
       "127.0.0.1:0",
@@ -663,6 +678,7 @@ describe("fuzz", { timeout: 60_000 }, () => {
     const statuses: Record<string, number> = {};
     try {
       await Promise.all([sentinels.json.opened, sentinels.sse.headers]);
+      const started = Date.now();
       const publishMarker = async (): Promise<void> => {
         const body = `marker-${published.length}`;
         const response = await fetch(`${hub.http}/events`, {
@@ -724,6 +740,8 @@ describe("fuzz", { timeout: 60_000 }, () => {
         }`,
       );
       assert.deepEqual(serverErrors, [], "no 500 answer");
+      // Each batch of requests waits at most 500 ms for its answers: a run
+      // much longer than 30 x 500 ms means the server stopped answering.
       assert.ok(took < 20_000, `fuzz took ${took} ms`);
       // Still serving, and the sentinels got every marker, in order, with
       // ids that never skip.
@@ -755,6 +773,11 @@ describe("fuzz", { timeout: 60_000 }, () => {
       assert.deepEqual(sse.map((e) => e.id), json.map((e) => e.id));
       assert.equal(sentinels.json.isClosed(), false);
       assert.equal(hub.proc.exitCode, null);
+    } catch (error) {
+      // Whatever failed, the message says how to replay this run.
+      throw new Error(`${replay}: ${(error as Error).message}`, {
+        cause: error,
+      });
     } finally {
       for (const c of open) c.destroy();
       sentinels.json.close();

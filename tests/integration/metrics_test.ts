@@ -95,13 +95,21 @@ describe("metrics", { timeout: 90_000 }, () => {
     try {
       const text = await scrape(hub);
       const typed = new Map<string, string>();
+      const helped = new Set<string>();
       for (const line of text.trimEnd().split("\n")) {
         const type = /^# TYPE (\S+) (counter|gauge)$/.exec(line);
         if (type) {
+          assert.ok(helped.has(type[1]), `${type[1]} has no HELP before TYPE`);
+          assert.ok(!typed.has(type[1]), `${type[1]} has a second TYPE`);
           typed.set(type[1], type[2]);
           continue;
         }
-        if (line.startsWith("# HELP ")) continue;
+        const help = /^# HELP ([a-z_]+) (\S.*)$/.exec(line);
+        if (help) {
+          assert.ok(!helped.has(help[1]), `${help[1]} has a second HELP`);
+          helped.add(help[1]);
+          continue;
+        }
         const sample = /^([a-z_]+)(\{[^}]*\})? (-?[0-9.e+]+|NaN)$/.exec(line);
         assert.ok(sample, `not a sample line: ${JSON.stringify(line)}`);
         assert.ok(typed.has(sample[1]), `${sample[1]} has no TYPE before it`);

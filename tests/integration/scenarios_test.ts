@@ -198,9 +198,14 @@ describe("scenarios of the original", { timeout: 90_000 }, () => {
     assert.deepEqual(exit, { code: 0, signal: null });
   });
 
-  test("SIGINT also exits 0", async () => {
+  test("SIGINT also closes subscribers with 1001 and exits 0", async () => {
     const service = await startService(["-serve-address", "127.0.0.1:0"]);
+    const client = connectWs(service.url);
+    await client.opened;
+    await waitFor(() => client.messages.length >= 1, 5_000, "an event");
     const exit = await service.stop("SIGINT");
+    const closed = await client.closed;
+    assert.equal(closed.code, 1001);
     assert.deepEqual(exit, { code: 0, signal: null });
   });
 });

@@ -45,12 +45,29 @@ describe("the original's scripts", { timeout: 60_000 }, () => {
           client = connectWs(`ws://127.0.0.1:${port}/events`);
         }
       }
+      // Balanced: four subscribers held open together are spread over both
+      // backends (each demo message names the producer's address).
+      const clients = [client];
+      for (let i = 1; i < 4; i++) {
+        clients.push(connectWs(`ws://127.0.0.1:${port}/events`));
+        await clients[i].opened;
+      }
       await waitFor(
-        () => client.messages.length >= 3,
+        () => clients.every((c) => c.messages.length >= 3),
         10_000,
-        "events through wsproxy",
+        "events through wsproxy on four subscribers",
       );
-      client.close();
+      const served = new Set(
+        clients.map((c) =>
+          Number(/^\d+: 127\.0\.0\.1:(\d+): /.exec(c.messages[0])?.[1])
+        ),
+      );
+      assert.deepEqual(
+        [...served].sort(),
+        [...ports].sort(),
+        "both backends served the subscribers",
+      );
+      for (const c of clients) c.close();
 
       const wsclient = startChild("bash", [
         join(ROOT, "scripts/wsclient"),
@@ -74,7 +91,8 @@ describe("the original's scripts", { timeout: 60_000 }, () => {
       );
       assert.deepEqual(left, [], "the nginx prefix directory is removed");
     } finally {
-      await proxy.stop("SIGKILL");
+      // SIGTERM: the script stops its nginx (SIGKILL would orphan it).
+      await proxy.stop("SIGTERM");
       await Promise.all(producers.map((p) => p.stop()));
     }
   });
