@@ -89,6 +89,7 @@ export type {
 export type { EngineConfig } from "./src/engine/config.ts";
 export { createInstance } from "./src/instance.ts";
 export type { Instance, InstanceParts } from "./src/instance.ts";
+export type { ProcessStats } from "./src/http/metrics.ts";
 export { createJwtAuthorizer, JwtError } from "./src/http/jwt.ts";
 export type {
   JwtAction,

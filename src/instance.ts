@@ -11,6 +11,8 @@ import { createMemoryEngine } from "./engine/memory.ts";
 import type { Engine } from "./engine/types.ts";
 import { createEpoch } from "./event.ts";
 import { createApp } from "./http/app.ts";
+import type { ProcessStats } from "./http/metrics.ts";
+import { monitorLoopDelay } from "./_loop_delay.ts";
 import {
   createJwtAuthorizer,
   type JwtAuthorizer,
@@ -47,6 +49,8 @@ export interface Instance {
 export interface InstanceParts {
   /** The JWT authorizer of `--jwt-key`, or null. */
   jwt: JwtAuthorizer | null;
+  /** The runtime's process figures (memory, fds), for /metrics. @default {undefined} */
+  processStats?: () => ProcessStats;
 }
 
 /**
@@ -144,6 +148,8 @@ export function createInstance(
       connected: upstream.connected,
       reconnects: upstream.reconnects,
     }];
+  const loopDelay = monitorLoopDelay();
+  stops.push(loopDelay.stop);
   const { app, heartbeat, live } = createApp({
     hub,
     websocket,
@@ -158,6 +164,10 @@ export function createInstance(
     upstreams,
     version: VERSION,
     log,
+    processStats: () => ({
+      ...parts.processStats?.(),
+      loopDelay: loopDelay.read(),
+    }),
   });
   const timer = setInterval(heartbeat, config.heartbeatMs);
   return {

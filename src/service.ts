@@ -42,7 +42,10 @@ export async function startService(
     maxFrameBytes: config.maxBodyBytes,
     maxQueueBytes: config.maxQueueBytes,
   });
-  const parts = await prepareInstance(config, runtime.readTextFile);
+  const parts = {
+    ...await prepareInstance(config, runtime.readTextFile),
+    processStats: runtime.processStats,
+  };
   const tls = await readTlsPair(config, runtime.readTextFile);
   const engine = await loadEngine(config.engine, {
     bufferSize: config.bufferSize,
@@ -73,6 +76,13 @@ export async function startService(
   if (tls !== undefined) {
     log.info(`serving TLS (${server.protocols ?? "http/1.1"})`);
     reloadTlsOnSignal(config, server, { ...runtime, log });
+  }
+  const collecting = runtime.collectOnSignal?.(() => {
+    const heap = runtime.processStats?.().heapUsedBytes;
+    log.info("garbage collected on SIGUSR2", { heapUsedBytes: heap });
+  });
+  if (collecting) {
+    log.info("gc() is exposed: SIGUSR2 runs a full garbage collection");
   }
   const shown = hostname === "0.0.0.0" || hostname === "::"
     ? "localhost"

@@ -14,7 +14,11 @@ import { originAllowed, requestToken, timingSafeEqual } from "./guard.ts";
 import { ExpiryTimers } from "./_expiry.ts";
 import { cookieToken, JwtError, type JwtGrant } from "./jwt.ts";
 import type { JwtAuthorizer } from "./jwt.ts";
-import { formatMetrics } from "./metrics.ts";
+import {
+  formatMetrics,
+  formatProcessMetrics,
+  type ProcessStats,
+} from "./metrics.ts";
 import { indexPageResponse, streamPageResponse, wantsHtml } from "./pages.ts";
 import { BodyError, forwardPublish, readEventBody } from "./publish.ts";
 import { hostHeaderValid, parseRequestUrl } from "./request_target.ts";
@@ -66,6 +70,8 @@ export interface AppOptions {
   version?: string;
   /** Where rejects are logged. */
   log?: Logger;
+  /** The process's memory, fds and event-loop delay, for /metrics. */
+  processStats?: () => ProcessStats;
 }
 
 /** The app and the heartbeat the owner calls every period. */
@@ -284,9 +290,12 @@ export function createApp(options: AppOptions): WseventApp {
   app.get(
     "/metrics",
     (c) =>
-      c.text(formatMetrics(hub, upstreams(), rejects, options.engine), 200, {
-        "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
-      }),
+      c.text(
+        formatMetrics(hub, upstreams(), rejects, options.engine) +
+          formatProcessMetrics(options.processStats?.() ?? {}),
+        200,
+        { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
+      ),
   );
 
   const subscribe = (

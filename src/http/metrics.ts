@@ -173,3 +173,82 @@ export function formatMetrics(
   }
   return lines.join("\n") + "\n";
 }
+
+/**
+ * What the process uses, sampled by the runtime adapter (see
+ * `Runtime.processStats`) and the instance's event-loop monitor. A field
+ * the runtime cannot read is left out, and so is its metric.
+ */
+export interface ProcessStats {
+  /** Resident set size. */
+  rssBytes?: number;
+  /** JavaScript heap in use. */
+  heapUsedBytes?: number;
+  /** JavaScript heap reserved. */
+  heapTotalBytes?: number;
+  /** Memory outside the JavaScript heap held by JavaScript objects (buffers). */
+  externalBytes?: number;
+  /** Open file descriptors (sockets included), from `/proc/self/fd`. */
+  openFds?: number;
+  /** Event-loop delay over the recent window, in milliseconds. */
+  loopDelay?: { p50Ms: number; p99Ms: number; maxMs: number };
+}
+
+/**
+ * Formats process figures: memory, open file descriptors, event-loop
+ * delay. Empty for an empty sample.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatProcessMetrics } from "./metrics.ts";
+ * const text = formatProcessMetrics({ rssBytes: 50e6, openFds: 12 });
+ * if (!text.includes("wsevent_process_open_fds 12")) throw new Error(text);
+ * ```
+ *
+ * @param stats The sample.
+ * @returns Prometheus text.
+ */
+export function formatProcessMetrics(stats: ProcessStats): string {
+  const lines: string[] = [];
+  const gauge = (
+    name: string,
+    help: string,
+    samples: [string, number | undefined][],
+  ): void => {
+    const known = samples.filter(([, value]) => value !== undefined);
+    if (known.length === 0) return;
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+    for (const [labels, value] of known) {
+      lines.push(`${name}${labels} ${value}`);
+    }
+  };
+  gauge("wsevent_process_resident_memory_bytes", "Resident set size.", [[
+    "",
+    stats.rssBytes,
+  ]]);
+  gauge("wsevent_process_heap_bytes", "JavaScript heap, used and reserved.", [
+    ['{state="used"}', stats.heapUsedBytes],
+    ['{state="total"}', stats.heapTotalBytes],
+  ]);
+  gauge(
+    "wsevent_process_external_memory_bytes",
+    "Memory outside the JavaScript heap held by JavaScript objects.",
+    [["", stats.externalBytes]],
+  );
+  gauge(
+    "wsevent_process_open_fds",
+    "Open file descriptors, sockets included.",
+    [["", stats.openFds]],
+  );
+  const delay = stats.loopDelay;
+  gauge(
+    "wsevent_event_loop_delay_seconds",
+    "How late a timer ran, over the last minute.",
+    [
+      ['{quantile="0.5"}', delay && delay.p50Ms / 1000],
+      ['{quantile="0.99"}', delay && delay.p99Ms / 1000],
+      ['{quantile="1"}', delay && delay.maxMs / 1000],
+    ],
+  );
+  return lines.length === 0 ? "" : lines.join("\n") + "\n";
+}

@@ -5,9 +5,11 @@
  * @module
  */
 
+import { readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import process from "node:process";
-import { onceOnSignals, type Runtime } from "./types.ts";
+import type { ProcessStats } from "../http/metrics.ts";
+import { exposedGc, onceOnSignals, type Runtime } from "./types.ts";
 
 /** Signals, standard streams, exit and arguments through `node:process`. */
 export const processParts: Pick<
@@ -20,6 +22,8 @@ export const processParts: Pick<
   | "args"
   | "stderrIsTerminal"
   | "readTextFile"
+  | "processStats"
+  | "collectOnSignal"
 > = {
   onShutdownSignal: (handler) =>
     onceOnSignals(
@@ -33,4 +37,34 @@ export const processParts: Pick<
   args: () => process.argv.slice(2),
   stderrIsTerminal: () => process.stderr.isTTY === true,
   readTextFile: (path) => readFile(path, "utf8"),
+  processStats,
+  collectOnSignal(collected) {
+    const gc = exposedGc();
+    if (gc === undefined) return false;
+    process.on("SIGUSR2", () => {
+      gc();
+      collected();
+    });
+    return true;
+  },
 };
+
+/** Open file descriptors, where `/proc/self/fd` can be read (Linux). */
+function openFds(): number | undefined {
+  try {
+    return readdirSync("/proc/self/fd").length;
+  } catch {
+    return undefined;
+  }
+}
+
+function processStats(): ProcessStats {
+  const memory = process.memoryUsage();
+  return {
+    rssBytes: memory.rss,
+    heapUsedBytes: memory.heapUsed,
+    heapTotalBytes: memory.heapTotal,
+    externalBytes: memory.external,
+    openFds: openFds(),
+  };
+}

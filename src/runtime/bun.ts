@@ -48,6 +48,8 @@ interface BunServer {
 interface BunGlobal {
   serve(options: Record<string, unknown>): BunServer;
   env: Record<string, string | undefined>;
+  /** Gives the engine's free memory back to the system. */
+  shrink?(): void;
 }
 
 const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
@@ -379,4 +381,11 @@ export const runtime: Runtime = {
   websocketSupport,
   serve,
   env: () => bun.env,
+  // After the collection, Bun.shrink() returns the freed memory: without
+  // it the resident memory after churn stays at its high-water mark.
+  collectOnSignal: (collected) =>
+    processParts.collectOnSignal!(() => {
+      bun.shrink?.();
+      collected();
+    }),
 };

@@ -9,8 +9,10 @@
 import { upgradeWebSocket } from "hono/deno";
 import { checkTlsPair } from "./_tls.ts";
 import { createSocketSink, type SocketOps } from "../http/socket_sink.ts";
+import type { ProcessStats } from "../http/metrics.ts";
 import type { WebSocketSupport } from "../http/types.ts";
 import {
+  exposedGc,
   listenError,
   onceOnSignals,
   type RunningServer,
@@ -150,4 +152,38 @@ export const runtime: Runtime = {
   },
   stderrIsTerminal: () => Deno.stderr.isTerminal(),
   readTextFile: (path) => Deno.readTextFile(path),
+  processStats,
+  collectOnSignal(collected) {
+    const gc = exposedGc();
+    if (gc === undefined) return false;
+    Deno.addSignalListener("SIGUSR2", () => {
+      gc();
+      collected();
+    });
+    return true;
+  },
 };
+
+function processStats(): ProcessStats {
+  const memory = Deno.memoryUsage();
+  const stats: ProcessStats = {
+    rssBytes: memory.rss,
+    heapUsedBytes: memory.heapUsed,
+    heapTotalBytes: memory.heapTotal,
+    externalBytes: memory.external,
+  };
+  // Only with read access there (--allow-read=/proc/self/fd): a query,
+  // never a prompt.
+  const fds = "/proc/self/fd";
+  const access = Deno.permissions.querySync({ name: "read", path: fds });
+  if (access.state === "granted") {
+    try {
+      let count = 0;
+      for (const _ of Deno.readDirSync(fds)) count++;
+      stats.openFds = count;
+    } catch {
+      // Not Linux.
+    }
+  }
+  return stats;
+}

@@ -403,8 +403,14 @@ class NodeSseOutput extends BatchedOutput implements SseOutput {
     setTimeout(() => socket.destroy(), CLOSE_TIMEOUT_MS);
   }
 
+  // Leaving the shared batch too: a client that went away would otherwise
+  // stay a member of its path's channel, and with it this output, its
+  // socket and their buffers (about 5 KB per SSE connection that left).
   onClose(listener: () => void): void {
-    this.#socket.once("close", listener);
+    this.#socket.once("close", () => {
+      this.stop(false);
+      listener();
+    });
   }
 
   // Tells node-server the answer is already on its way. The web platform's

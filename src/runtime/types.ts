@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { ProcessStats } from "../http/metrics.ts";
 import type { WebSocketSupport } from "../http/types.ts";
 
 /** A listening server. */
@@ -100,6 +101,37 @@ export interface Runtime {
   stderrIsTerminal(): boolean;
   /** Reads a text file (keys, certificates); Deno needs --allow-read for it. */
   readTextFile(path: string): Promise<string>;
+  /**
+   * The process's memory and open file descriptors, for /metrics; fields
+   * the runtime cannot read (or may not, without a permission) are left
+   * out.
+   */
+  processStats?(): ProcessStats;
+  /**
+   * A test and benchmark aid, off by default: when the runtime was started
+   * with its garbage collector exposed (`node --expose-gc`,
+   * `bun --expose-gc`, `deno run --v8-flags=--expose-gc`), each SIGUSR2
+   * runs a full collection and then calls `collected`. Otherwise it
+   * listens to nothing and returns false.
+   */
+  collectOnSignal?(collected: () => void): boolean;
+}
+
+/**
+ * The engine's `gc()`, present only when the runtime was started with it
+ * exposed (see {@link Runtime.collectOnSignal}).
+ *
+ * @returns The function, or undefined.
+ */
+export function exposedGc(): (() => void) | undefined {
+  const gc = (globalThis as { gc?: unknown }).gc;
+  if (typeof gc !== "function") return undefined;
+  // V8 (Node, Deno): "last-resort" also gives back the young generation
+  // and pooled pages, which a plain major collection keeps; after churn
+  // that is most of the resident memory a collection can free.
+  // JavaScriptCore (Bun) ignores the argument and collects fully.
+  return () =>
+    void gc({ type: "major", execution: "sync", flavor: "last-resort" });
 }
 
 /** The address could not be bound: in use, not permitted, not local. */

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { formatMetrics } from "../../src/http/metrics.ts";
+import { formatMetrics, formatProcessMetrics } from "../../src/http/metrics.ts";
 import { createHub } from "../../src/hub.ts";
 import { FakeSink } from "../_fake_sink.ts";
 
@@ -92,6 +92,54 @@ describe("formatMetrics()", () => {
     assert.equal(
       got.get('wsevent_replay_buffer_events{path="we\\"ird\\\\path"}'),
       0,
+    );
+  });
+});
+
+describe("formatProcessMetrics()", () => {
+  test("formatProcessMetrics() writes each known figure as a gauge in base units", () => {
+    const text = formatProcessMetrics({
+      rssBytes: 50_000_000,
+      heapUsedBytes: 8_000_000,
+      heapTotalBytes: 12_000_000,
+      externalBytes: 1_000,
+      openFds: 17,
+      loopDelay: { p50Ms: 1.5, p99Ms: 20, maxMs: 250 },
+    });
+    const got = samples(text);
+    assert.equal(got.get("wsevent_process_resident_memory_bytes"), 50_000_000);
+    assert.equal(
+      got.get('wsevent_process_heap_bytes{state="used"}'),
+      8_000_000,
+    );
+    assert.equal(
+      got.get('wsevent_process_heap_bytes{state="total"}'),
+      12_000_000,
+    );
+    assert.equal(got.get("wsevent_process_external_memory_bytes"), 1_000);
+    assert.equal(got.get("wsevent_process_open_fds"), 17);
+    assert.equal(
+      got.get('wsevent_event_loop_delay_seconds{quantile="0.5"}'),
+      0.0015,
+    );
+    assert.equal(
+      got.get('wsevent_event_loop_delay_seconds{quantile="0.99"}'),
+      0.02,
+    );
+    assert.equal(
+      got.get('wsevent_event_loop_delay_seconds{quantile="1"}'),
+      0.25,
+    );
+    assert.match(text, /# TYPE wsevent_process_open_fds gauge\n/);
+  });
+
+  test("formatProcessMetrics() leaves out what the runtime could not read", () => {
+    assert.equal(formatProcessMetrics({}), "");
+    const text = formatProcessMetrics({ rssBytes: 1, heapUsedBytes: 2 });
+    assert.doesNotMatch(text, /open_fds|loop_delay|external|state="total"/);
+    assert.equal(
+      samples(text).get('wsevent_process_heap_bytes{state="used"}'),
+      2,
     );
   });
 });
