@@ -31,12 +31,15 @@
  * @module
  */
 
-import { createSubscription } from "./client/_subscription.ts";
+import {
+  createSubscription,
+  TokenExpiredError,
+} from "./client/_subscription.ts";
 import type { SubscribeOptions, Subscription } from "./client/_subscription.ts";
 import { postEvent, PublishError } from "./client/_publish.ts";
 import type { PublishOptions, PublishResult } from "./client/_publish.ts";
 
-export { PublishError };
+export { PublishError, TokenExpiredError };
 export type { EventData, GapNotice } from "./event.ts";
 export type {
   ClientEvent,

@@ -15,6 +15,7 @@ import {
   type AttemptHandlers,
   openAttempt,
   type StreamMessage,
+  TOKEN_EXPIRED,
 } from "./_transports.ts";
 
 /** One event from the upstream. */
@@ -31,8 +32,12 @@ export interface UpstreamOptions {
   lastEventId?: string | null;
   /** On a connection without a last id, ask for the whole buffer. @default {false} */
   replayAll?: boolean;
-  /** Token sent as `Authorization: Bearer` (SSE) or `?token=` (WebSocket). @default {null} */
-  token?: string | null;
+  /**
+   * Token sent as `Authorization: Bearer` (SSE) or `?token=` (WebSocket);
+   * a function is called before every connection (to refresh a token).
+   * @default {null}
+   */
+  token?: string | null | (() => string | Promise<string>);
   /** The upstream's heartbeat period; silence for twice that reconnects. @default {15000} */
   heartbeatMs?: number;
   /** First retry delay bound. @default {250} */
@@ -47,6 +52,12 @@ export interface UpstreamOptions {
   onGap?(notice: GapNotice): void;
   /** State changes, with a line to log. */
   onState?(state: UpstreamState, detail: string): void;
+  /**
+   * The server ended the subscription because the token expired. Without
+   * this callback, or with a token function, it reconnects as after any
+   * drop; the callback may close the consumer instead.
+   */
+  onExpired?(): void;
   /** Stops everything. */
   signal?: AbortSignal;
 }
@@ -133,13 +144,25 @@ export function connectStream(options: UpstreamOptions): PausableUpstream {
       }
       state("connecting", `connecting to ${shown}`);
       if (closed || paused) continue;
-      const url = resumeUrl(options, lastEventId);
-      current = openAttempt(url, options.token ?? null, handlers);
-      // Error texts may quote the URL they were given, secrets included.
-      const reason = redactSecretsIn(await current.done, url);
+      let reason: string;
+      try {
+        const token = typeof options.token === "function"
+          ? await options.token()
+          : options.token ?? null;
+        if (closed || paused) continue;
+        const url = resumeUrl(options, lastEventId, token);
+        current = openAttempt(url, token, handlers);
+        // Error texts may quote the URL they were given, secrets included.
+        reason = redactSecretsIn(await current.done, url);
+      } catch (error) {
+        reason = `could not get a token: ${(error as Error)?.message ?? error}`;
+      }
       current = undefined;
       const wasConnected = connected;
       connected = false;
+      if (reason === TOKEN_EXPIRED && typeof options.token !== "function") {
+        options.onExpired?.();
+      }
       if (closed || paused) continue;
       if (wasConnected) reconnects++;
       const base = Math.min(maxDelay, initialDelay * 2 ** failures++);
@@ -184,11 +207,15 @@ export function connectStream(options: UpstreamOptions): PausableUpstream {
   };
 }
 
-function resumeUrl(options: UpstreamOptions, lastEventId: string | null): URL {
+function resumeUrl(
+  options: UpstreamOptions,
+  lastEventId: string | null,
+  token: string | null,
+): URL {
   const url = new URL(options.url);
   if (url.protocol === "ws:" || url.protocol === "wss:") {
     if (!url.searchParams.has("format")) url.searchParams.set("format", "json");
-    if (options.token) url.searchParams.set("token", options.token);
+    if (token) url.searchParams.set("token", token);
   }
   if (lastEventId !== null) url.searchParams.set("lastEventId", lastEventId);
   else if (options.replayAll) url.searchParams.set("replay", "all");

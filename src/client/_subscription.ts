@@ -28,9 +28,12 @@ export interface SubscribeOptions {
   lastEventId?: string;
   /**
    * A token: sent as `Authorization: Bearer` over SSE and as `?token=` over
-   * WebSocket (browsers cannot set WebSocket headers). @default {undefined}
+   * WebSocket (browsers cannot set WebSocket headers). A function is called
+   * before every connection, so a short-lived token can be refreshed; with
+   * a string, a subscription the server ends because the token expired
+   * ends with a {@link TokenExpiredError}. @default {undefined}
    */
-  token?: string;
+  token?: string | (() => string | Promise<string>);
   /** Stops the subscription: the iteration ends, nothing is left running. @default {undefined} */
   signal?: AbortSignal;
   /**
@@ -65,6 +68,32 @@ export interface Subscription extends AsyncIterableIterator<ClientEvent> {
   close(): void;
 }
 
+/**
+ * The server ended the subscription because its token expired, and the
+ * token was a string (give a function to refresh it instead). Thrown by the
+ * iteration after the events received before.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { subscribe, TokenExpiredError } from "./client.ts";
+ * try {
+ *   for await (const event of subscribe(url, { token })) console.log(event);
+ * } catch (error) {
+ *   if (error instanceof TokenExpiredError) console.log("log in again");
+ * }
+ * ```
+ */
+export class TokenExpiredError extends Error {
+  /** The id of the last event received, to resume from with a new token. */
+  readonly lastEventId: string | null;
+  /** @param lastEventId The last id received. */
+  constructor(lastEventId: string | null) {
+    super("Cannot subscribe: the token expired");
+    this.name = "TokenExpiredError";
+    this.lastEventId = lastEventId;
+  }
+}
+
 type Item = ClientEvent | { gap: GapNotice };
 
 /**
@@ -85,6 +114,7 @@ export function createSubscription(
     | ((result: Promise<IteratorResult<ClientEvent>>) => void)
     | undefined;
   let closed = options.signal?.aborted === true;
+  let failure: Error | undefined;
 
   const push = (item: Item): void => {
     if (closed) return;
@@ -113,6 +143,11 @@ export function createSubscription(
         return Promise.reject(error);
       }
     }
+    if (failure !== undefined) {
+      const error = failure;
+      failure = undefined;
+      return Promise.reject(error);
+    }
     if (closed) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => (waiter = resolve));
   }
@@ -137,6 +172,19 @@ export function createSubscription(
       onEvent: push,
       onGap: (gap) => push({ gap }),
       onState: options.onState,
+      onExpired() {
+        // Events already queued are still taken before the error.
+        const error = new TokenExpiredError(upstream!.lastEventId);
+        upstream!.close();
+        closed = true;
+        options.signal?.removeEventListener("abort", close);
+        failure = error;
+        if (waiter !== undefined) {
+          const resolve = waiter;
+          waiter = undefined;
+          resolve(take());
+        }
+      },
     });
   };
 

@@ -38,6 +38,13 @@ export interface AttemptHandlers {
   onGap(notice: GapNotice): void;
 }
 
+/**
+ * What an attempt ends with when the server ended the subscription because
+ * its token expired (SSE `event: expired`, WebSocket close 1008 "token
+ * expired"): the same token would be refused.
+ */
+export const TOKEN_EXPIRED = "ended the subscription: the token expired";
+
 /** A connection attempt. */
 export interface Attempt {
   /** Resolves when the connection ends, with the reason in words. */
@@ -139,7 +146,11 @@ function openWebSocket(url: URL, handlers: AttemptHandlers): Attempt {
   };
   socket.onerror = () => end("failed");
   socket.onclose = (event: CloseEvent) =>
-    end(`closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`);
+    end(
+      event.code === 1008 && event.reason === "token expired"
+        ? TOKEN_EXPIRED
+        : `closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`,
+    );
   return { done, abort: () => end("closed by us") };
 }
 
@@ -182,6 +193,7 @@ async function readSse(
   }
   handlers.onOpen();
   let silent = false;
+  let expired = false;
   const reader = response.body.getReader();
   const cancel = (): void => void reader.cancel().catch(() => {});
   const watchdog = createWatchdog(handlers.heartbeatMs, () => {
@@ -198,6 +210,7 @@ async function readSse(
         ? message.lastEventId
         : null;
       if (message.event === "gap") handlers.onGap(parseGap(message.data));
+      else if (message.event === "expired") expired = true;
       else if (message.event === "binary") {
         const bytes = decodeBase64(message.data);
         if (bytes !== undefined) handlers.onEvent({ id, data: bytes });
@@ -211,7 +224,13 @@ async function readSse(
   try {
     while (true) {
       const { done, value } = await reader.read();
-      if (done) return silent ? "went silent" : "ended the stream";
+      if (done) {
+        return silent
+          ? "went silent"
+          : expired
+          ? TOKEN_EXPIRED
+          : "ended the stream";
+      }
       parser.feed(decoder.decode(value, { stream: true }));
     }
   } catch (error) {

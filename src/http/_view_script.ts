@@ -2,7 +2,9 @@
  * The browser script of the live view, kept as one constant text so that a
  * Content-Security-Policy can allow it by nonce or by hash. It reads its
  * settings from the JSON block `#wsevent-config` and touches event data only
- * through `textContent`.
+ * through `textContent`. It subscribes and publishes with the client module
+ * (`src/client.ts`), which the page loads first as the global `wsevent`
+ * (see `_client_script.ts`): the page has no reconnect or resume of its own.
  *
  * @module
  */
@@ -21,8 +23,6 @@ export const VIEW_PAGE_SCRIPT: string = `(() => {
   const MAX_ROWS = cfg.maxRows > 0 ? cfg.maxRows : 500;
   const MAX_DATA_CHARS = 4000;
   const GAP_HOLD_MS = 5000;
-  const RETRY_MIN_MS = 1000;
-  const RETRY_MAX_MS = 30000;
   const RATE_BUCKETS = 5;
   const LABELS = {
     connecting: "Connecting",
@@ -40,15 +40,13 @@ export const VIEW_PAGE_SCRIPT: string = `(() => {
     text: $("publish-data"), send: $("publish-button"),
     result: $("publish-result"), curl: $("curl-hint"),
   };
-  let source = null;
+  let controller = null;
   let lastId = "";
   let connState = "connecting";
   let shownState = "";
   let detail = "";
   let gapUntil = 0;
   let gapTimer = 0;
-  let retryTimer = 0;
-  let retryDelay = RETRY_MIN_MS;
   let paused = false;
   let heldCount = 0;
   let pending = [];
@@ -69,14 +67,8 @@ export const VIEW_PAGE_SCRIPT: string = `(() => {
   }
   const tokenValue = () => (ui.token ? ui.token.value.trim() : pageToken);
 
-  function streamUrl(resume) {
-    const params = new URLSearchParams();
-    const token = tokenValue();
-    if (token) params.set("token", token);
-    if (resume && lastId) params.set("lastEventId", lastId);
-    const query = params.toString();
-    return location.pathname + (query ? "?" + query : "");
-  }
+  // Absolute, so that the client needs no page location of its own.
+  const streamUrl = location.origin + location.pathname;
 
   function render() {
     const now = Date.now();
@@ -102,51 +94,44 @@ export const VIEW_PAGE_SCRIPT: string = `(() => {
     render();
   }
 
-  function connect(resume) {
-    clearTimeout(retryTimer);
-    if (source) source.close();
-    setState(resume && lastId ? "reconnecting" : "connecting", "");
-    const es = new EventSource(streamUrl(resume));
-    source = es;
-    es.onopen = () => {
-      if (source !== es) return;
-      retryDelay = RETRY_MIN_MS;
-      setState("live", "");
-    };
-    es.onmessage = (e) => {
-      if (source === es) onEvent("message", e.lastEventId, e.data);
-    };
-    es.addEventListener("gap", (e) => {
-      if (source === es) onGap(e.data);
+  // Starts (or restarts, with the token field's current value) the
+  // subscription; the client reconnects by itself and resumes after lastId.
+  function connect() {
+    if (controller) controller.abort();
+    const ctl = new AbortController();
+    controller = ctl;
+    setState(lastId ? "reconnecting" : "connecting", "");
+    const token = tokenValue();
+    const events = wsevent.subscribe(streamUrl, {
+      token: token || undefined,
+      lastEventId: lastId || undefined,
+      signal: ctl.signal,
+      onGap,
+      onState(state, why) {
+        if (ctl.signal.aborted) return;
+        if (state === "open") setState("live", "");
+        else if (state === "closed") {
+          const refused = /answered 40[13]\\b/.test(why) && cfg.tokenRequired;
+          setState("reconnecting", "Connection lost: " + why.replace(/^upstream \\S+ /, "") +
+            "; it resumes after the last id." + (refused ? " Check the token." : ""));
+        }
+      },
     });
-    // The server ended the stream at the token's expiry: the same token
-    // would be refused, so wait for a fresh one (the token field resumes).
-    es.addEventListener("expired", () => {
-      if (source !== es) return;
-      es.close();
-      source = null;
-      setState("expired", "The token expired; enter a fresh token to resume after the last id.");
-    });
-    es.onerror = () => {
-      if (source !== es) return;
-      if (es.readyState === EventSource.CLOSED) {
-        // The browser gave up (an HTTP error such as 401, or a wrong
-        // content type): open a new EventSource ourselves, resuming.
-        es.close();
-        scheduleReconnect();
-      } else {
-        setState("reconnecting", "Connection lost; the browser retries and resumes after the last id.");
+    (async () => {
+      for await (const ev of events) {
+        if (typeof ev.data === "string") onEvent("message", ev.id, ev.data);
+        else onEvent("message", ev.id, "[binary, " + ev.data.byteLength + " bytes]");
       }
-    };
-  }
-
-  function scheduleReconnect() {
-    const wait = Math.round(retryDelay * (0.75 + Math.random() * 0.5));
-    retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
-    const hint = cfg.tokenRequired ? " Check the token." : "";
-    setState("reconnecting", "The server refused or closed the stream; retrying in " +
-      Math.ceil(wait / 1000) + " s." + hint);
-    retryTimer = setTimeout(() => connect(true), wait);
+    })().catch((err) => {
+      if (ctl.signal.aborted) return;
+      // The server ended the stream at the token's expiry: the same token
+      // would be refused, so wait for a fresh one (the token field resumes).
+      if (err instanceof wsevent.TokenExpiredError) {
+        setState("expired", "The token expired; enter a fresh token to resume after the last id.");
+      } else {
+        setState("reconnecting", String(err && err.message ? err.message : err));
+      }
+    });
   }
 
   function onEvent(kind, id, data) {
@@ -159,13 +144,7 @@ export const VIEW_PAGE_SCRIPT: string = `(() => {
     enqueue({ kind, id, data, time: new Date() });
   }
 
-  function onGap(raw) {
-    let info = {};
-    try {
-      info = JSON.parse(raw) || {};
-    } catch {
-      info = { reason: String(raw) };
-    }
+  function onGap(info) {
     const after = typeof info.lastEventId === "string" ? info.lastEventId : "";
     const reason = typeof info.reason === "string" ? info.reason : "unknown";
     gaps++;
@@ -278,44 +257,30 @@ export const VIEW_PAGE_SCRIPT: string = `(() => {
 
   async function publish(ev) {
     ev.preventDefault();
-    const headers = { "Content-Type": "text/plain;charset=utf-8" };
     const token = tokenValue();
-    if (token) headers.Authorization = "Bearer " + token;
     ui.send.disabled = true;
     ui.result.dataset.status = "pending";
     ui.result.textContent = "Publishing";
     try {
-      const res = await fetch(location.pathname, { method: "POST", headers, body: ui.text.value });
-      const text = await res.text();
-      let json = null;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = null;
-      }
-      if (res.ok && json && typeof json.id === "string") {
-        mine.add(json.id);
-        if (mine.size > 50) mine.delete(mine.values().next().value);
-        // The event may have arrived before this answer: mark its row now.
-        for (const row of ui.list.querySelectorAll("li[data-id]")) {
-          if (row.dataset.id === json.id) {
-            row.classList.add("mine");
-            row.dataset.mine = "true";
-          }
+      const { id } = await wsevent.publish(streamUrl, ui.text.value, { token: token || undefined });
+      mine.add(id);
+      if (mine.size > 50) mine.delete(mine.values().next().value);
+      // The event may have arrived before this answer: mark its row now.
+      for (const row of ui.list.querySelectorAll("li[data-id]")) {
+        if (row.dataset.id === id) {
+          row.classList.add("mine");
+          row.dataset.mine = "true";
         }
-        ui.result.dataset.status = "ok";
-        ui.result.dataset.id = json.id;
-        ui.result.textContent = "Published with id " + json.id;
-        ui.text.value = "";
-      } else {
-        const code = json && typeof json.code === "string" ? " " + json.code : "";
-        const why = json && typeof json.error === "string" ? json.error : text.slice(0, 300);
-        ui.result.dataset.status = "error";
-        ui.result.textContent = "Error " + res.status + code + ": " + why;
       }
+      ui.result.dataset.status = "ok";
+      ui.result.dataset.id = id;
+      ui.result.textContent = "Published with id " + id;
+      ui.text.value = "";
     } catch (err) {
       ui.result.dataset.status = "error";
-      ui.result.textContent = "Network error: " + (err && err.message ? err.message : String(err));
+      ui.result.textContent = err instanceof wsevent.PublishError
+        ? "Error " + err.status + (err.code ? " " + err.code : "") + ": " + err.detail
+        : "Network error: " + (err && err.message ? err.message : String(err));
     } finally {
       ui.send.disabled = false;
     }
@@ -326,7 +291,7 @@ export const VIEW_PAGE_SCRIPT: string = `(() => {
   if (ui.tokenForm) {
     ui.tokenForm.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      connect(true);
+      connect();
     });
   }
   if (ui.form) {
@@ -340,6 +305,6 @@ export const VIEW_PAGE_SCRIPT: string = `(() => {
   });
   ui.curl.textContent = "curl -N -H 'Accept: text/event-stream' " + location.origin + location.pathname;
   setInterval(tick, 1000);
-  connect(false);
+  connect();
 })();
 `;

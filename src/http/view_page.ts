@@ -8,9 +8,16 @@
  */
 
 import { VIEW_MAX_ROWS, VIEW_PAGE_SCRIPT } from "./_view_script.ts";
+import { CLIENT_SCRIPT } from "./_client_script.ts";
 import { INDEX_PAGE_STYLE, VIEW_PAGE_STYLE } from "./_view_style.ts";
 
-export { INDEX_PAGE_STYLE, VIEW_MAX_ROWS, VIEW_PAGE_SCRIPT, VIEW_PAGE_STYLE };
+export {
+  CLIENT_SCRIPT,
+  INDEX_PAGE_STYLE,
+  VIEW_MAX_ROWS,
+  VIEW_PAGE_SCRIPT,
+  VIEW_PAGE_STYLE,
+};
 
 /** Options of {@linkcode renderStreamPage}. */
 export interface StreamPageOptions {
@@ -181,7 +188,8 @@ function publishSection(): string {
 
 /**
  * Renders the live view of one stream: a page that subscribes to the same
- * path with `EventSource`, lists events newest first (at most
+ * path over SSE with the client module (inlined first, as the global
+ * `wsevent`), lists events newest first (at most
  * {@linkcode VIEW_MAX_ROWS} rows), shows the connection state, the last
  * event id and the rate, and offers pause, clear and, when allowed, a
  * publish box. Elements carry ids equal to their `data-testid`: `state`,
@@ -245,6 +253,7 @@ ${publish}<details>
 <script type="application/json" id="wsevent-config">${
     scriptJson(config)
   }</script>
+<script${nonce}>${CLIENT_SCRIPT}</script>
 <script${nonce}>${VIEW_PAGE_SCRIPT}</script>
 </body>
 </html>

@@ -1,11 +1,14 @@
 /**
  * A small fake of the browser APIs the live view script uses (elements,
- * EventSource, timers, fetch), enough to run `VIEW_PAGE_SCRIPT` in a unit
+ * fetch with SSE streams, timers), enough to run `VIEW_PAGE_SCRIPT` in a unit
  * test without a browser. Elements have no `innerHTML`: the script must use
  * `textContent`.
  *
  * @module
  */
+
+import { formatSseEvent } from "../../src/event.ts";
+import { CLIENT_SCRIPT } from "../../src/http/_client_script.ts";
 
 type Listener = (event: unknown) => unknown;
 
@@ -106,49 +109,73 @@ export class FakeElement {
   }
 }
 
-/** A fake EventSource the test drives by hand. */
-export class FakeEventSource {
-  static readonly CONNECTING = 0;
-  static readonly OPEN = 1;
-  static readonly CLOSED = 2;
+/**
+ * A fake SSE response the test drives by hand: the client module's fetch
+ * for `Accept: text/event-stream` waits until the test opens or refuses
+ * it; then the test writes events into a real ReadableStream.
+ */
+export class FakeStream {
   readonly url: string;
-  readyState = 0;
-  onopen: Listener | null = null;
-  onmessage: Listener | null = null;
-  onerror: Listener | null = null;
-  #listeners: Map<string, Listener[]> = new Map();
-  constructor(url: string) {
+  readonly headers: Record<string, string>;
+  /** True once the client aborted the request or cancelled the body. */
+  aborted = false;
+  #answer: (response: Response) => void;
+  #controller?: ReadableStreamDefaultController<Uint8Array>;
+  constructor(
+    url: string,
+    headers: Record<string, string>,
+    answer: (response: Response) => void,
+  ) {
     this.url = url;
+    this.headers = headers;
+    this.#answer = answer;
   }
-  addEventListener(type: string, listener: Listener): void {
-    this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener]);
-  }
-  close(): void {
-    this.readyState = 2;
-  }
+  /** Answers 200 with an open event stream. */
   open(): void {
-    this.readyState = 1;
-    this.onopen?.({});
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => (this.#controller = controller),
+      cancel: () => {
+        this.aborted = true;
+      },
+    });
+    this.#answer(
+      new Response(body, {
+        status: 200,
+        headers: { "Content-Type": "text/event-stream" },
+      }),
+    );
   }
+  /** Answers with an error status. */
+  refuse(status: number): void {
+    this.#answer(
+      new Response('{"error":"refused","code":"unauthorized"}', { status }),
+    );
+  }
+  /** Sends one event of the default type. */
   message(id: string, data: string): void {
-    this.onmessage?.({ lastEventId: id, data });
+    this.#write(formatSseEvent(id, data));
   }
+  /** Sends one event of a named type (gap, expired). */
   event(type: string, data: string): void {
-    for (const l of this.#listeners.get(type) ?? []) {
-      l({ data, lastEventId: "" });
-    }
+    this.#write(formatSseEvent(null, data, type));
   }
-  fail(readyState: number): void {
-    this.readyState = readyState;
-    this.onerror?.({});
+  /** Ends the stream, as a server that stops. */
+  end(): void {
+    this.#controller?.close();
+  }
+  #write(text: string): void {
+    this.#controller?.enqueue(new TextEncoder().encode(text));
   }
 }
 
-/** A page run by the fake: its elements, event sources, timers and requests. */
+/** A page run by the fake: its elements, event streams, timers and requests. */
 export interface FakePage {
   byId(id: string): FakeElement;
   has(id: string): boolean;
-  sources: FakeEventSource[];
+  /** Every SSE request the client made, in order. */
+  sources: FakeStream[];
+  /** Lets promises and stream reads run (real macrotasks). */
+  settle(): Promise<void>;
   /** Moves the clock `ms` on and runs pending animation frames and the timeouts due by then (not the interval). */
   flush(ms?: number): void;
   /** Runs the once-a-second interval (rate and counters). */
@@ -166,7 +193,9 @@ export interface FakePage {
 
 /**
  * Builds fake elements for every `id="..."` in `html`, fills the JSON config
- * element, and runs `script` against them, as if loaded at `/events` + `search`.
+ * element, and runs the client module (`CLIENT_SCRIPT`, as the page loads
+ * it first) and then `script` against them, as if loaded at `/events` +
+ * `search`. The client's timers are the fake's; its streams are FakeStreams.
  */
 export function runPage(html: string, script: string, search = ""): FakePage {
   const elements = new Map<string, FakeElement>();
@@ -177,7 +206,7 @@ export function runPage(html: string, script: string, search = ""): FakePage {
     /<script type="application\/json" id="wsevent-config">(.*?)<\/script>/s
       .exec(html);
   if (config) elements.get("wsevent-config")!.textContent = config[1];
-  const sources: FakeEventSource[] = [];
+  const sources: FakeStream[] = [];
   let timers = new Map<number, { fn: () => void; ms: number }>();
   let nextTimer = 1;
   const addTimer = (fn: () => void, ms = 0): number => {
@@ -205,13 +234,20 @@ export function runPage(html: string, script: string, search = ""): FakePage {
     createDocumentFragment: () => new FakeElement("#fragment"),
     addEventListener: () => {},
   };
-  const EventSourceClass = class extends FakeEventSource {
-    constructor(url: string) {
-      super(url);
-      sources.push(this);
+  const fetch = (
+    url: string,
+    init: FakePage["requests"][number]["init"] & { signal?: AbortSignal },
+  ) => {
+    if (init.headers?.Accept === "text/event-stream") {
+      return new Promise<Response>((resolve, reject) => {
+        const stream = new FakeStream(url, init.headers, resolve);
+        sources.push(stream);
+        init.signal?.addEventListener("abort", () => {
+          stream.aborted = true;
+          reject(new DOMException("The request was aborted", "AbortError"));
+        });
+      });
     }
-  };
-  const fetch = (url: string, init: FakePage["requests"][number]["init"]) => {
     requests.push({ url, init });
     const { status, body } = answer;
     return Promise.resolve({
@@ -224,7 +260,6 @@ export function runPage(html: string, script: string, search = ""): FakePage {
     document,
     location: { pathname: "/events", origin: "http://127.0.0.1:1", search },
     history: { replaceState: () => {} },
-    EventSource: EventSourceClass,
     requestAnimationFrame: (fn: () => void) => addTimer(fn),
     setTimeout: addTimer,
     clearTimeout: (id: number) => timers.delete(id),
@@ -233,7 +268,9 @@ export function runPage(html: string, script: string, search = ""): FakePage {
     Date: ShiftedDate,
     fetch,
   };
-  new Function(...Object.keys(globals), script)(...Object.values(globals));
+  new Function(...Object.keys(globals), `${CLIENT_SCRIPT};\n${script}`)(
+    ...Object.values(globals),
+  );
   return {
     byId(id) {
       const el = elements.get(id);
@@ -242,6 +279,9 @@ export function runPage(html: string, script: string, search = ""): FakePage {
     },
     has: (id) => elements.has(id),
     sources,
+    async settle() {
+      for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 0));
+    },
     flush(ms = 0) {
       offset += ms;
       const all = timers;

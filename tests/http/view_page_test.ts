@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  CLIENT_SCRIPT,
   escapeHtml,
   INDEX_PAGE_STYLE,
   type IndexInfo,
@@ -11,7 +12,7 @@ import {
   VIEW_PAGE_SCRIPT,
   VIEW_PAGE_STYLE,
 } from "../../src/http/view_page.ts";
-import { FakeEventSource, runPage } from "./_fake_dom.ts";
+import { type FakePage, runPage } from "./_fake_dom.ts";
 
 const HOSTILE = `"><script>alert(1)</script><img src=x onerror=alert(2)>`;
 
@@ -40,10 +41,10 @@ describe("renderStreamPage()", () => {
     assert.ok(html.includes("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert.equal(
       count(html, "<script"),
-      2,
-      "only the config block and the page script",
+      3,
+      "only the config block, the client module and the page script",
     );
-    assert.equal(count(html, "</script>"), 2);
+    assert.equal(count(html, "</script>"), 3);
     assert.equal(
       configOf(html).path,
       "/" + HOSTILE,
@@ -169,9 +170,12 @@ describe("renderStreamPage()", () => {
       tokenRequired: false,
     });
     assert.ok(!plain.includes("nonce="));
+    assert.equal(count(html, '<script nonce="n&quot;1">'), 2);
     assert.ok(
-      plain.includes(`<script>${VIEW_PAGE_SCRIPT}</script>`),
-      "the script text is the exported constant",
+      plain.includes(
+        `<script>${CLIENT_SCRIPT}</script>\n<script>${VIEW_PAGE_SCRIPT}</script>`,
+      ),
+      "the client module, then the page script, each the exported constant",
     );
   });
 
@@ -204,26 +208,41 @@ describe("VIEW_PAGE_SCRIPT", () => {
     assert.ok(!VIEW_PAGE_SCRIPT.includes("</script"));
   });
 
-  test("VIEW_PAGE_SCRIPT subscribes, goes live, lists newest first and keeps at most VIEW_MAX_ROWS rows", () => {
-    const page = runPage(
+  function livePage(
+    options: { publishAllowed?: boolean; tokenRequired?: boolean } = {},
+    search = "",
+  ): FakePage {
+    return runPage(
       renderStreamPage({
         path: "events",
-        publishAllowed: false,
-        tokenRequired: false,
+        publishAllowed: options.publishAllowed ?? false,
+        tokenRequired: options.tokenRequired ?? false,
       }),
       VIEW_PAGE_SCRIPT,
+      search,
     );
+  }
+
+  test("VIEW_PAGE_SCRIPT subscribes with the client, goes live, lists newest first and keeps at most VIEW_MAX_ROWS rows", async () => {
+    const page = livePage();
+    await page.settle();
     assert.equal(page.sources.length, 1);
-    assert.equal(page.sources[0].url, "/events");
+    assert.equal(page.sources[0].url, "http://127.0.0.1:1/events");
+    assert.equal(page.sources[0].headers.Accept, "text/event-stream");
     assert.equal(page.byId("state").dataset.state, "connecting");
     page.sources[0].open();
+    await page.settle();
     assert.equal(page.byId("state").dataset.state, "live");
     assert.equal(page.byId("state").textContent, "Live");
     // Two batches: the second must push the oldest rows out of the list.
     for (let seq = 0; seq < VIEW_MAX_ROWS + 100; seq++) {
       page.sources[0].message(`e1-${seq}`, `<b>${seq}</b>\n`);
-      if (seq === 300) page.flush();
+      if (seq === 300) {
+        await page.settle();
+        page.flush();
+      }
     }
+    await page.settle();
     page.flush();
     const rows = page.byId("events").children;
     assert.equal(rows.length, VIEW_MAX_ROWS);
@@ -243,70 +262,79 @@ describe("VIEW_PAGE_SCRIPT", () => {
     );
   });
 
-  test("VIEW_PAGE_SCRIPT reopens a closed stream with ?token= and ?lastEventId=", () => {
-    const page = runPage(
-      renderStreamPage({
-        path: "events",
-        publishAllowed: false,
-        tokenRequired: true,
-      }),
-      VIEW_PAGE_SCRIPT,
-    );
+  test("VIEW_PAGE_SCRIPT shows a dropped stream, and the client resumes after the last id; a refusal asks for the token", async () => {
+    const page = livePage({ tokenRequired: true }, "?token=s3cret%26x");
+    await page.settle();
     page.sources[0].open();
     page.sources[0].message("e1-7", "x");
-    page.sources[0].fail(FakeEventSource.CONNECTING);
-    assert.equal(
-      page.byId("state").dataset.state,
-      "reconnecting",
-      "the browser's own retry",
-    );
-    assert.equal(page.sources.length, 1);
-    page.byId("token").value = "s3cret&x";
-    page.sources[0].fail(FakeEventSource.CLOSED);
+    await page.settle();
+    page.sources[0].end();
+    await page.settle();
     assert.equal(page.byId("state").dataset.state, "reconnecting");
-    assert.match(page.byId("state-detail").textContent, /Check the token/);
-    page.flush(60_000);
-    assert.equal(page.sources.length, 2);
-    assert.equal(
-      page.sources[1].url,
-      "/events?token=s3cret%26x&lastEventId=e1-7",
+    assert.match(
+      page.byId("state-detail").textContent,
+      /ended the stream; retrying in \d+ ms/,
     );
-    page.sources[1].open();
+    assert.doesNotMatch(page.byId("state-detail").textContent, /token/);
+    assert.equal(page.sources.length, 1, "no retry before the backoff delay");
+    page.flush(250);
+    await page.settle();
+    assert.equal(page.sources.length, 2, "the first retry comes within 250 ms");
+    assert.equal(page.sources[1].headers["Last-Event-ID"], "e1-7");
+    assert.equal(page.sources[1].headers.Authorization, "Bearer s3cret&x");
+    page.sources[1].refuse(401);
+    await page.settle();
+    assert.equal(page.byId("state").dataset.state, "reconnecting");
+    assert.match(page.byId("state-detail").textContent, /answered 401/);
+    assert.match(page.byId("state-detail").textContent, /Check the token/);
+    page.flush(500);
+    await page.settle();
+    assert.equal(page.sources.length, 3);
+    page.sources[2].open();
+    await page.settle();
     assert.equal(page.byId("state").dataset.state, "live");
   });
 
-  test("VIEW_PAGE_SCRIPT takes a token from the page address", () => {
-    const html = renderStreamPage({
-      path: "events",
-      publishAllowed: false,
-      tokenRequired: true,
-    });
-    const page = runPage(html, VIEW_PAGE_SCRIPT, "?token=abc");
-    assert.equal(page.sources[0].url, "/events?token=abc");
+  test("VIEW_PAGE_SCRIPT takes a token from the page address and applies a new one from the token field", async () => {
+    const page = livePage({ tokenRequired: true }, "?token=abc");
+    await page.settle();
+    assert.equal(page.sources[0].headers.Authorization, "Bearer abc");
+    assert.equal(page.sources[0].url, "http://127.0.0.1:1/events");
     assert.equal(page.byId("token").value, "abc");
+    page.sources[0].open();
+    page.sources[0].message("e1-3", "x");
+    await page.settle();
+    page.byId("token").value = "new";
+    page.byId("token-form").dispatch("submit");
+    await page.settle();
+    assert.equal(page.sources[0].aborted, true, "the old stream is closed");
+    assert.equal(page.sources.length, 2);
+    assert.equal(page.sources[1].headers.Authorization, "Bearer new");
+    assert.equal(page.sources[1].headers["Last-Event-ID"], "e1-3");
   });
 
-  test("VIEW_PAGE_SCRIPT shows a gap in the state and in the list", () => {
-    const page = runPage(
-      renderStreamPage({
-        path: "events",
-        publishAllowed: false,
-        tokenRequired: false,
-      }),
-      VIEW_PAGE_SCRIPT,
-    );
+  test("VIEW_PAGE_SCRIPT shows a gap in the state and in the list", async () => {
+    const page = livePage();
+    await page.settle();
     page.sources[0].open();
     page.sources[0].event(
       "gap",
       JSON.stringify({ lastEventId: "e0-41", reason: "epoch changed" }),
     );
+    page.sources[0].message("e1-0", "after the gap");
+    await page.settle();
     assert.equal(page.byId("state").dataset.state, "gap");
     assert.match(page.byId("state-detail").textContent, /e0-41.*epoch changed/);
     assert.equal(page.byId("gaps").textContent, "1");
     page.flush();
-    const row = page.byId("events").children[0];
-    assert.equal(row.dataset.kind, "gap");
-    assert.match(row.textContent, /Gap: events after e0-41/);
+    const rows = page.byId("events").children;
+    assert.equal(rows[1].dataset.kind, "gap");
+    assert.match(rows[1].textContent, /Gap: events after e0-41/);
+    assert.equal(
+      rows[0].dataset.id,
+      "e1-0",
+      "the gap is listed before the event after it",
+    );
     page.flush(10_000);
     assert.equal(
       page.byId("state").dataset.state,
@@ -315,45 +343,38 @@ describe("VIEW_PAGE_SCRIPT", () => {
     );
   });
 
-  test("VIEW_PAGE_SCRIPT stops at event: expired and resumes with a fresh token", () => {
-    const page = runPage(
-      renderStreamPage({
-        path: "events",
-        publishAllowed: false,
-        tokenRequired: true,
-      }),
-      VIEW_PAGE_SCRIPT,
-      "?token=old",
-    );
+  test("VIEW_PAGE_SCRIPT stops at event: expired and resumes with a fresh token", async () => {
+    const page = livePage({ tokenRequired: true }, "?token=old");
+    await page.settle();
     page.sources[0].open();
     page.sources[0].message("e1-4", "hello");
     page.sources[0].event("expired", '{"reason":"token expired"}');
+    page.sources[0].end();
+    await page.settle();
     assert.equal(page.byId("state").dataset.state, "expired");
     assert.match(page.byId("state-detail").textContent, /fresh token/);
     page.flush(60_000);
+    await page.settle();
     assert.equal(page.sources.length, 1, "no reconnect with the expired token");
     page.byId("token").value = "fresh";
     page.byId("token-form").dispatch("submit");
+    await page.settle();
     assert.equal(page.sources.length, 2);
-    assert.match(page.sources[1].url, /token=fresh/);
-    assert.match(page.sources[1].url, /lastEventId=e1-4/);
+    assert.equal(page.sources[1].headers.Authorization, "Bearer fresh");
+    assert.equal(page.sources[1].headers["Last-Event-ID"], "e1-4");
   });
 
-  test("VIEW_PAGE_SCRIPT pause keeps the connection, stops rendering and counts arrivals", () => {
-    const page = runPage(
-      renderStreamPage({
-        path: "events",
-        publishAllowed: false,
-        tokenRequired: false,
-      }),
-      VIEW_PAGE_SCRIPT,
-    );
+  test("VIEW_PAGE_SCRIPT pause keeps the connection, stops rendering and counts arrivals", async () => {
+    const page = livePage();
+    await page.settle();
     page.sources[0].open();
+    await page.settle();
     page.byId("pause").click();
     assert.equal(page.byId("pause").attributes.get("aria-pressed"), "true");
     for (let seq = 0; seq < VIEW_MAX_ROWS + 3; seq++) {
       page.sources[0].message(`e1-${seq}`, "d");
     }
+    await page.settle();
     page.flush();
     page.tick();
     assert.equal(page.byId("events").children.length, 0);
@@ -368,26 +389,36 @@ describe("VIEW_PAGE_SCRIPT", () => {
     assert.equal(page.byId("events").children.length, 0);
   });
 
-  test("VIEW_PAGE_SCRIPT publishes with a Bearer token and shows the id or the error", async () => {
-    const page = runPage(
-      renderStreamPage({
-        path: "events",
-        publishAllowed: true,
-        tokenRequired: true,
-      }),
-      VIEW_PAGE_SCRIPT,
+  test("VIEW_PAGE_SCRIPT shows a binary event by its size", async () => {
+    const page = livePage();
+    await page.settle();
+    page.sources[0].open();
+    page.sources[0].event("binary", "AAEC/w==");
+    await page.settle();
+    page.flush();
+    assert.equal(
+      page.byId("events").children[0].children[1].textContent,
+      "[binary, 4 bytes]",
     );
+  });
+
+  test("VIEW_PAGE_SCRIPT publishes with the client, with a Bearer token, and shows the id or the error", async () => {
+    const page = livePage({ publishAllowed: true, tokenRequired: true });
+    await page.settle();
+    page.sources[0].open();
+    await page.settle();
     page.byId("token").value = "tok";
     page.byId("publish-data").value = "hello";
     page.respond(202, '{"id":"e1-9"}');
     await Promise.all(page.byId("publish-form").dispatch("submit"));
-    assert.equal(page.requests[0].url, "/events");
+    assert.equal(page.requests[0].url, "http://127.0.0.1:1/events");
     assert.equal(page.requests[0].init.method, "POST");
     assert.equal(page.requests[0].init.body, "hello");
     assert.equal(page.requests[0].init.headers.Authorization, "Bearer tok");
     assert.equal(page.byId("publish-result").dataset.status, "ok");
     assert.match(page.byId("publish-result").textContent, /e1-9/);
     page.sources[0].message("e1-9", "hello");
+    await page.settle();
     page.flush();
     assert.equal(page.byId("events").children[0].dataset.mine, "true");
     page.byId("publish-data").value = "x".repeat(10);
