@@ -280,7 +280,7 @@ export function runPage(html: string, script: string, search = ""): FakePage {
     has: (id) => elements.has(id),
     sources,
     async settle() {
-      for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 0));
+      for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 0));
     },
     flush(ms = 0) {
       offset += ms;
