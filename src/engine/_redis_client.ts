@@ -22,7 +22,10 @@ export interface RedisLinkOptions {
   commandTimeoutMs: number;
   /** A connection became ready (both are, when `link.ready`). */
   onReady(): void;
-  /** A ready connection was lost; it reconnects by itself. */
+  /**
+   * A ready connection was lost, or a connection failed before it was
+   * ever ready (once per outage); it reconnects by itself.
+   */
   onLost(cause: string): void;
   /** A live message on a subscribed channel. */
   onMessage(channel: string, message: Uint8Array): void;
@@ -83,14 +86,14 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
   const live = createClient({ url: options.url.href, socket });
   let closed = false;
   const watch = (client: typeof commands): void => {
-    let wasReady = false;
+    let reported = false;
     client.on("ready", () => {
-      wasReady = true;
+      reported = false;
       options.onReady();
     });
     const lost = (cause: string): void => {
-      if (!wasReady || closed) return;
-      wasReady = false;
+      if (reported || closed) return;
+      reported = true;
       options.onLost(cause);
     };
     client.on("error", (error: Error) => lost(error.message));

@@ -68,6 +68,8 @@ export interface RedisEngineOptions {
 
 /** Entries read per `XRANGE`. */
 const PAGE = 1000;
+/** Wait before reading again after a read failed with Redis connected. */
+const RETRY_MS = 500;
 
 /** The engine's connection, shared by its readers. */
 interface Store {
@@ -113,12 +115,15 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
   const counters = { reconnects: 0, publishErrors: 0 };
   let sha: string | undefined;
   let down = true;
+  /** An outage was logged; cleared once connected again. */
+  let reported = false;
   const link = connectRedis({
     url: options.url,
     commandTimeoutMs: options.commandTimeoutMs ?? 5000,
     onReady() {
       if (!link.ready) return;
       down = false;
+      reported = false;
       options.log?.info(`engine connected to ${shown}`);
       loadScript();
       // Subscriptions are renewed by the client; once in force, read what
@@ -128,14 +133,20 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
       }, () => {});
     },
     onLost(cause) {
-      if (down) return;
-      down = true;
-      counters.reconnects++;
-      options.log?.warn(
-        `engine lost ${shown}: ${
-          redactSecretsIn(cause, options.url)
-        }; reconnecting with backoff`,
-      );
+      const detail = redactSecretsIn(cause, options.url);
+      const warned = reported;
+      reported = true;
+      if (!down) {
+        down = true;
+        counters.reconnects++;
+        options.log?.warn(
+          `engine lost ${shown}: ${detail}; reconnecting with backoff`,
+        );
+      } else if (!warned) {
+        options.log?.warn(
+          `engine cannot reach ${shown}: ${detail}; retrying with backoff`,
+        );
+      }
     },
     onMessage(channel, message) {
       byChannel.get(channel)?.onLive(message);
@@ -377,6 +388,11 @@ class Reader implements TopicHistory {
       () => {
         this.#syncing = false;
         this.#again = false;
+        // Redis down: the reconnect syncs again. Up (a command timed out):
+        // try again shortly, so the reader does not stay behind.
+        if (this.#store.link.ready && !this.closed) {
+          setTimeout(() => this.sync(), RETRY_MS);
+        }
       },
     );
   }
