@@ -77,8 +77,14 @@ interface Store {
   readonly stats: { lag: number };
   /** Reads the stream of `keys` from `start` (inclusive), at most `max` entries. */
   read(keys: PathKeys, start: string, max: number): Promise<WireEvent[]>;
-  /** The current epoch of a path's log (null when there is none) and its next seq. */
-  head(keys: PathKeys): Promise<{ epoch: string | null; next: number }>;
+  /** Where a path's log stands now. */
+  head(keys: PathKeys): Promise<Head>;
+}
+
+/** Where a path's log stands: its epoch (null when there is none) and its next seq. */
+interface Head {
+  readonly epoch: string | null;
+  readonly next: number;
 }
 
 const DECODER = new TextDecoder();
@@ -285,6 +291,7 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
       readers.set(topic.path, reader);
       byChannel.set(reader.keys.live, reader);
       topic.useHistory(reader);
+      if (link.ready) reader.anchor();
       link.subscribe(reader.keys.live).then(() => reader.sync(), () => {});
     },
     release(topic) {
@@ -312,6 +319,8 @@ class Reader implements TopicHistory {
   #store: Store;
   /** The last event delivered; undefined until the first sync. */
   #last: EventIdParts | undefined;
+  /** Where the log stood when the topic opened. */
+  #anchor: Head | undefined;
   /** True once synced: the next epoch seen is the log's first, no gap. */
   #fresh = false;
   #syncing = false;
@@ -401,11 +410,10 @@ class Reader implements TopicHistory {
     do {
       this.#again = false;
       if (this.closed) return;
-      const { epoch, next } = await this.#store.head(this.keys);
-      const last = this.#last;
-      if (last === undefined) {
-        this.#startAt(epoch, next);
-      } else if (epoch !== null && epoch === last.epoch) {
+      const head = await this.#store.head(this.keys);
+      const { epoch } = head;
+      const last = this.#last ?? this.#startAt(this.#anchor ?? head);
+      if (epoch !== null && epoch === last.epoch) {
         await this.#readAfter(last);
       } else if (epoch !== null || !this.#fresh) {
         this.#epochChanged(last, epoch);
@@ -415,21 +423,33 @@ class Reader implements TopicHistory {
     } while (this.#again);
   }
 
-  // First sync: start at the log's head (older events are history), or at
-  // the first event published since the channel was subscribed, whichever
-  // is older, so that no event after the subscription is left out.
-  #startAt(epoch: string | null, next: number): void {
+  /**
+   * Notes where the log stands as the topic opens, before its channel is
+   * subscribed: the first sync delivers everything after it, so a
+   * subscriber that came with the topic misses nothing published while
+   * the subscription was on its way.
+   */
+  anchor(): void {
+    this.#store.head(this.keys).then((head) => {
+      if (this.#last === undefined) this.#anchor ??= head;
+    }, () => {});
+  }
+
+  // First sync: start where the log stood when the topic opened (or now),
+  // or at the first event published since the channel was subscribed,
+  // whichever is older. Older events are history, read on resume.
+  #startAt(head: Head): EventIdParts {
+    const { epoch, next } = head;
     if (epoch === null) {
       this.#fresh = true;
-      this.#last = { epoch: "", seq: -1 };
-      return;
+      return this.#last = { epoch: "", seq: -1 };
     }
     const first = this.#queue[0];
     const seq = first !== undefined && first.id.epoch === epoch &&
         first.id.seq < next
       ? first.id.seq - 1
       : next - 1;
-    this.#last = { epoch, seq };
+    return this.#last = { epoch, seq };
   }
 
   async #readAfter(last: EventIdParts): Promise<void> {

@@ -183,6 +183,44 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     }
   });
 
+  test("createRedisEngine() opens and releases topics at run time: a subscriber that comes with a new topic gets what is appended elsewhere from then on, once; a released topic gets nothing more", async () => {
+    const count = 20;
+    const paths = Array.from({ length: count }, (_, i) => `ondemand${i}`);
+    const a = await node("unused-a");
+    const b = await node("unused-b");
+    const topicsA = paths.map((path) => {
+      const topic = createHub().addTopic(path, "unused");
+      a.engine.open(topic);
+      return topic;
+    });
+    await waitFor(() => a.engine.status!.connected, 10_000, "paths on a");
+    const hubB = createHub();
+    const sinks = paths.map((path, i) => {
+      const topic = hubB.addTopic(path, "unused");
+      b.engine.open(topic);
+      const sink = new FakeSink();
+      topic.subscribe(sink);
+      // No wait: the append goes out with the new topic's SUBSCRIBE.
+      a.engine.append(topicsA[i], `first ${i}`);
+      return sink;
+    });
+    await waitFor(
+      () => sinks.every((sink) => sink.ids.length >= 1),
+      10_000,
+      "the first event of every new topic",
+    );
+    for (const [i, sink] of sinks.entries()) {
+      assert.deepEqual(sink.events.map((e) => e.data), [`first ${i}`]);
+    }
+    // Released: nothing more reaches it, and the others go on.
+    const released = hubB.topic(paths[0])!;
+    b.engine.release(released);
+    await a.engine.append(topicsA[0], "after release");
+    const last = await a.engine.append(topicsA[1], "still open");
+    await waitFor(() => sinks[1].ids.includes(last), 10_000, "the open one");
+    assert.equal(sinks[0].ids.length, 1);
+  });
+
   test("createRedisEngine() refuses an append at once while Redis is down, and stores again once it is back", async () => {
     const path = `p${paths++}`;
     const a = await node(path);
