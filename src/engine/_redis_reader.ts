@@ -1,0 +1,256 @@
+/**
+ * The Redis engine's reader of one path: it feeds the hub's topic from the
+ * path's live channel in order, fills holes from the stream, notices lost
+ * data, and answers the topic's history. See `redis.ts` for the design.
+ *
+ * @module
+ */
+
+import type { EventIdParts } from "../event.ts";
+import type { Topic } from "../hub.ts";
+import type { RedisLink } from "./_redis_client.ts";
+import {
+  entryIdOf,
+  parseLiveMessage,
+  type PathKeys,
+  type WireEvent,
+} from "./_redis_wire.ts";
+import type { HistoryRange, TopicHistory } from "./types.ts";
+
+/** Entries read per `XRANGE`. */
+export const PAGE = 1000;
+/** Wait before reading again after a read failed with Redis connected. */
+const RETRY_MS = 500;
+
+/** The engine's connection, shared by its readers. */
+export interface Store {
+  readonly link: RedisLink;
+  readonly stats: { lag: number };
+  /** Reads the stream of `keys` from `start` (inclusive), at most `max` entries. */
+  read(keys: PathKeys, start: string, max: number): Promise<WireEvent[]>;
+  /** Where a path's log stands now. */
+  head(keys: PathKeys): Promise<Head>;
+}
+
+/** Where a path's log stands: its epoch (null when there is none) and its next seq. */
+export interface Head {
+  readonly epoch: string | null;
+  readonly next: number;
+}
+
+/**
+ * Feeds one topic from its stream: live events in order, holes filled
+ * from the stream, and the topic's history for resumes.
+ */
+export class Reader implements TopicHistory {
+  readonly topic: Topic;
+  readonly keys: PathKeys;
+  closed = false;
+  #store: Store;
+  /** The last event delivered; undefined until the first sync. */
+  #last: EventIdParts | undefined;
+  /** Where the log stood when the topic opened. */
+  #anchor: Head | undefined;
+  /** True once synced: the next epoch seen is the log's first, no gap. */
+  #fresh = false;
+  #syncing = false;
+  #again = false;
+  #queue: WireEvent[] = [];
+
+  /** True once the first sync placed this reader in the log. */
+  get synced(): boolean {
+    return this.#last !== undefined;
+  }
+
+  constructor(topic: Topic, keys: PathKeys, store: Store) {
+    this.topic = topic;
+    this.keys = keys;
+    this.#store = store;
+  }
+
+  /** A live message arrived. */
+  onLive(message: Uint8Array): void {
+    const event = parseLiveMessage(message);
+    if (event === undefined || this.closed) return;
+    if (Number.isFinite(event.time)) {
+      this.#store.stats.lag = Math.max(0, Date.now() - event.time) / 1000;
+    }
+    if (this.#syncing || this.#last === undefined) {
+      this.#queue.push(event);
+      return;
+    }
+    if (!this.#deliverNext(event)) {
+      this.#queue.push(event);
+      this.sync();
+    }
+  }
+
+  /** Delivers `event` when it is the next one (or drops a repeat). @returns false on a hole. */
+  #deliverNext(event: WireEvent): boolean {
+    const last = this.#last;
+    const { epoch, seq } = event.id;
+    if (last !== undefined && epoch === last.epoch) {
+      if (seq <= last.seq) return true;
+      if (seq !== last.seq + 1) return false;
+    } else if (!this.#fresh || seq !== 0) {
+      return false;
+    }
+    this.#fresh = false;
+    this.#deliver(event);
+    return true;
+  }
+
+  #deliver(event: WireEvent): void {
+    this.#last = event.id;
+    this.topic.ingest(event.id, event.data);
+  }
+
+  /**
+   * Reads from the stream what this instance has not delivered, then the
+   * live messages that came meanwhile. Runs once at a time; a failure
+   * (Redis down) waits for the next reconnect, which syncs again.
+   */
+  sync(): void {
+    if (this.#syncing) {
+      this.#again = true;
+      return;
+    }
+    this.#syncing = true;
+    this.#catchUp().then(
+      () => {
+        this.#syncing = false;
+        if (this.#again) {
+          this.#again = false;
+          this.sync();
+        }
+      },
+      () => {
+        this.#syncing = false;
+        this.#again = false;
+        // Redis down: the reconnect syncs again. Up (a command timed out):
+        // try again shortly, so the reader does not stay behind.
+        if (this.#store.link.ready && !this.closed) {
+          setTimeout(() => this.sync(), RETRY_MS);
+        }
+      },
+    );
+  }
+
+  async #catchUp(): Promise<void> {
+    do {
+      this.#again = false;
+      if (this.closed) return;
+      const head = await this.#store.head(this.keys);
+      const { epoch } = head;
+      const last = this.#last ?? this.#startAt(this.#anchor ?? head);
+      if (epoch !== null && epoch === last.epoch) {
+        await this.#readAfter(last);
+      } else if (epoch !== null || !this.#fresh) {
+        this.#epochChanged(last, epoch);
+        if (epoch !== null) await this.#readFrom(epoch);
+      }
+      this.#drain();
+    } while (this.#again);
+  }
+
+  /**
+   * Notes where the log stands as the topic opens, before its channel is
+   * subscribed: the first sync delivers everything after it, so a
+   * subscriber that came with the topic misses nothing published while
+   * the subscription was on its way.
+   */
+  anchor(): void {
+    this.#store.head(this.keys).then((head) => {
+      if (this.#last === undefined) this.#anchor ??= head;
+    }, () => {});
+  }
+
+  // First sync: start where the log stood when the topic opened (or now),
+  // or at the first event published since the channel was subscribed,
+  // whichever is older. Older events are history, read on resume.
+  #startAt(head: Head): EventIdParts {
+    const { epoch, next } = head;
+    if (epoch === null) {
+      this.#fresh = true;
+      return this.#last = { epoch: "", seq: -1 };
+    }
+    const first = this.#queue[0];
+    const seq = first !== undefined && first.id.epoch === epoch &&
+        first.id.seq < next
+      ? first.id.seq - 1
+      : next - 1;
+    return this.#last = { epoch, seq };
+  }
+
+  async #readAfter(last: EventIdParts): Promise<void> {
+    const events = await this.#store.read(
+      this.keys,
+      entryIdOf(last.seq + 1),
+      Number.MAX_SAFE_INTEGER,
+    );
+    const first = events[0];
+    if (first !== undefined && first.id.seq > last.seq + 1) {
+      this.topic.notifyGap({
+        lastEventId: `${last.epoch}-${last.seq}`,
+        reason:
+          "events were trimmed from the engine's history before this instance read them",
+      });
+    }
+    for (const event of events) {
+      if (event.id.epoch === last.epoch) this.#deliver(event);
+    }
+  }
+
+  // Redis lost this path's log (restarted without persistence, flushed,
+  // expired): events stored after the last one read here may be gone, so
+  // subscribers are told, and a later resume across this point too. A log
+  // seen for the first time starts without a gap.
+  #epochChanged(last: EventIdParts, epoch: string | null): void {
+    if (!this.#fresh) {
+      this.topic.notifyGap({
+        lastEventId: `${last.epoch}-${last.seq}`,
+        reason:
+          "the engine lost its history (Redis restarted without its data, or the history expired)",
+      });
+    }
+    this.#fresh = true;
+    this.#last = { epoch: epoch ?? "", seq: -1 };
+  }
+
+  async #readFrom(epoch: string): Promise<void> {
+    const events = await this.#store.read(
+      this.keys,
+      "-",
+      Number.MAX_SAFE_INTEGER,
+    );
+    this.#fresh = false;
+    for (const event of events) {
+      if (event.id.epoch === epoch) this.#deliver(event);
+    }
+  }
+
+  /** Goes on with the live messages that arrived during the sync. */
+  #drain(): void {
+    const queue = this.#queue;
+    this.#queue = [];
+    for (let i = 0; i < queue.length; i++) {
+      if (!this.#deliverNext(queue[i])) {
+        // Another hole: keep the rest for the next round.
+        this.#queue = queue.slice(i).concat(this.#queue);
+        this.#again = true;
+        return;
+      }
+    }
+  }
+
+  async range(after: EventIdParts | undefined): Promise<HistoryRange> {
+    const { epoch } = await this.#store.head(this.keys);
+    if (epoch === null) return { epoch, entries: [] };
+    const start = after !== undefined && after.epoch === epoch
+      ? entryIdOf(after.seq + 1)
+      : "-";
+    const max = 2 * Number(this.topic.capacity) + PAGE;
+    const events = await this.#store.read(this.keys, start, max);
+    return { epoch, entries: events };
+  }
+}
