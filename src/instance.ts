@@ -117,9 +117,17 @@ export function createInstance(
       url: config.consumeUrl,
       token: config.upstreamToken,
       heartbeatMs: config.heartbeatMs,
+      // A frame or SSE event may carry a JSON envelope or base64 around
+      // the payload; the payload itself obeys our own -max-body.
       maxMessageBytes: config.maxBodyBytes * 2 + 1024,
+      maxEventBytes: config.maxBodyBytes,
+      createWebSocket: websocket.upstreamSocket,
       onState: (state, detail) =>
         state === "connecting" ? log.debug(detail) : log.info(detail),
+      onDropped: (bytes) =>
+        log.warn(
+          `dropped an upstream event of ${bytes} bytes (over -max-body ${config.maxBodyBytes})`,
+        ),
     });
     stops.push(() => upstream?.close());
   }

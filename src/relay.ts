@@ -23,8 +23,14 @@ export interface RelayOptions {
   heartbeatMs?: number;
   /** Largest upstream message. @default {16777216} */
   maxMessageBytes?: number;
+  /** Largest event payload relayed, in bytes after decoding. @default {maxMessageBytes} */
+  maxEventBytes?: number;
+  /** Opens the upstream WebSocket. @default {the global WebSocket} */
+  createWebSocket?(url: string, maxMessageBytes: number): WebSocket;
   /** Connection state changes, with a line to log. */
   onState?(state: UpstreamState, detail: string): void;
+  /** An event over `maxEventBytes` was dropped (subscribers get a gap notice). */
+  onDropped?(bytes: number): void;
 }
 
 /**
@@ -52,6 +58,9 @@ export function startRelay(topic: Topic, options: RelayOptions): Upstream {
     token: options.token,
     heartbeatMs: options.heartbeatMs,
     maxMessageBytes: options.maxMessageBytes,
+    maxEventBytes: options.maxEventBytes,
+    createWebSocket: options.createWebSocket,
+    onDropped: options.onDropped,
     lastEventId: topic.lastId !== null && parseEventId(topic.lastId)
       ? topic.lastId
       : null,

@@ -23,6 +23,11 @@ export interface SseParserHandlers {
   onComment?(text: string): void;
   /** A `retry:` field arrived. */
   onRetry?(ms: number): void;
+  /**
+   * An event was dropped at its end because its data lines together grew
+   * past the limit (the parser stops keeping them once they do).
+   */
+  onOversized?(length: number): void;
 }
 
 /** The parser: feed it decoded text as it arrives. */
@@ -42,7 +47,8 @@ export interface SseParser {
  * ```
  *
  * @param handlers What to call.
- * @param maxLineLength Longest line accepted, in UTF-16 units.
+ * @param maxLineLength Longest line accepted, in UTF-16 units; an event
+ * whose data lines add up to more is dropped (see `onOversized`).
  * @returns The parser.
  * @throws {RangeError} From `feed`, when a line grows past `maxLineLength`.
  */
@@ -54,12 +60,18 @@ export function createSseParser(
   let first = true;
   let skipLf = false;
   let data: string[] = [];
+  // The data lines' length so far (with their joining newlines): without
+  // this bound, lines that each pass the line limit but never end the
+  // event would grow one event without end.
+  let dataLength = 0;
+  let oversized = false;
   let event = "";
   let lastEventId = "";
 
   function field(line: string): void {
     if (line === "") {
-      if (data.length > 0) {
+      if (oversized) handlers.onOversized?.(dataLength);
+      else if (data.length > 0) {
         handlers.onMessage({
           event: event || "message",
           data: data.join("\n"),
@@ -67,6 +79,8 @@ export function createSseParser(
         });
       }
       data = [];
+      dataLength = 0;
+      oversized = false;
       event = "";
       return;
     }
@@ -78,8 +92,14 @@ export function createSseParser(
     const name = colon < 0 ? line : line.slice(0, colon);
     let value = colon < 0 ? "" : line.slice(colon + 1);
     if (value.charCodeAt(0) === 32) value = value.slice(1);
-    if (name === "data") data.push(value);
-    else if (name === "event") event = value;
+    if (name === "data") {
+      // Each line after the first adds the newline that joins it.
+      dataLength += value.length + (dataLength > 0 || data.length > 0 ? 1 : 0);
+      if (dataLength > maxLineLength) {
+        oversized = true;
+        data = [];
+      } else data.push(value);
+    } else if (name === "event") event = value;
     else if (name === "id" && !value.includes("\0")) lastEventId = value;
     else if (name === "retry" && /^[0-9]+$/.test(value)) {
       handlers.onRetry?.(Number(value));

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { GapNotice } from "../event.ts";
+import type { EventData, GapNotice } from "../event.ts";
 import { redactSecretsIn, redactUrl } from "../redact.ts";
 import {
   type Attempt,
@@ -44,8 +44,22 @@ export interface UpstreamOptions {
   initialDelayMs?: number;
   /** Largest retry delay. @default {5000} */
   maxDelayMs?: number;
-  /** Largest message accepted. @default {16777216} */
+  /** Largest message accepted (a whole frame, an SSE event's text). @default {16777216} */
   maxMessageBytes?: number;
+  /**
+   * Largest event payload, in bytes after decoding (JSON envelope, base64,
+   * UTF-8): a larger event is dropped and reported as a gap, never passed
+   * on. A relay gives its own -max-body. @default {maxMessageBytes}
+   */
+  maxEventBytes?: number;
+  /**
+   * Opens the WebSocket (a runtime's own client, such as one that offers no
+   * compression and bounds frames while reading them).
+   * @default {the global WebSocket}
+   */
+  createWebSocket?(url: string, maxMessageBytes: number): WebSocket;
+  /** An event over `maxEventBytes` was dropped (its size in bytes, at least). */
+  onDropped?(bytes: number): void;
   /** Each event, in order. */
   onEvent(event: UpstreamEvent): void;
   /** The upstream reported a gap. */
@@ -106,15 +120,29 @@ export function connectStream(options: UpstreamOptions): PausableUpstream {
   const state = (s: UpstreamState, detail: string): void =>
     options.onState?.(s, detail);
 
+  const maxMessageBytes = options.maxMessageBytes ?? 16 << 20;
+  const maxEventBytes = options.maxEventBytes ?? maxMessageBytes;
+  // Dropped, not stored, and said: the subscribers get a gap notice.
+  const drop = (bytes: number): void => {
+    options.onDropped?.(bytes);
+    options.onGap?.({
+      lastEventId,
+      reason: `the upstream sent an event over ${maxEventBytes} bytes`,
+    });
+  };
   const handlers: AttemptHandlers = {
-    maxMessageBytes: options.maxMessageBytes ?? 16 << 20,
+    maxMessageBytes,
     heartbeatMs: options.heartbeatMs ?? 15_000,
+    createWebSocket: options.createWebSocket,
+    onOversized: drop,
     onOpen() {
       connected = true;
       failures = 0;
       state("open", `connected to ${shown}`);
     },
     onEvent(event) {
+      const bytes = overLimit(event.data, maxEventBytes);
+      if (bytes > 0) return drop(bytes);
       if (event.id !== null) lastEventId = event.id;
       options.onEvent(event);
     },
@@ -206,6 +234,21 @@ export function connectStream(options: UpstreamOptions): PausableUpstream {
     },
   };
 }
+
+/**
+ * The size in bytes of a payload when it is over `max` (UTF-8 for text),
+ * else 0; text is measured only when it could be over.
+ */
+function overLimit(data: EventData, max: number): number {
+  if (typeof data !== "string") {
+    return data.byteLength > max ? data.byteLength : 0;
+  }
+  if (data.length * 3 <= max) return 0;
+  const bytes = ENCODER.encode(data).byteLength;
+  return bytes > max ? bytes : 0;
+}
+
+const ENCODER = new TextEncoder();
 
 function resumeUrl(
   options: UpstreamOptions,

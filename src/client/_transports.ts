@@ -28,6 +28,10 @@ export interface StreamMessage {
 export interface AttemptHandlers {
   /** Largest message accepted. */
   maxMessageBytes: number;
+  /** Opens the WebSocket. @default {the global WebSocket} */
+  createWebSocket?(url: string, maxMessageBytes: number): WebSocket;
+  /** An SSE event's data lines added up past `maxMessageBytes`: dropped. */
+  onOversized(length: number): void;
   /** The server's heartbeat period; silence for twice that ends the attempt. */
   heartbeatMs: number;
   /** The connection is open. */
@@ -104,7 +108,8 @@ function openWebSocket(url: URL, handlers: AttemptHandlers): Attempt {
   const done = new Promise<string>((resolve) => (finish = resolve));
   let socket: WebSocket;
   try {
-    socket = new WebSocket(url.href);
+    socket = handlers.createWebSocket?.(url.href, handlers.maxMessageBytes) ??
+      new WebSocket(url.href);
   } catch (error) {
     return { done: Promise.resolve(`could not connect: ${error}`), abort() {} };
   }
@@ -140,6 +145,9 @@ function openWebSocket(url: URL, handlers: AttemptHandlers): Attempt {
         handlers.onEvent({ id: parsed.id, data: parsed.data });
       } else if (parsed.type === "gap") handlers.onGap(parsed.notice);
     } else if (raw instanceof ArrayBuffer) {
+      if (raw.byteLength > handlers.maxMessageBytes) {
+        return end("sent a message over the size limit");
+      }
       watchdog.touch(false);
       handlers.onEvent({ id: null, data: new Uint8Array(raw) });
     }
@@ -202,6 +210,11 @@ async function readSse(
   });
   const parser = createSseParser({
     onComment: () => watchdog.touch(true),
+    onOversized(length) {
+      if (signal.aborted) return;
+      watchdog.touch(true);
+      handlers.onOversized(length);
+    },
     onMessage(message) {
       // A chunk may hold several events: none is passed on once aborted.
       if (signal.aborted) return;

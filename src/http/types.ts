@@ -48,6 +48,16 @@ export interface WebSocketSupport {
     env: unknown,
     headers: Readonly<Record<string, string>>,
   ): SseOutput | undefined;
+  /**
+   * Opens a relay's WebSocket to its upstream where the runtime has a
+   * client that offers no permessage-deflate (a compressed frame could
+   * inflate far past any limit) or bounds a frame while reading it.
+   *
+   * @param url The upstream URL.
+   * @param maxMessageBytes The largest frame accepted.
+   * @returns The socket, with the web WebSocket's events.
+   */
+  upstreamSocket?(url: string, maxMessageBytes: number): WebSocket;
 }
 
 /** The state of a relay's upstream, for /readyz, /metrics and the index page. */

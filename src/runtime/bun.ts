@@ -184,11 +184,22 @@ function websocketSupport(
   return {
     upgradeWebSocket,
     sseOutput: (_env, headers) => new BunSseOutput(headers),
+    upstreamSocket,
     createSink(raw, format) {
       answered.add(raw as BunSocket);
       return createSocketSink(bunOps, raw as BunSocket, format);
     },
   };
+}
+
+/**
+ * A relay's socket to its upstream: Bun's client offers permessage-deflate
+ * unless told not to, and a small compressed frame inflates to any size.
+ */
+function upstreamSocket(url: string): WebSocket {
+  // Bun's WebSocket takes an options object in place of the protocols.
+  const options = { perMessageDeflate: false } as unknown as string[];
+  return new WebSocket(url, options);
 }
 
 /** The part of Bun's direct stream controller used here. */

@@ -19,7 +19,7 @@ import {
 import { createSecureServer, type Http2SecureServer } from "node:http2";
 import process from "node:process";
 import type { Duplex } from "node:stream";
-import { type WebSocket, WebSocketServer } from "ws";
+import { WebSocket, WebSocketServer } from "ws";
 import {
   CLOSE_TIMEOUT_MS,
   createSocketSink,
@@ -340,6 +340,23 @@ async function onUpgrade(
   });
 }
 
+/**
+ * A relay's socket to its upstream: ws instead of the platform's client,
+ * which offers permessage-deflate (a small compressed frame inflates to
+ * any size) and reads a frame whole whatever its length. ws here offers no
+ * compression and closes with 1009 a frame over the limit as its header
+ * arrives. Its event API is the web one the relay uses.
+ */
+function upstreamSocket(
+  url: string,
+  maxMessageBytes: number,
+): globalThis.WebSocket {
+  return new WebSocket(url, {
+    perMessageDeflate: false,
+    maxPayload: maxMessageBytes,
+  }) as unknown as globalThis.WebSocket;
+}
+
 function websocketSupport(
   options: { heartbeatMs: number; maxFrameBytes: number },
 ): WebSocketSupport {
@@ -348,6 +365,7 @@ function websocketSupport(
     upgradeWebSocket,
     sseOutput: nodeSseOutput,
     createSink: createNodeSink,
+    upstreamSocket,
   };
 }
 

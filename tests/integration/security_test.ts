@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import process from "node:process";
 import {
+  connectSse,
   freePort,
   ROOT,
   RUNTIME,
@@ -27,6 +28,7 @@ import { rawExchange } from "./_raw_ws.ts";
 import {
   type HostileUpstream,
   serverFrame,
+  sseChunk,
   startHostileUpstream,
 } from "./_hostile_upstream.ts";
 
@@ -329,3 +331,114 @@ describe("security: publishes a client aborts", { timeout: 60_000 }, () => {
     }
   });
 });
+
+for (const server of SERVERS) {
+  describe(
+    `security: a hostile upstream and the relay's -max-body (${server.name})`,
+    {
+      timeout: 120_000,
+    },
+    () => {
+      const MAX = 1000;
+
+      async function relayOf(url: string): Promise<Service> {
+        return await server.start([
+          "--serve-address",
+          "127.0.0.1:0",
+          "--no-produce",
+          "--max-body",
+          String(MAX),
+          "--consume-url",
+          url,
+        ]);
+      }
+
+      async function bufferBytes(relay: Service): Promise<number> {
+        const text = await (await fetch(`${relay.http}/metrics`)).text();
+        const line = text.split("\n").find((l) =>
+          l.startsWith("wsevent_replay_buffer_bytes")
+        );
+        return Number(line?.slice(line.lastIndexOf(" ") + 1));
+      }
+
+      test("SSE: an event of endless data lines, or one over -max-body, is dropped with a gap notice; the next one is relayed", async () => {
+        const upstream = await startHostileUpstream();
+        const relay = await relayOf(`http://127.0.0.1:${upstream.port}/events`);
+        const sse = connectSse(`${relay.http}/events`);
+        try {
+          const stream = await upstream.stream(0);
+          await sse.headers;
+          // 2000 lines of 900 characters, each under the line limit, with no
+          // blank line between them: one event of 1.8 MB.
+          const line = `data: ${"x".repeat(900)}\n`;
+          for (let i = 0; i < 2000; i++) {
+            if (!stream.write(sseChunk(line))) await stream.drained();
+          }
+          stream.write(sseChunk("\n"));
+          // One line over -max-body but within the line limit.
+          stream.write(sseChunk(`id: up-1\ndata: ${"y".repeat(MAX + 1)}\n\n`));
+          stream.write(sseChunk("id: up-2\ndata: ok\n\n"));
+          await waitFor(
+            () => sse.messages.some((m) => m.data === "ok"),
+            20_000,
+            "the event after the big ones",
+          );
+          const events = sse.messages.filter((m) => m.event === "message");
+          assert.deepEqual(events.map((m) => m.data), ["ok"]);
+          assert.ok(
+            sse.messages.filter((m) => m.event === "gap").length >= 2,
+            JSON.stringify(sse.messages.map((m) => m.event)),
+          );
+          const held = await bufferBytes(relay);
+          assert.ok(held <= MAX, `replay buffer holds ${held} bytes`);
+          assert.match(
+            relay.stderr(),
+            /dropped an upstream event of \d+ bytes/,
+          );
+        } finally {
+          sse.close();
+          await relay.stop();
+          await upstream.close();
+        }
+      });
+
+      test("WebSocket: no permessage-deflate offered; binary frames over -max-body dropped, huge ones refused; the next event is relayed", async () => {
+        const upstream = await startHostileUpstream();
+        const relay = await relayOf(`ws://127.0.0.1:${upstream.port}/events`);
+        const sse = connectSse(`${relay.http}/events`);
+        try {
+          const first = await upstream.stream(0);
+          await sse.headers;
+          // A server may only compress what the client offered to inflate.
+          assert.doesNotMatch(first.head, /permessage-deflate/i, first.head);
+          first.write(serverFrame(2, new Uint8Array(MAX + 1)));
+          await waitFor(
+            () => relay.stderr().includes("dropped an upstream event"),
+            20_000,
+            "the frame over -max-body dropped",
+          );
+          // A frame far over the frame limit (twice -max-body and an envelope's
+          // worth): the relay refuses it, ends that connection and opens another.
+          first.write(serverFrame(2, new Uint8Array(4 << 20)));
+          const stream = await upstream.stream(1, 30_000);
+          stream.write(
+            serverFrame(1, JSON.stringify({ id: "up-3", data: "ok" })),
+          );
+          await waitFor(
+            () => sse.messages.some((m) => m.data === "ok"),
+            20_000,
+            "the event after the big frames",
+          );
+          const events = sse.messages.filter((m) => m.event !== "gap");
+          assert.deepEqual(events.map((m) => m.data), ["ok"]);
+          const held = await bufferBytes(relay);
+          assert.ok(held <= MAX, `replay buffer holds ${held} bytes`);
+        } finally {
+          sse.close();
+          await relay.stop();
+          await upstream.close();
+        }
+      });
+    },
+  );
+}
