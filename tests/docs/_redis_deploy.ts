@@ -68,8 +68,11 @@ export function run(
 export interface TestRedis {
   port: number;
   dir: string;
-  child: Child;
+  /** The running redis-server (a new one after {@link TestRedis.killAndRestart}). */
+  readonly child: Child;
   configGet(name: string): string;
+  /** SIGKILL (no chance to save anything), then the same config, port and dir. */
+  killAndRestart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -91,12 +94,28 @@ export async function startRedis(dir: string): Promise<TestRedis> {
   );
   const file = join(dir, "redis.conf");
   writeFileSync(file, config);
-  const child = startChild("redis-server", [file]);
-  await waitForPort(port, child, 10_000);
+  const launch = async (): Promise<Child> => {
+    const started = startChild("redis-server", [file]);
+    await waitForPort(port, started, 10_000);
+    return started;
+  };
+  let child = await launch();
   return {
     port,
     dir,
-    child,
+    get child() {
+      return child;
+    },
+    async killAndRestart() {
+      const exited = new Promise((resolve) =>
+        child.process.once("exit", resolve)
+      );
+      if (!child.exited()) {
+        child.process.kill("SIGKILL");
+        await exited;
+      }
+      child = await launch();
+    },
     configGet(name: string): string {
       const got = run("redis-cli", ["-p", String(port), "config", "get", name]);
       assert.equal(got.status, 0, got.output);
