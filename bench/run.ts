@@ -94,8 +94,6 @@ const RUNTIMES: Runtime[] = ["deno", "bun", "node"];
 type ClientKind = "native" | Runtime;
 const CLIENTS: ClientKind[] = ["native", ...RUNTIMES];
 const SCENARIOS = ["a", "b", "c", "d", "e", "r"];
-/** Scenario r needs the Redis engine (issue 13): asked for by name until it lands. */
-const DEFAULT_SCENARIOS = ["a", "b", "c", "d", "e"];
 /**
  * Scenarios run `--repeat` times: fan-out, whose rate swings with the
  * machine, and idle memory, whose RSS includes garbage of the connection
@@ -219,9 +217,7 @@ async function main(args: string[]): Promise<number> {
     },
   });
   const runtimes = list(values.runtime, RUNTIMES, "runtime");
-  const scenarios = values.scenario === undefined
-    ? DEFAULT_SCENARIOS
-    : list(values.scenario, SCENARIOS, "scenario");
+  const scenarios = list(values.scenario, SCENARIOS, "scenario");
   const kinds = list(values.server, KINDS, "server");
   const [clientKind] = list(values.client, CLIENTS, "client");
   const [subscriberKind] = list<SubscriberKind>(values.subscriber, [

@@ -189,10 +189,33 @@ export async function engine(
     return await withServers(
       context,
       [() => serverCommand(context, runtime, "wsevent", extra)],
-      ([server]) => enginePhases(context, server, redis?.pid),
+      async ([server]) => {
+        // The Redis engine answers 503 until it is connected and subscribed.
+        await waitForReady(server);
+        return await enginePhases(context, server, redis?.pid);
+      },
     );
   } finally {
     await redis?.stop();
+  }
+}
+
+const READY_TIMEOUT_MS = 20_000;
+
+/** Polls the server's /readyz until it answers 200. */
+async function waitForReady(server: ServerProcess): Promise<void> {
+  const url = `http://127.0.0.1:${server.port}/readyz`;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const status = await fetch(url).then(async (response) => {
+      await response.body?.cancel();
+      return response.status;
+    }, () => 0);
+    if (status === 200) return;
+    if (Date.now() > deadline) {
+      throw new Error(`${url} answered ${status} for ${READY_TIMEOUT_MS} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

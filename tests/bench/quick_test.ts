@@ -1,7 +1,8 @@
 /**
  * The benchmark's quick mode (`bench/run.ts --quick`) for the runtime running
  * this test: every scenario, small, against wsevent and the runtime's
- * baseline. It fails only on lost or duplicated messages or errors, never on
+ * baseline (scenario r: the Redis engine against the memory engine, with a
+ * redis-server of its own). It fails only on lost or duplicated messages or errors, never on
  * timings. The runner itself is a Deno program, so this test spawns Deno
  * whichever runtime runs it.
  *
@@ -83,7 +84,8 @@ describe("bench/run.ts --quick", { timeout: RUN_TIMEOUT_MS + 10_000 }, () => {
     const report = `stdout:\n${stdout}\nstderr:\n${stderr}`;
     assert.equal(code, 0, report);
     assert.match(stdout, /^result: lost=0 duplicated=0 errors=0$/m, report);
-    for (const scenario of ["a", "b", "c", "e"]) {
+    // r: the Redis engine (wsevent column) against the memory engine.
+    for (const scenario of ["a", "b", "c", "e", "r"]) {
       assert.deepEqual(
         countsOf(stdout, scenario),
         [["0 / 0", "0 / 0"]],
