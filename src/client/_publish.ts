@@ -45,6 +45,9 @@ export class PublishError extends Error {
   /** The server's own message (or the start of its body). */
   readonly detail: string;
   /**
+   * Creates the error; its message names the status, the code and the
+   * server's message.
+   *
    * @param status The HTTP status.
    * @param code The server's error code, or "".
    * @param detail The server's message.

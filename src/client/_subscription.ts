@@ -86,7 +86,11 @@ export interface Subscription extends AsyncIterableIterator<ClientEvent> {
 export class TokenExpiredError extends Error {
   /** The id of the last event received, to resume from with a new token. */
   readonly lastEventId: string | null;
-  /** @param lastEventId The last id received. */
+  /**
+   * Creates the error.
+   *
+   * @param lastEventId The last id received.
+   */
   constructor(lastEventId: string | null) {
     super("Cannot subscribe: the token expired");
     this.name = "TokenExpiredError";
