@@ -668,7 +668,8 @@ describe("createApp() WebSocket", () => {
       { kind: "binary", bytes: new Uint8Array([7]) },
     ]);
     websocket.calls[0].events.onClose?.(
-      new CloseEvent("close"),
+      // Node 22 has no global CloseEvent: an Event of that type will do.
+      new Event("close") as CloseEvent,
       ws as unknown as Parameters<
         NonNullable<typeof websocket.calls[0]["events"]["onClose"]>
       >[1],

@@ -80,9 +80,10 @@ export function startChild(
   command: string,
   args: string[],
   env: Record<string, string> = {},
+  cwd: string = ROOT,
 ): Child {
   const proc = spawn(command, args, {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, NO_COLOR: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
