@@ -9,6 +9,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -27,11 +28,16 @@ export const NODE22 = join(
   ROOT,
   "node_modules/.cache/node22/node_modules/node/bin/node",
 );
+const PACKAGE_VERSION: string = JSON.parse(
+  readFileSync(join(ROOT, "package.json"), "utf8"),
+).version;
 const HAS_CLIENT = existsSync(join(ROOT, "src", "client.ts"));
 
 /** How one runtime runs the installed bin and a module. */
 interface Target {
   name: string;
+  /** What `wsevent --version` names as its runtime. */
+  runtime: "node" | "bun" | "deno";
   /** PATH for commands (puts this Node first where it is Node). */
   path: string;
   bin: (args: string[]) => [string, string[]];
@@ -44,6 +50,7 @@ function nodeTarget(name: string, node: string): Target {
   const path = `${dirname(node)}:${process.env.PATH ?? ""}`;
   return {
     name,
+    runtime: "node",
     path,
     // npx runs the bin through its `#!/usr/bin/env node` line.
     bin: (args) => ["npx", ["--offline", "wsevent", ...args]],
@@ -60,12 +67,14 @@ const TARGETS: Record<string, Target[]> = {
   node: [nodeTarget("Node 24", NODE24), nodeTarget("Node 22", NODE22)],
   bun: [{
     name: "Bun",
+    runtime: "bun",
     path: process.env.PATH ?? "",
     bin: (args) => [join(BIN, "bun"), ["x", "--bun", "wsevent", ...args]],
     script: (file) => [join(BIN, "bun"), [file]],
   }],
   deno: [{
     name: "Deno",
+    runtime: "deno",
     path: process.env.PATH ?? "",
     bin: (args) => [join(BIN, "deno"), ["run", "-A", "npm:wsevent", ...args]],
     script: (file) => [join(BIN, "deno"), ["run", "-A", file]],
@@ -183,9 +192,9 @@ describe("the npm package, installed from its tarball", {
         cwd: project,
         env: { ...process.env, ...env },
       });
-      assert.match(
+      assert.equal(
         version.stdout,
-        /^wsevent \d+\.\d+\.\d+ \((node|bun|deno)\)\n$/,
+        `wsevent ${PACKAGE_VERSION} (${target.runtime})\n`,
       );
       const port = await freePort();
       const [serveCommand, serveArgs] = (target.serve?.bind(null, project) ??
