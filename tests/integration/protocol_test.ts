@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -302,23 +303,41 @@ describe("command line", { timeout: 60_000 }, () => {
     return { code, stdout: child.stdout(), stderr: child.stderr() };
   };
 
-  test("-h, -help and --help print every flag and exit 0", async () => {
+  test("-h, -help and --help print every flag of README's flag table, and README's table has every flag they print", async () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const section = readme.slice(
+      readme.indexOf("### Flags"),
+      readme.indexOf("\n## ", readme.indexOf("### Flags")),
+    );
+    const documented = new Set(
+      section.split("\n").filter((line) => line.startsWith("| `-"))
+        .flatMap((line) =>
+          [...line.split("|")[1].matchAll(/`(-[a-z-]+)`/g)].map((m) => m[1])
+        ),
+    );
+    assert.ok(documented.size >= 20, `README's table: ${[...documented]}`);
+    let printed: string[] = [];
     for (const flag of ["-h", "-help", "--help"]) {
       const { code, stdout } = await run([flag]);
       assert.equal(code, 0);
-      for (
-        const name of [
-          "serve-address",
-          "serve-path",
-          "consume-address",
-          "consume-path",
-          "no-produce",
-          "consume-url",
-          "interval",
-        ]
-      ) {
-        assert.match(stdout, new RegExp(`-${name}`));
-      }
+      // Flag lines: two spaces, then the flag (and its aliases).
+      const names = stdout.split("\n").flatMap((line) =>
+        /^  -/.test(line)
+          ? line.trim().split(/\s{2,}| value/)[0].split(", ").map((f) =>
+            f.trim()
+          )
+          : []
+      );
+      if (flag === "-h") printed = names;
+      else assert.deepEqual(names, printed, `${flag} prints what -h prints`);
+    }
+    for (const name of documented) {
+      assert.ok(printed.includes(name), `${name} (README) is not in -h`);
+    }
+    for (const name of printed) {
+      // -help is -h's long spelling, which README's row lists as -h.
+      if (name === "-help") continue;
+      assert.ok(documented.has(name), `${name} (-h) is not in README's table`);
     }
   });
 
