@@ -322,7 +322,7 @@ describe("command line", { timeout: 60_000 }, () => {
       assert.equal(code, 0);
       // Flag lines: two spaces, then the flag (and its aliases).
       const names = stdout.split("\n").flatMap((line) =>
-        /^  -/.test(line)
+        /^ {2}-/.test(line)
           ? line.trim().split(/\s{2,}| value/)[0].split(", ").map((f) =>
             f.trim()
           )
