@@ -102,6 +102,7 @@ function toUrl(url: string | URL, action: string): URL {
  * @param options See {@link SubscribeOptions}.
  * @returns The subscription, to use with `for await`.
  * @throws {TypeError} When the URL is invalid or of another scheme.
+ * @throws {RangeError} When `maxQueue` or `heartbeatMs` is out of range.
  */
 export function subscribe(
   url: string | URL,

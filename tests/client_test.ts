@@ -17,6 +17,24 @@ describe("client module, without a server", () => {
     );
   });
 
+  test("subscribe() refuses a maxQueue or heartbeatMs out of range with a RangeError", () => {
+    for (const maxQueue of [0, -1, 1.5, NaN]) {
+      assert.throws(
+        () => subscribe("ws://127.0.0.1:9/e", { maxQueue }),
+        (error: unknown) =>
+          error instanceof RangeError &&
+          error.message ===
+            `Cannot subscribe: maxQueue must be a positive integer, received ${maxQueue}`,
+      );
+    }
+    for (const heartbeatMs of [0, -5, NaN, Infinity]) {
+      assert.throws(
+        () => subscribe("ws://127.0.0.1:9/e", { heartbeatMs }),
+        /Cannot subscribe: heartbeatMs must be a positive number of milliseconds/,
+      );
+    }
+  });
+
   test("publish() rejects a bad URL with a TypeError", async () => {
     await assert.rejects(
       publish("mailto:someone", "x"),

@@ -111,7 +111,18 @@ export function createSubscription(
   url: URL,
   options: SubscribeOptions,
 ): Subscription {
-  const max = Math.max(1, options.maxQueue ?? 1000);
+  const max = options.maxQueue ?? 1000;
+  if (!Number.isSafeInteger(max) || max < 1) {
+    throw new RangeError(
+      `Cannot subscribe: maxQueue must be a positive integer, received ${max}`,
+    );
+  }
+  const heartbeat = options.heartbeatMs ?? 15_000;
+  if (!(heartbeat > 0) || heartbeat === Infinity) {
+    throw new RangeError(
+      `Cannot subscribe: heartbeatMs must be a positive number of milliseconds, received ${heartbeat}`,
+    );
+  }
   const queue: Item[] = [];
   let upstream: PausableUpstream | undefined;
   let waiter:
