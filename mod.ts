@@ -75,6 +75,9 @@ export type { SseOutput } from "./src/http/sse.ts";
 export { createLogger } from "./src/log.ts";
 export type { Logger } from "./src/log.ts";
 export { edgeFetch } from "./src/edge.ts";
+export { createStreams } from "./src/embed.ts";
+export type { MountTarget, Streams, StreamsOptions } from "./src/embed.ts";
+
 export { createMemoryEngine } from "./src/engine/memory.ts";
 export { loadEngine } from "./src/engine/load.ts";
 export type { LoadEngineOptions } from "./src/engine/load.ts";

@@ -66,6 +66,11 @@ export interface AppOptions {
   engine?: Engine;
   /** Relay upstreams, for /readyz and /metrics. */
   upstreams?: () => UpstreamStatus[];
+  /**
+   * The path the app is mounted at inside another app (`/live`): requests
+   * arrive with it, topics are named without it. @default {""}
+   */
+  basePath?: string;
   /** Version shown by /healthz. @default {"dev"} */
   version?: string;
   /** Where rejects are logged. */
@@ -438,9 +443,12 @@ export function createApp(options: AppOptions): WseventApp {
   // path cannot be decoded. Each topic is remembered under its plain
   // spelling (`/events`), so the usual request skips the decoding.
   const topicsByPath = new Map<string, Topic>();
-  const topicAt = (pathname: string): Topic | undefined | null => {
-    const known = topicsByPath.get(pathname);
+  const base = options.basePath ?? "";
+  const topicAt = (full: string): Topic | undefined | null => {
+    const known = topicsByPath.get(full);
     if (known !== undefined) return known;
+    if (base !== "" && !full.startsWith(`${base}/`)) return undefined;
+    const pathname = full.slice(base.length);
     let topic: Topic | undefined;
     try {
       topic = hub.topic(decodeURIComponent(pathname).replace(/^\/+/, ""));
@@ -448,7 +456,7 @@ export function createApp(options: AppOptions): WseventApp {
       return null;
     }
     if (topic !== undefined && pathname === `/${topic.path}`) {
-      topicsByPath.set(pathname, topic);
+      topicsByPath.set(full, topic);
     }
     return topic;
   };

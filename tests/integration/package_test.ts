@@ -244,6 +244,7 @@ describe("the npm package, installed from its tarball", {
       const out = JSON.parse(stdout);
       assert.equal(out.createHub, "function");
       assert.equal(out.fetch, "function");
+      assert.equal(out.createStreams, "function");
       assert.equal(out.published, "hello");
       if (HAS_CLIENT) {
         assert.equal(out.subscribe, "function");

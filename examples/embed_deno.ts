@@ -1,0 +1,19 @@
+import { Hono } from "hono";
+import { upgradeWebSocket } from "hono/deno";
+import { createStreams } from "wsevent";
+
+const streams = createStreams({ paths: ["orders"], upgradeWebSocket });
+const app = new Hono();
+app.get("/", (c) => c.text("my app"));
+// Subscribe at ws://localhost:8000/live/orders (or SSE, same URL over http).
+streams.mount(app, "/live");
+app.post("/orders", async (c) => {
+  const order = await c.req.text();
+  // ...store the order, then tell every subscriber:
+  return c.json(streams.publish("orders", order), 201);
+});
+
+Deno.serve({
+  hostname: "127.0.0.1",
+  port: Number(Deno.env.get("PORT") ?? 8000),
+}, app.fetch);
