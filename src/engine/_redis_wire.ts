@@ -103,12 +103,14 @@ export function parseLiveMessage(message: Uint8Array): WireEvent | undefined {
   const third = second < 0 ? -1 : message.indexOf(COLON, second + 1);
   if (third < 0 || third + 1 >= message.length) return undefined;
   const epoch = DECODER.decode(message.subarray(0, first));
-  const seq = Number(DECODER.decode(message.subarray(first + 1, second)));
+  const seqText = DECODER.decode(message.subarray(first + 1, second));
+  const seq = Number(seqText);
   const time = Number(DECODER.decode(message.subarray(second + 1, third)));
   const kind = message[third + 1];
   if (
-    !/^[0-9a-z]{1,32}$/.test(epoch) || !Number.isSafeInteger(seq) || seq < 0 ||
-    (kind !== 0x74 && kind !== 0x62)
+    !/^[0-9a-z]{1,32}$/.test(epoch) ||
+    !/^(0|[1-9][0-9]{0,15})$/.test(seqText) ||
+    !Number.isSafeInteger(seq) || (kind !== 0x74 && kind !== 0x62)
   ) return undefined;
   return {
     id: { epoch, seq },
@@ -140,6 +142,11 @@ export function entryIdOf(seq: number): string {
   return `0-${seq + 1}`;
 }
 
+/** A reply's bulk string as text, whether the client gave bytes or text. */
+function textOf(value: unknown): string {
+  return value instanceof Uint8Array ? DECODER.decode(value) : String(value);
+}
+
 /**
  * Reads an `XRANGE` reply (bulk strings as bytes).
  *
@@ -151,14 +158,14 @@ export function parseRange(reply: unknown): WireEvent[] {
   if (!Array.isArray(reply)) return events;
   for (const entry of reply) {
     if (!Array.isArray(entry) || entry.length < 2) continue;
-    const seq = seqOfEntryId(String(entry[0]));
+    const seq = seqOfEntryId(textOf(entry[0]));
     const fields = entry[1];
     if (seq === undefined || !Array.isArray(fields)) continue;
     let data: Uint8Array | undefined;
     let kind: number | undefined;
     let epoch: string | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      const name = String(fields[i]);
+      const name = textOf(fields[i]);
       const value = fields[i + 1] as Uint8Array;
       if (name === "d") data = value;
       else if (name === "k") kind = value[0];

@@ -107,10 +107,12 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     }
   });
 
-  test("createRedisEngine() notices a lost live message at the next one and reads it from the stream", async () => {
+  test("createRedisEngine() ignores foreign messages on its channel, notices a lost live message at the next one and reads it from the stream", async () => {
     const path = `p${paths++}`;
     const a = await node(path);
     const first = await append(a, "one");
+    // Not ours: ignored.
+    await redis.cli("PUBLISH", pathKeys("wsevent:", path).live, "garbage");
     await appendUnseen(path, "two");
     await append(a, "three");
     await waitFor(() => a.sink.ids.length >= 3, 10_000, "3 events");

@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  entryIdOf,
+  parseLiveMessage,
+  parseRange,
+  pathKeys,
+  seqOfEntryId,
+} from "../../src/engine/_redis_wire.ts";
+
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+
+describe("Redis engine wire format", () => {
+  test("pathKeys() puts one path's keys in one Redis Cluster hash slot", () => {
+    assert.deepEqual(pathKeys("wsevent:", "rooms/42"), {
+      meta: "wsevent:{rooms/42}:meta",
+      log: "wsevent:{rooms/42}:log",
+      live: "wsevent:{rooms/42}:live",
+    });
+  });
+
+  test("parseLiveMessage() reads epoch, seq, time and text or bytes, colons in the payload included", () => {
+    const text = parseLiveMessage(bytes("mx1abc:41:1700000000000:ta:b:c"))!;
+    assert.deepEqual(text.id, { epoch: "mx1abc", seq: 41 });
+    assert.equal(text.data, "a:b:c");
+    assert.equal(text.time, 1700000000000);
+    const raw = new Uint8Array([...bytes("e1:0:5:b"), 0, 58, 255]);
+    const binary = parseLiveMessage(raw)!;
+    assert.deepEqual([...(binary.data as Uint8Array)], [0, 58, 255]);
+    // A copy: the client may reuse its buffer.
+    raw[raw.length - 1] = 1;
+    assert.deepEqual([...(binary.data as Uint8Array)], [0, 58, 255]);
+  });
+
+  test("parseLiveMessage() ignores anything that is not one of ours", () => {
+    for (
+      const text of [
+        "",
+        "hello",
+        "E1:0:5:tx",
+        "e1:-1:5:tx",
+        "e1:x:5:tx",
+        "e1:0:5:xdata",
+        "e1:99999999999999999:5:tx",
+        "e1::5:tx",
+      ]
+    ) {
+      assert.equal(parseLiveMessage(bytes(text)), undefined, text);
+    }
+  });
+
+  test("seqOfEntryId() and entryIdOf() map seq n to the stream id 0-(n+1), and refuse ids we did not write", () => {
+    assert.equal(entryIdOf(0), "0-1");
+    assert.equal(seqOfEntryId("0-1"), 0);
+    assert.equal(seqOfEntryId(entryIdOf(123456)), 123456);
+    for (const id of ["0-0", "1-1", "0-01", "1700000000000-0", "0-", "x"]) {
+      assert.equal(seqOfEntryId(id), undefined, id);
+    }
+  });
+
+  test("parseRange() reads XRANGE entries and skips foreign or incomplete ones", () => {
+    const reply = [
+      ["0-1", [
+        bytes("d"),
+        bytes("one"),
+        bytes("k"),
+        bytes("t"),
+        bytes("e"),
+        bytes("ep"),
+      ]],
+      ["1700000000000-0", [bytes("d"), bytes("foreign")]],
+      ["0-2", [
+        bytes("d"),
+        new Uint8Array([7]),
+        bytes("k"),
+        bytes("b"),
+        bytes("e"),
+        bytes("ep"),
+      ]],
+      ["0-3", [bytes("d"), bytes("no kind")]],
+      "garbage",
+    ];
+    const events = parseRange(reply);
+    assert.deepEqual(events.map((e) => e.id), [
+      { epoch: "ep", seq: 0 },
+      { epoch: "ep", seq: 1 },
+    ]);
+    assert.equal(events[0].data, "one");
+    assert.deepEqual([...(events[1].data as Uint8Array)], [7]);
+    assert.deepEqual(parseRange(null), []);
+  });
+});
