@@ -54,6 +54,11 @@ return id
 
 type Runtime = "bun" | "deno" | "node";
 
+/** A bad option: exit code 2. */
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
 function runtimeName(): Runtime {
   if ("Bun" in globalThis) return "bun";
   if ("Deno" in globalThis) return "deno";
@@ -499,30 +504,51 @@ function parseArgs(argv: string[]) {
   const options = { clients: [] as string[], trials: 3, scale: 1, json: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    const value = () => {
+    const value = (): string => {
       const v = argv[++i];
-      if (v === undefined) throw new Error(`${arg} needs a value`);
+      if (v === undefined) {
+        throw new UsageError(`Cannot parse ${arg}: it needs a value`);
+      }
       return v;
     };
     if (arg === "--clients") options.clients = value().split(",");
-    else if (arg === "--trials") options.trials = Number(value());
-    else if (arg === "--scale") options.scale = Number(value());
-    else if (arg === "--json") options.json = true;
-    else {throw new Error(
-        `unknown option ${arg} (see the header of bench/redis_clients.ts)`,
-      );}
-  }
-  for (const c of options.clients) {
-    if (!(c in DRIVERS)) {
-      throw new Error(
-        `unknown client ${c}: one of ${Object.keys(DRIVERS).join(", ")}`,
+    else if (arg === "--trials") {
+      const text = value();
+      options.trials = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+      if (!(options.trials >= 1)) {
+        throw new UsageError(
+          `Cannot parse --trials: expected a positive integer, received "${text}"`,
+        );
+      }
+    } else if (arg === "--scale") {
+      const text = value();
+      options.scale = Number(text);
+      if (!(options.scale > 0) || !Number.isFinite(options.scale)) {
+        throw new UsageError(
+          `Cannot parse --scale: expected a positive number, received "${text}"`,
+        );
+      }
+    } else if (arg === "--json") options.json = true;
+    else {
+      throw new UsageError(
+        `Unknown option "${arg}": expected --clients, --trials, --scale or --json`,
       );
     }
   }
-  if (!(options.trials >= 1) || !Number.isInteger(options.trials)) {
-    throw new Error("--trials: a positive integer");
+  for (const c of options.clients) {
+    if (!(c in DRIVERS)) {
+      throw new UsageError(
+        `Cannot parse --clients: expected some of ${
+          Object.keys(DRIVERS).join(",")
+        }, received "${c}"`,
+      );
+    }
+    if (c === "bun" && runtimeName() !== "bun") {
+      throw new UsageError(
+        "Cannot use --clients bun: Bun.RedisClient exists on Bun only",
+      );
+    }
   }
-  if (!(options.scale > 0)) throw new Error("--scale: a positive number");
   return options;
 }
 
@@ -635,5 +661,10 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
-process.exit(0);
+try {
+  await main();
+  process.exit(0);
+} catch (error) {
+  console.error(`error: ${error instanceof Error ? error.message : error}`);
+  process.exit(error instanceof UsageError ? 2 : 1);
+}
