@@ -14,7 +14,7 @@
  * @module
  */
 
-export { createHub, HubClosedError, Topic } from "./src/hub.ts";
+export { createHub, HubClosedError } from "./src/hub.ts";
 export type {
   ChannelSend,
   Format,
@@ -25,6 +25,7 @@ export type {
   Sink,
   SubscribeOptions,
   Subscription,
+  Topic,
   Transport,
 } from "./src/hub.ts";
 export {
@@ -63,15 +64,6 @@ export type {
   UpstreamOptions,
   UpstreamState,
 } from "./src/upstream.ts";
-export { createApp } from "./src/http/app.ts";
-export type { AppOptions, WseventApp } from "./src/http/app.ts";
-export type {
-  HttpApp,
-  UpstreamStatus,
-  WebSocketSink,
-  WebSocketSupport,
-} from "./src/http/types.ts";
-export type { SseOutput } from "./src/http/sse.ts";
 export { createLogger } from "./src/log.ts";
 export type { Logger } from "./src/log.ts";
 export { edgeFetch } from "./src/edge.ts";
@@ -90,9 +82,6 @@ export type {
   TopicHistory,
 } from "./src/engine/types.ts";
 export type { EngineConfig } from "./src/engine/config.ts";
-export { createInstance } from "./src/instance.ts";
-export type { Instance, InstanceParts } from "./src/instance.ts";
-export type { ProcessStats } from "./src/http/metrics.ts";
 export { createJwtAuthorizer, JwtError } from "./src/http/jwt.ts";
 export type {
   JwtAction,
