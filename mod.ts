@@ -83,6 +83,17 @@ export type {
 } from "./src/engine/types.ts";
 export type { EngineConfig } from "./src/engine/config.ts";
 export { createJwtAuthorizer, JwtError } from "./src/http/jwt.ts";
+export {
+  createTopicPatterns,
+  topicNameProblem,
+  TopicRefusedError,
+} from "./src/topics.ts";
+export type {
+  PatternStats,
+  TopicPatterns,
+  TopicPatternsOptions,
+} from "./src/topics.ts";
+export { matchesPattern } from "./src/pattern.ts";
 export type {
   JwtAction,
   JwtAuthorizer,

@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { type Address, parseAddress, parseUpstreamUrl } from "./address.ts";
 import { UsageError } from "./errors.ts";
+import { isPattern } from "./pattern.ts";
 import { renameSource, withEnvironment } from "./config_compat.ts";
 import { type EngineConfig, readEngineConfig } from "./engine/config.ts";
 
@@ -23,6 +24,15 @@ export interface Config {
   serveAddressText: string;
   /** Paths served, without leading slash; the first is the relay's target. */
   servePaths: string[];
+  /**
+   * Patterns served (`rooms/*`, `*`): topics below them are created on
+   * demand. A relay whose upstream URL ends in `/*` serves the first.
+   */
+  servePatterns: string[];
+  /** Topics created on demand that may exist at once. */
+  maxTopics: number;
+  /** Idle time after which an on-demand topic is dropped, ms (0: never). */
+  topicTtlMs: number;
   /** Upstream to relay, or null. */
   consumeUrl: URL | null;
   /** Whether the demo generator runs. */
@@ -100,6 +110,17 @@ const FLAGS: Record<string, FlagSpec> = {
     value: "events",
     multiple: true,
     help: "path to serve the stream at (repeat for several)",
+  },
+  "max-topics": {
+    type: "string",
+    value: "1000",
+    help: "topics created on demand below -serve-path patterns (rooms/*)",
+  },
+  "topic-ttl": {
+    type: "string",
+    value: "5m",
+    help:
+      "drop an on-demand topic after this long without subscribers or publishes (90s, 10m, 2h; 0: never)",
   },
   "consume-address": {
     type: "string",
@@ -318,6 +339,11 @@ function readPath(text: string): string {
       `Cannot parse flag -serve-path: malformed percent-encoding, received "${text}"`,
     );
   }
+  if (path.includes("*") && !isPattern(path)) {
+    throw new UsageError(
+      `Cannot parse flag -serve-path: "*" may only be the last segment of a pattern such as "rooms/*", received "${text}"`,
+    );
+  }
   if (path === "healthz" || path === "readyz" || path === "metrics") {
     throw new UsageError(
       `Cannot serve a stream at "/${path}": the path is reserved`,
@@ -405,7 +431,6 @@ function buildConfig(
   token: (name: string) => string | null,
   values: Record<string, unknown>,
 ): Config {
-  const servePaths = [...new Set(list("serve-path").map(readPath))];
   const slowPolicy = text("slow-policy");
   if (slowPolicy !== "close" && slowPolicy !== "skip") {
     throw new UsageError(
@@ -430,6 +455,9 @@ function buildConfig(
     text("history-ttl"),
   );
   const consumeUrl = upstreamOf(text, values);
+  const served = [...new Set(list("serve-path").map(readPath))];
+  const servePatterns = served.filter(isPattern);
+  if (consumeUrl !== null) relayTarget(consumeUrl, served, servePatterns);
   const tlsCert = text("tls-cert") || null;
   const tlsKey = text("tls-key") || null;
   if ((tlsCert === null) !== (tlsKey === null)) {
@@ -447,7 +475,10 @@ function buildConfig(
   return {
     serveAddress: parseAddress(text("serve-address"), "serve-address"),
     serveAddressText: text("serve-address"),
-    servePaths,
+    servePaths: served.filter((path) => !isPattern(path)),
+    servePatterns,
+    maxTopics: readInteger("max-topics", text("max-topics"), 0, 1_000_000),
+    topicTtlMs: readTopicTtl(text("topic-ttl")),
     consumeUrl,
     produce: values["no-produce"] !== true,
     intervalMs: readInteger("interval", text("interval"), 1, 86_400_000),
@@ -481,6 +512,51 @@ function buildConfig(
     logJson: values["log-json"] === true,
     engine,
   };
+}
+
+const SECONDS_PER_UNIT: Record<string, number> = {
+  "": 1,
+  s: 1,
+  m: 60,
+  h: 3600,
+};
+
+function readTopicTtl(text: string): number {
+  const match = /^([0-9]{1,7})([smh]?)$/.exec(text);
+  const seconds = match === null
+    ? NaN
+    : Number(match[1]) * SECONDS_PER_UNIT[match[2]];
+  if (!Number.isSafeInteger(seconds) || seconds > 7 * 86400) {
+    throw new UsageError(
+      `Cannot parse flag -topic-ttl: expected seconds or a duration such as 90s, 10m or 2h (at most 168h), received "${text}"`,
+    );
+  }
+  return seconds * 1000;
+}
+
+/**
+ * Checks what a relay serves its upstream as: an upstream URL ending in
+ * `/*` feeds a pattern (one upstream topic per topic asked for here),
+ * any other feeds the first plain path.
+ */
+function relayTarget(
+  url: URL,
+  served: readonly string[],
+  patterns: readonly string[],
+): void {
+  if (url.pathname.endsWith("/*")) {
+    if (patterns.length === 0) {
+      throw new UsageError(
+        `Cannot relay the upstream pattern "${url.pathname}": serve a pattern too, such as -serve-path "rooms/*"`,
+      );
+    }
+    return;
+  }
+  if (served.length === patterns.length) {
+    throw new UsageError(
+      `Cannot relay "${url.pathname}" into a pattern: give a plain -serve-path for it, or an upstream URL ending in "/*"`,
+    );
+  }
 }
 
 function upstreamOf(

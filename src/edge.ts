@@ -32,7 +32,10 @@ async function start(): Promise<Instance> {
     maxQueueBytes: config.maxQueueBytes,
   });
   log.info(
-    `edge instance serving ${config.servePaths.map((p) => `/${p}`).join(", ")}`,
+    `edge instance serving ${
+      [...config.servePaths, ...config.servePatterns].map((p) => `/${p}`)
+        .join(", ")
+    }`,
   );
   const parts = await prepareInstance(config, runtime.readTextFile);
   const engine = await loadEngine(config.engine, {

@@ -706,6 +706,14 @@ export interface Hub {
    * @returns Every topic, in the order added.
    */
   topics(): Topic[];
+  /**
+   * Removes a topic with its buffer (an on-demand topic gone idle); its
+   * subscribers, if any, are closed with 1001.
+   *
+   * @param path The path without a leading slash.
+   * @returns True when there was such a topic.
+   */
+  removeTopic(path: string): boolean;
   /** True when one more subscriber fits. */
   readonly hasRoom: boolean;
   /** Closes every subscriber with `code` and refuses new ones. */
@@ -790,6 +798,13 @@ export function createHub(options: HubOptions = {}): Hub {
     },
     topic: (path) => topics.get(path),
     topics: () => [...topics.values()],
+    removeTopic(path) {
+      const topic = topics.get(path);
+      if (topic === undefined) return false;
+      topics.delete(path);
+      topic.closeAll(1001, "topic removed");
+      return true;
+    },
     get hasRoom() {
       return !closed && counts.websocket + counts.sse < settings.maxSubscribers;
     },

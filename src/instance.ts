@@ -25,11 +25,12 @@ import type {
   UpstreamStatus,
   WebSocketSupport,
 } from "./http/types.ts";
-import { createHub, type Hub } from "./hub.ts";
+import { createHub, type Hub, type Topic } from "./hub.ts";
 import type { Logger } from "./log.ts";
 import { startProducer } from "./producer.ts";
 import { redactUrl } from "./redact.ts";
 import { startRelay } from "./relay.ts";
+import { createTopicPatterns, type TopicPatterns } from "./topics.ts";
 import type { Upstream } from "./upstream.ts";
 import { VERSION } from "./version.ts";
 
@@ -82,6 +83,74 @@ export async function prepareInstance(
   }
 }
 
+/** True for an upstream URL naming a pattern (`ws://host/rooms/*`). */
+function isPatternUrl(url: URL): boolean {
+  return url.pathname.endsWith("/*");
+}
+
+/**
+ * The upstream URL of an on-demand topic of a pattern relay: the upstream
+ * pattern's prefix plus what follows the served pattern's prefix.
+ */
+function upstreamOfTopic(config: Config, path: string): URL | null {
+  const upstream = config.consumeUrl;
+  const pattern = config.servePatterns[0];
+  if (upstream === null || pattern === undefined) return null;
+  const prefix = pattern.slice(0, -1);
+  if (!path.startsWith(prefix)) return null;
+  const url = new URL(upstream.href);
+  url.pathname = url.pathname.slice(0, -1) + path.slice(prefix.length);
+  return url;
+}
+
+/**
+ * Starts the on-demand topics of the served patterns, their idle sweep
+ * and, on a relay of an upstream pattern, one upstream consumer per topic.
+ */
+function startPatterns(
+  config: Config,
+  hub: Hub,
+  engine: Engine,
+  relayOptions: Omit<Parameters<typeof startRelay>[1], "url">,
+  stops: (() => void)[],
+): TopicPatterns | null {
+  if (config.servePatterns.length === 0) return null;
+  const relayed = config.consumeUrl !== null && isPatternUrl(config.consumeUrl);
+  const upstreams = new Map<Topic, Upstream>();
+  const patterns = createTopicPatterns({
+    patterns: config.servePatterns,
+    hub,
+    engine,
+    maxTopics: config.maxTopics,
+    ttlMs: config.topicTtlMs,
+    // A relay's topic lives while someone listens: its upstream publishes
+    // whether anyone does or not.
+    publishKeepsAlive: !relayed,
+    onCreate(topic) {
+      const url = relayed ? upstreamOfTopic(config, topic.path) : null;
+      if (url !== null) {
+        upstreams.set(topic, startRelay(topic, { ...relayOptions, url }));
+      }
+    },
+    onDrop(topic) {
+      upstreams.get(topic)?.close();
+      upstreams.delete(topic);
+    },
+  });
+  if (config.topicTtlMs > 0) {
+    const sweep = setInterval(
+      () => patterns.sweep(),
+      Math.max(250, Math.min(config.topicTtlMs / 4, 60_000)),
+    );
+    stops.push(() => clearInterval(sweep));
+  }
+  stops.push(() => {
+    for (const upstream of upstreams.values()) upstream.close();
+    upstreams.clear();
+  });
+  return patterns;
+}
+
 /**
  * Wires an instance and starts its producer, relay and heartbeat timer.
  *
@@ -111,23 +180,27 @@ export function createInstance(
   const topics = config.servePaths.map((path) => hub.addTopic(path, epoch));
   for (const topic of topics) engine.open(topic);
   const stops: (() => void)[] = [];
+  const relayOptions = {
+    token: config.upstreamToken,
+    heartbeatMs: config.heartbeatMs,
+    // A frame or SSE event may carry a JSON envelope or base64 around
+    // the payload; the payload itself obeys our own -max-body.
+    maxMessageBytes: config.maxBodyBytes * 2 + 1024,
+    maxEventBytes: config.maxBodyBytes,
+    createWebSocket: websocket.upstreamSocket,
+    onState: (state: string, detail: string) =>
+      state === "connecting" ? log.debug(detail) : log.info(detail),
+    onDropped: (bytes: number) =>
+      log.warn(
+        `dropped an upstream event of ${bytes} bytes (over -max-body ${config.maxBodyBytes})`,
+      ),
+  };
+  const patterns = startPatterns(config, hub, engine, relayOptions, stops);
   let upstream: Upstream | undefined;
-  if (config.consumeUrl !== null) {
+  if (config.consumeUrl !== null && !isPatternUrl(config.consumeUrl)) {
     upstream = startRelay(topics[0], {
+      ...relayOptions,
       url: config.consumeUrl,
-      token: config.upstreamToken,
-      heartbeatMs: config.heartbeatMs,
-      // A frame or SSE event may carry a JSON envelope or base64 around
-      // the payload; the payload itself obeys our own -max-body.
-      maxMessageBytes: config.maxBodyBytes * 2 + 1024,
-      maxEventBytes: config.maxBodyBytes,
-      createWebSocket: websocket.upstreamSocket,
-      onState: (state, detail) =>
-        state === "connecting" ? log.debug(detail) : log.info(detail),
-      onDropped: (bytes) =>
-        log.warn(
-          `dropped an upstream event of ${bytes} bytes (over -max-body ${config.maxBodyBytes})`,
-        ),
     });
     stops.push(() => upstream?.close());
   }
@@ -160,13 +233,21 @@ export function createInstance(
   stops.push(loopDelay.stop);
   const { app, heartbeat, live } = createApp({
     hub,
+    topics: patterns,
+    forwardPatternUrl: config.forwardPublish && config.consumeUrl !== null &&
+        isPatternUrl(config.consumeUrl)
+      ? (path) => upstreamOfTopic(config, path)
+      : undefined,
     websocket,
     maxBodyBytes: config.maxBodyBytes,
     publishToken: config.publishToken,
     subscribeToken: config.subscribeToken,
     jwt: parts.jwt,
     allowOrigins: config.allowOrigins,
-    forwardPublishUrl: config.forwardPublish ? config.consumeUrl : null,
+    forwardPublishUrl: config.forwardPublish && config.consumeUrl !== null &&
+        !isPatternUrl(config.consumeUrl)
+      ? config.consumeUrl
+      : null,
     engine,
     upstreamToken: config.upstreamToken,
     upstreams,
@@ -191,6 +272,7 @@ export function createInstance(
         await new Promise((r) => setTimeout(r, 20));
       }
       for (const topic of topics) engine.release(topic);
+      patterns?.close();
       await engine.close();
     },
   };

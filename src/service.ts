@@ -90,7 +90,7 @@ export async function startService(
     ? `[${hostname}]`
     : hostname;
   return {
-    urls: config.servePaths.map((path) =>
+    urls: [...config.servePaths, ...config.servePatterns].map((path) =>
       `${tls ? "wss" : "ws"}://${shown}:${server.port}/${encodeURI(path)}`
     ),
     async shutdown() {

@@ -19,6 +19,7 @@ import {
   formatProcessMetrics,
   type ProcessStats,
 } from "./metrics.ts";
+import { type TopicPatterns, TopicRefusedError } from "../topics.ts";
 import { indexPageResponse, streamPageResponse, wantsHtml } from "./pages.ts";
 import { BodyError, forwardPublish, readEventBody } from "./publish.ts";
 import { hostHeaderValid, parseRequestUrl } from "./request_target.ts";
@@ -39,6 +40,16 @@ import {
 export interface AppOptions {
   /** The hub whose topics are served. */
   hub: Hub;
+  /**
+   * Topics created on demand below served patterns (`rooms/*`).
+   * @default {null}
+   */
+  topics?: TopicPatterns | null;
+  /**
+   * Where a POST to an on-demand topic is forwarded (a relay of an
+   * upstream pattern), or null to publish it here. @default {undefined}
+   */
+  forwardPatternUrl?: (path: string) => URL | null;
   /** The runtime's WebSocket support. */
   websocket: WebSocketSupport;
   /** Largest published body or incoming frame. @default {1048576} */
@@ -96,6 +107,10 @@ const OPEN: JwtGrant = { expiresAtMs: null };
 
 function isGrant(value: Response | JwtGrant): value is JwtGrant {
   return "expiresAtMs" in value;
+}
+
+function isTopic(value: Topic | Response): value is Topic {
+  return "path" in value;
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
@@ -296,29 +311,54 @@ export function createApp(options: AppOptions): WseventApp {
     "/metrics",
     (c) =>
       c.text(
-        formatMetrics(hub, upstreams(), rejects, options.engine) +
-          formatProcessMetrics(options.processStats?.() ?? {}),
+        formatMetrics(
+          hub,
+          upstreams(),
+          rejects,
+          options.engine,
+          options.topics,
+        ) + formatProcessMetrics(options.processStats?.() ?? {}),
         200,
         { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
       ),
   );
 
+  // A served topic, or the path of one to create on demand (a pattern
+  // covers it): created only once the request is authorized.
   const subscribe = (
     request: Request,
     env: unknown,
-    topic: Topic,
+    target: Topic | string,
     query: URLSearchParams,
   ): Response | Promise<Response> => {
-    const checked = guard(request, "subscribe", topic.path);
+    const path = typeof target === "string" ? target : target.path;
+    const checked = guard(request, "subscribe", path);
+    const go = (grant: JwtGrant): Response | Promise<Response> => {
+      const topic = typeof target === "string" ? obtain(request, path) : target;
+      if (!isTopic(topic)) return topic;
+      return admit(request, env, topic, query, grant.expiresAtMs);
+    };
     if (isPromise(checked)) {
-      return checked.then((grant) =>
-        isGrant(grant)
-          ? admit(request, env, topic, query, grant.expiresAtMs)
-          : grant
-      );
+      return checked.then((grant) => isGrant(grant) ? go(grant) : grant);
     }
     if (!isGrant(checked)) return checked;
-    return admit(request, env, topic, query, checked.expiresAtMs);
+    return go(checked);
+  };
+
+  const obtain = (request: Request, path: string): Topic | Response => {
+    try {
+      return options.topics!.obtain(path);
+    } catch (error) {
+      if (!(error instanceof TopicRefusedError)) throw error;
+      if (error.status === 400) rejects.bad_request++;
+      options.log?.warn(
+        `refused ${request.method} ${pathOf(request.url)}: ${error.message}`,
+      );
+      return Response.json({ error: error.message, code: error.code }, {
+        status: error.status,
+        headers: error.status === 503 ? { "Retry-After": "5" } : {},
+      });
+    }
   };
 
   const admit = (
@@ -363,21 +403,31 @@ export function createApp(options: AppOptions): WseventApp {
     });
   };
 
-  const publish = async (request: Request, topic: Topic): Promise<Response> => {
-    let checked = guard(request, "publish", topic.path);
+  const publish = async (
+    request: Request,
+    target: Topic | string,
+  ): Promise<Response> => {
+    const path = typeof target === "string" ? target : target.path;
+    let checked = guard(request, "publish", path);
     if (isPromise(checked)) checked = await checked;
     if (!isGrant(checked)) return checked;
     try {
       const data = await readEventBody(request, maxBody);
-      if (options.forwardPublishUrl) {
+      const forwardTo =
+        typeof target === "string" || options.topics?.owns(target)
+          ? options.forwardPatternUrl?.(path) ?? null
+          : options.forwardPublishUrl;
+      if (forwardTo) {
         const type = request.headers.get("content-type");
         return await forwardPublish(
           data,
           type,
-          options.forwardPublishUrl,
+          forwardTo,
           options.upstreamToken ?? null,
         );
       }
+      const topic = typeof target === "string" ? obtain(request, path) : target;
+      if (!isTopic(topic)) return topic;
       const id = options.engine === undefined
         ? topic.publish(data).id
         : options.engine.append(topic, data);
@@ -392,7 +442,7 @@ export function createApp(options: AppOptions): WseventApp {
       }
       if (clientAborted(request, error)) {
         // The client's choice, not the server's failure: no ERROR line.
-        options.log?.debug(`publish to /${topic.path} aborted by the client`);
+        options.log?.debug(`publish to /${path} aborted by the client`);
         return Response.json({
           error: "The client aborted the request",
           code: "aborted",
@@ -435,6 +485,9 @@ export function createApp(options: AppOptions): WseventApp {
     }
     return c.json({
       paths: hub.topics().map((t) => `/${t.path}`),
+      ...(options.topics
+        ? { patterns: options.topics.patterns.map((p) => `/${p}`) }
+        : {}),
       version: options.version ?? "dev",
     });
   });
@@ -455,10 +508,51 @@ export function createApp(options: AppOptions): WseventApp {
     } catch {
       return null;
     }
-    if (topic !== undefined && pathname === `/${topic.path}`) {
+    if (
+      topic !== undefined && pathname === `/${topic.path}` &&
+      !options.topics?.owns(topic)
+    ) {
       topicsByPath.set(full, topic);
     }
     return topic;
+  };
+
+  // The decoded path of a request to a topic not yet created that a
+  // served pattern covers.
+  const onDemandPath = (full: string): string | undefined => {
+    if (!options.topics) return undefined;
+    if (base !== "" && !full.startsWith(`${base}/`)) return undefined;
+    let path: string;
+    try {
+      path = decodeURIComponent(full.slice(base.length)).replace(/^\/+/, "");
+    } catch {
+      return undefined;
+    }
+    return options.topics.patternOf(path) === undefined ? undefined : path;
+  };
+  const onDemand = (
+    c: { req: { raw: Request; method: string; url: string }; env: unknown },
+    path: string,
+  ): Response | Promise<Response> => {
+    const request = c.req.raw;
+    if (c.req.method === "GET" && wantsHtml(request)) {
+      return streamPageResponse(
+        { path },
+        Boolean(
+          options.publishToken || options.subscribeToken || options.jwt,
+        ),
+      );
+    }
+    if (c.req.method === "GET") {
+      const url = parseRequestUrl(c.req.url);
+      if (url === null) return badTarget();
+      return subscribe(request, c.env, path, url.searchParams);
+    }
+    if (c.req.method === "POST") return publish(request, path);
+    return Response.json({
+      error: `Method ${c.req.method} is not allowed`,
+      code: "method_not_allowed",
+    }, { status: 405, headers: { Allow: "GET, POST" } });
   };
 
   app.all("*", (c) => {
@@ -470,6 +564,8 @@ export function createApp(options: AppOptions): WseventApp {
       }, 400);
     }
     if (topic === undefined) {
+      const path = onDemandPath(c.req.path);
+      if (path !== undefined) return onDemand(c, path);
       return c.json({
         error: `No event stream at ${c.req.path}`,
         code: "not_found",

@@ -6,12 +6,78 @@
 
 import type { Engine } from "../engine/types.ts";
 import type { Hub } from "../hub.ts";
+import type { PatternStats, TopicPatterns } from "../topics.ts";
 import type { UpstreamStatus } from "./types.ts";
 
 function escapeLabel(value: string): string {
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(
     /\n/g,
     "\\n",
+  );
+}
+
+type MetricWriter = (
+  name: string,
+  type: string,
+  help: string,
+  samples: [string, number][],
+) => void;
+
+/** Series of on-demand topics: one per pattern, plus counters. */
+function formatPatternMetrics(
+  patterns: TopicPatterns,
+  metric: MetricWriter,
+): void {
+  const stats = patterns.stats();
+  const per = (value: (s: PatternStats) => number): [string, number][] =>
+    stats.map((s) => [`{pattern="${escapeLabel(s.pattern)}"}`, value(s)]);
+  metric(
+    "wsevent_pattern_topics",
+    "gauge",
+    "Topics created on demand below each served pattern.",
+    per((s) => s.topics),
+  );
+  metric(
+    "wsevent_pattern_subscribers",
+    "gauge",
+    "Current subscribers of the topics below each pattern.",
+    per((s) => s.subscribers),
+  );
+  metric(
+    "wsevent_pattern_replay_buffer_events",
+    "gauge",
+    "Events in the replay buffers of the topics below each pattern.",
+    per((s) => s.buffered),
+  );
+  metric(
+    "wsevent_pattern_replay_buffer_bytes",
+    "gauge",
+    "Payload bytes in the replay buffers of the topics below each pattern.",
+    per((s) => s.bufferedBytes),
+  );
+  metric(
+    "wsevent_topics_max",
+    "gauge",
+    "Topics that may be created on demand (-max-topics).",
+    [["", patterns.maxTopics]],
+  );
+  metric(
+    "wsevent_topics_created_total",
+    "counter",
+    "Topics created on demand.",
+    [["", patterns.created]],
+  );
+  metric(
+    "wsevent_topics_dropped_total",
+    "counter",
+    "On-demand topics dropped after -topic-ttl idle.",
+    [["", patterns.dropped]],
+  );
+  metric(
+    "wsevent_topic_limit_refusals_total",
+    "counter",
+    "New topics refused at -max-topics.",
+    [["", patterns.refused]],
   );
 }
 
@@ -29,6 +95,7 @@ export function formatMetrics(
   upstreams: readonly UpstreamStatus[],
   extra: Readonly<Record<string, number>>,
   engine?: Engine,
+  patterns?: TopicPatterns | null,
 ): string {
   const lines: string[] = [];
   const metric = (
@@ -93,7 +160,11 @@ export function formatMetrics(
     "Events that waited under load to go out with later ones (-coalesce).",
     [["", stats.coalesced]],
   );
-  const topics = hub.topics();
+  // Topics created on demand are counted per pattern, so the number of
+  // series does not grow with the number of topics.
+  const topics = patterns
+    ? hub.topics().filter((t) => !patterns.owns(t))
+    : hub.topics();
   const perPath = (
     value: (t: (typeof topics)[number]) => number,
   ): [string, number][] =>
@@ -116,6 +187,7 @@ export function formatMetrics(
     "Current subscribers by path.",
     perPath((t) => t.subscribers),
   );
+  if (patterns) formatPatternMetrics(patterns, metric);
   const up = (value: (u: UpstreamStatus) => number): [string, number][] =>
     upstreams.map((
       u,

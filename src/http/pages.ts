@@ -25,6 +25,9 @@ export function wantsHtml(request: Request): boolean {
   return accept.includes("text/html") && !accept.includes("text/event-stream");
 }
 
+/** Topics listed on the index page at most. */
+const MAX_INDEX_TOPICS = 200;
+
 function htmlResponse(html: string, nonce: string): Response {
   return new Response(html, {
     headers: {
@@ -49,7 +52,7 @@ function createNonce(): string {
  * @returns The page.
  */
 export function streamPageResponse(
-  topic: Topic,
+  topic: Pick<Topic, "path">,
   tokenRequired: boolean,
 ): Response {
   const nonce = createNonce();
@@ -78,7 +81,9 @@ export function indexPageResponse(
   version: string,
 ): Response {
   const nonce = createNonce();
-  const paths = hub.topics().map((topic) => {
+  // Bounded: topics created on demand may be thousands; the fixed paths
+  // come first, as they were added first.
+  const paths = hub.topics().slice(0, MAX_INDEX_TOPICS).map((topic) => {
     const upstream = upstreams.find((u) => u.path === topic.path);
     return {
       path: topic.path,
