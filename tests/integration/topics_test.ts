@@ -372,15 +372,30 @@ describe("wsevent patterns on the Redis engine (real redis-server)", () => {
       }
       const sse = connectSse(`${two.http}/rooms/shared`);
       await sse.headers;
+      // The Redis engine subscribes to a new topic's channel and anchors
+      // its reader asynchronously: probe until the live path delivers.
+      const probes: string[] = [];
+      const deadline = Date.now() + 10_000;
+      while (sse.messages.length === 0) {
+        assert.ok(Date.now() < deadline, "no live event on the new topic");
+        probes.push(await publish(one.http, "rooms/shared", "probe"));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await waitFor(
+        () => sse.messages.at(-1)?.id === probes.at(-1),
+        5000,
+        "the last probe",
+      );
+      const seen = sse.messages.length;
       const first = await publish(one.http, "rooms/shared", "from one");
       const second = await publish(two.http, "rooms/shared", "from two");
       await publish(one.http, "rooms/elsewhere", "not here");
-      await waitFor(() => sse.messages.length >= 2, 5000, "both events");
+      await waitFor(() => sse.messages.length >= seen + 2, 5000, "both events");
       sse.close();
-      assert.deepEqual(sse.messages.map((m) => [m.id, m.data]), [
-        [first, "from one"],
-        [second, "from two"],
-      ]);
+      assert.deepEqual(
+        sse.messages.slice(seen).map((m) => [m.id, m.data]),
+        [[first, "from one"], [second, "from two"]],
+      );
       // A resume on the other instance reads the same log.
       const resumed = connectSse(`${one.http}/rooms/shared`, {
         "Last-Event-ID": first,
