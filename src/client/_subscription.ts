@@ -60,9 +60,17 @@ export interface SubscribeOptions {
   heartbeatMs?: number;
 }
 
-/** The subscription: an async iterable of events with a way to stop it. */
+/**
+ * The subscription: an async iterable of events with a way to stop it. Take
+ * one event at a time (as `for await` does): a second `next()` before the
+ * first resolved is not supported.
+ */
 export interface Subscription extends AsyncIterableIterator<ClientEvent> {
-  /** The id of the last event received (to resume from later), or null. */
+  /**
+   * The id of the last event the loop was given (or `lastEventId` from the
+   * options before any): pass it as `lastEventId` to resume later, without
+   * loss, where this subscription stopped.
+   */
   readonly lastEventId: string | null;
   /** Stops the subscription; a pending `next()` resolves as done. */
   close(): void;
@@ -130,6 +138,9 @@ export function createSubscription(
     | undefined;
   let closed = options.signal?.aborted === true;
   let failure: Error | undefined;
+  // The id of the last event handed to the consumer: what a later resume
+  // must start after (events still queued have not been seen).
+  let lastTaken = options.lastEventId ?? null;
 
   const push = (item: Item): void => {
     if (closed) return;
@@ -149,6 +160,7 @@ export function createSubscription(
       const item = queue.shift()!;
       if (queue.length <= max / 2) upstream?.resume();
       if (!("gap" in item)) {
+        if (item.id !== null) lastTaken = item.id;
         return Promise.resolve({ value: item, done: false });
       }
       try {
@@ -205,7 +217,7 @@ export function createSubscription(
 
   const subscription: Subscription = {
     get lastEventId() {
-      return upstream?.lastEventId ?? options.lastEventId ?? null;
+      return lastTaken;
     },
     close,
     next(): Promise<IteratorResult<ClientEvent>> {

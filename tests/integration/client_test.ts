@@ -271,6 +271,8 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
       const loop = (async () => {
         for await (const event of events) {
           got.push(event);
+          // Events still queued are not "seen": a resume starts after this.
+          assert.equal(events.lastEventId, event.id);
           if (got.length === 60) break;
           await new Promise((r) => setTimeout(r, 5));
         }
