@@ -26,6 +26,7 @@ import {
   startService,
   waitFor,
 } from "./_helpers.ts";
+import { startRedis } from "./_redis.ts";
 
 const WAIT_MS = 20_000;
 
@@ -204,6 +205,62 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
       }
     });
   }
+
+  test("with a Redis engine the origin itself restarts on the same port: both transports resume with nothing lost or repeated and no gap", async () => {
+    const redis = await startRedis();
+    let origin: Service | undefined;
+    let other: Service | undefined;
+    try {
+      const port = await freePort();
+      const args = (p: number) => [
+        "--serve-address",
+        `127.0.0.1:${p}`,
+        "--no-produce",
+        "--engine",
+        redis.url,
+      ];
+      origin = await startService(args(port));
+      // A second instance on the same Redis takes the publishes, also while
+      // the origin is down.
+      other = await startService(args(0));
+      const gaps: GapNotice[] = [];
+      const opened = { ws: 0, sse: 0 };
+      const ws = subscribe(origin.url, {
+        onGap: (gap) => gaps.push(gap),
+        onState: (state) => state === "open" && opened.ws++,
+      });
+      const sse = subscribe(`${origin.http}/events`, {
+        onGap: (gap) => gaps.push(gap),
+        onState: (state) => state === "open" && opened.sse++,
+      });
+      const got = Promise.all([take(ws, 30), take(sse, 30)]);
+      await waitFor(() => opened.ws + opened.sse === 2, WAIT_MS, "connected");
+      const ids: string[] = [];
+      const send = async (n: number) => {
+        for (let i = 0; i < n; i++) {
+          ids.push(
+            (await publish(`${other!.http}/events`, `e${ids.length}`)).id,
+          );
+        }
+      };
+      await send(10);
+      await origin.stop("SIGKILL");
+      await send(10);
+      origin = await startService(args(port));
+      await send(10);
+      const [overWs, overSse] = await withTimeout(got, "30 events each");
+      assert.deepEqual(overWs.map((e) => e.id), ids);
+      assert.deepEqual(overSse.map((e) => e.id), ids);
+      assert.ok(opened.ws >= 2 && opened.sse >= 2, "both reconnected");
+      assert.deepEqual(gaps, []);
+      ws.close();
+      sse.close();
+    } finally {
+      await origin?.stop();
+      await other?.stop();
+      await redis.stop();
+    }
+  });
 
   test("gap notices: a resume from another epoch, and across an origin restart, calls onGap before the next event", async () => {
     const port = await freePort();
