@@ -38,7 +38,7 @@ export interface UpstreamOptions {
    * @default {null}
    */
   token?: string | null | (() => string | Promise<string>);
-  /** The upstream's heartbeat period; silence for twice that reconnects. @default {15000} */
+  /** The upstream's heartbeat period; silence for one and a half periods (or a handshake unanswered as long) reconnects. @default {15000} */
   heartbeatMs?: number;
   /** First retry delay bound. @default {250} */
   initialDelayMs?: number;

@@ -56,7 +56,7 @@ export interface SubscribeOptions {
    * gap notice when those events have left it). @default {1000}
    */
   maxQueue?: number;
-  /** The server's heartbeat period; silence for twice that reconnects. @default {15000} */
+  /** The server's heartbeat period; silence for one and a half periods (or a handshake unanswered as long) reconnects. @default {15000} */
   heartbeatMs?: number;
 }
 

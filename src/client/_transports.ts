@@ -32,7 +32,11 @@ export interface AttemptHandlers {
   createWebSocket?(url: string, maxMessageBytes: number): WebSocket;
   /** An SSE event's data lines added up past `maxMessageBytes`: dropped. */
   onOversized(length: number): void;
-  /** The server's heartbeat period; silence for twice that ends the attempt. */
+  /**
+   * The server's heartbeat period: silence for one and a half periods
+   * ends an attempt (so a partition is found within two heartbeats), and
+   * so does a handshake not answered as long.
+   */
   heartbeatMs: number;
   /** The connection is open. */
   onOpen(): void;
@@ -77,26 +81,46 @@ export function openAttempt(
 }
 
 /**
- * Watches for silence: once the server has shown it sends heartbeats (it
- * speaks our protocol), twice the period without a byte ends the attempt.
- * A re-armed timeout rather than an interval, so that stopping it leaves
- * nothing behind.
+ * Silence, in heartbeat periods, after which an attempt is given up: a
+ * stream that stopped, or a handshake never answered.
  */
-function createWatchdog(heartbeatMs: number, onSilence: () => void): {
+const SILENT_PERIODS = 1.5;
+
+/**
+ * Watches for silence: {@link SILENT_PERIODS} heartbeats without a byte
+ * end the attempt, so a partition is found within two heartbeats. That
+ * holds from the start (a server, or a proxy, that accepts and never
+ * answers the handshake), and after the handshake once the server has
+ * shown it sends heartbeats (it speaks our protocol). Checked ten times a
+ * period, with a re-armed timeout rather than an interval, so that
+ * stopping it leaves nothing behind.
+ */
+function createWatchdog(
+  heartbeatMs: number,
+  onSilence: (reason: string) => void,
+): {
   touch(ours: boolean): void;
   stop(): void;
 } {
   let ours = false;
+  let answered = false;
   let last = Date.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const check = (): void => {
-    if (ours && Date.now() - last > 2 * heartbeatMs) return onSilence();
-    timer = setTimeout(check, Math.max(50, heartbeatMs / 2));
+    const silent = Date.now() - last;
+    if (!answered && silent > SILENT_PERIODS * heartbeatMs) {
+      return onSilence(`did not answer within ${silent} ms`);
+    }
+    if (ours && silent > SILENT_PERIODS * heartbeatMs) {
+      return onSilence("went silent");
+    }
+    timer = setTimeout(check, Math.max(50, heartbeatMs / 10));
   };
   check();
   return {
     touch(isOurs) {
       last = Date.now();
+      answered = true;
       if (isOurs) ours = true;
     },
     stop: () => clearTimeout(timer),
@@ -122,10 +146,7 @@ function openWebSocket(url: URL, handlers: AttemptHandlers): Attempt {
     finish(reason);
     if (socket.readyState <= 1) socket.close(1000);
   };
-  const watchdog = createWatchdog(
-    handlers.heartbeatMs,
-    () => end("went silent"),
-  );
+  const watchdog = createWatchdog(handlers.heartbeatMs, end);
   socket.onopen = () => {
     if (ended) return;
     watchdog.touch(false);
@@ -182,76 +203,88 @@ async function readSse(
   const lastEventId = url.searchParams.get("lastEventId");
   if (lastEventId !== null) headers["Last-Event-ID"] = lastEventId;
   if (token) headers.Authorization = `Bearer ${token}`;
-  let response: Response;
-  try {
-    response = await fetch(url.href, { headers, signal, cache: "no-store" });
-  } catch (error) {
-    return `could not connect: ${(error as Error)?.message ?? error}`;
-  }
-  const type = response.headers.get("content-type") ?? "";
-  if (!response.ok || !response.body || !type.startsWith("text/event-stream")) {
-    await response.body?.cancel().catch(() => {});
-    return response.ok
-      ? "did not answer with text/event-stream"
-      : `answered ${response.status}`;
-  }
-  if (signal.aborted) {
-    await response.body.cancel().catch(() => {});
-    return "closed by us";
-  }
-  handlers.onOpen();
-  let silent = false;
-  let expired = false;
-  const reader = response.body.getReader();
-  const cancel = (): void => void reader.cancel().catch(() => {});
-  const watchdog = createWatchdog(handlers.heartbeatMs, () => {
-    silent = true;
+  // The watchdog runs from the request on, so a server (or a proxy) that
+  // accepts and never answers is given up too. It aborts the request,
+  // then cancels the body once there is one; so does the caller's abort.
+  let silent: string | undefined;
+  const request = new AbortController();
+  let cancel = (): void => request.abort();
+  const watchdog = createWatchdog(handlers.heartbeatMs, (reason) => {
+    silent = reason;
     cancel();
   });
-  const parser = createSseParser({
-    onComment: () => watchdog.touch(true),
-    onOversized(length) {
-      if (signal.aborted) return;
-      watchdog.touch(true);
-      handlers.onOversized(length);
-    },
-    onMessage(message) {
-      // A chunk may hold several events: none is passed on once aborted.
-      if (signal.aborted) return;
-      watchdog.touch(true);
-      const id = message.lastEventId !== "" && parseEventId(message.lastEventId)
-        ? message.lastEventId
-        : null;
-      if (message.event === "gap") handlers.onGap(parseGap(message.data));
-      else if (message.event === "expired") expired = true;
-      else if (message.event === "binary") {
-        const bytes = decodeBase64(message.data);
-        if (bytes !== undefined) handlers.onEvent({ id, data: bytes });
-      } else if (message.event === "message") {
-        handlers.onEvent({ id, data: message.data });
-      }
-    },
-  }, handlers.maxMessageBytes);
-  const decoder = new TextDecoder();
-  signal.addEventListener("abort", cancel);
+  const onAbort = (): void => cancel();
+  signal.addEventListener("abort", onAbort);
   try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) {
-        return silent
-          ? "went silent"
-          : expired
-          ? TOKEN_EXPIRED
-          : "ended the stream";
-      }
-      parser.feed(decoder.decode(value, { stream: true }));
+    let response: Response;
+    try {
+      response = await fetch(url.href, {
+        headers,
+        signal: request.signal,
+        cache: "no-store",
+      });
+    } catch (error) {
+      return silent ??
+        `could not connect: ${(error as Error)?.message ?? error}`;
     }
-  } catch (error) {
-    if (silent) return "went silent";
-    return `failed: ${(error as Error)?.message ?? error}`;
+    watchdog.touch(false);
+    const type = response.headers.get("content-type") ?? "";
+    if (
+      !response.ok || !response.body || !type.startsWith("text/event-stream")
+    ) {
+      await response.body?.cancel().catch(() => {});
+      return response.ok
+        ? "did not answer with text/event-stream"
+        : `answered ${response.status}`;
+    }
+    if (signal.aborted) {
+      await response.body.cancel().catch(() => {});
+      return "closed by us";
+    }
+    handlers.onOpen();
+    let expired = false;
+    const reader = response.body.getReader();
+    cancel = (): void => void reader.cancel().catch(() => {});
+    const parser = createSseParser({
+      onComment: () => watchdog.touch(true),
+      onOversized(length) {
+        if (signal.aborted) return;
+        watchdog.touch(true);
+        handlers.onOversized(length);
+      },
+      onMessage(message) {
+        // A chunk may hold several events: none is passed on once aborted.
+        if (signal.aborted) return;
+        watchdog.touch(true);
+        const id =
+          message.lastEventId !== "" && parseEventId(message.lastEventId)
+            ? message.lastEventId
+            : null;
+        if (message.event === "gap") handlers.onGap(parseGap(message.data));
+        else if (message.event === "expired") expired = true;
+        else if (message.event === "binary") {
+          const bytes = decodeBase64(message.data);
+          if (bytes !== undefined) handlers.onEvent({ id, data: bytes });
+        } else if (message.event === "message") {
+          handlers.onEvent({ id, data: message.data });
+        }
+      },
+    }, handlers.maxMessageBytes);
+    const decoder = new TextDecoder();
+    try {
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) {
+          return silent ?? (expired ? TOKEN_EXPIRED : "ended the stream");
+        }
+        parser.feed(decoder.decode(value, { stream: true }));
+      }
+    } catch (error) {
+      return silent ?? `failed: ${(error as Error)?.message ?? error}`;
+    }
   } finally {
     watchdog.stop();
-    signal.removeEventListener("abort", cancel);
+    signal.removeEventListener("abort", onAbort);
   }
 }
 

@@ -24,7 +24,7 @@ import { type Child, ROOT, RUNTIME, startChild, waitFor } from "./_helpers.ts";
 import { metricIn } from "./_raw_ws.ts";
 
 /** Connections in the measured churn (half WebSocket, half SSE). */
-const TOTAL = 8_000;
+const TOTAL = 6_000;
 /** Warm-up rounds, until RSS after a collection settles. */
 const WARM_UP_ROUND = 2_000;
 const WARM_UP_ROUNDS_MAX = 6;
@@ -114,7 +114,7 @@ async function heapAfterGc(instance: Instance): Promise<number> {
 }
 
 test(
-  "churn: fds return and heap and RSS stay within bounds after 8,000 WebSocket and SSE subscribers come and go",
+  "churn: fds return and heap and RSS stay within bounds after 6,000 WebSocket and SSE subscribers come and go",
   { timeout: 120_000 },
   async () => {
     const instance = await startInstance();
@@ -168,7 +168,7 @@ test(
         `${mb(heapAfter)} MB`;
       console.log(figures);
       // The leak this test caught kept about 5 KB of heap per SSE
-      // connection (20 MB for these 4,000); what is allowed is noise.
+      // connection (15 MB for these 3,000); what is allowed is noise.
       assert.ok(
         heapAfter <= heapBefore * 1.1 + 4 * 2 ** 20,
         `heap grew: ${figures}`,

@@ -208,7 +208,7 @@ describe("heartbeats", { timeout: 60_000 }, () => {
 
   for (const kind of ["ws", "sse"] as const) {
     test(
-      `--heartbeat ${RELAY_HEARTBEAT_MS}: a relay whose ${kind} upstream says one heartbeat and goes silent notices within 2 to 3.25 periods and reconnects after the retry delay it logs`,
+      `--heartbeat ${RELAY_HEARTBEAT_MS}: a relay whose ${kind} upstream says one heartbeat and goes silent notices within 1.5 to 2 periods (given a second of load) and reconnects after the retry delay it logs`,
       { timeout: 30_000 },
       async () => {
         const upstream = await startSilentUpstream(kind);
@@ -245,12 +245,14 @@ describe("heartbeats", { timeout: 60_000 }, () => {
             `[${RUNTIME}] ${kind} upstream: noticed silence after ${noticed} ms, reconnected after ${gap} ms`,
           );
           assert.ok(retryMs <= 250, `first retry after ${retryMs} ms`);
+          // Silence of 1.5 periods, checked ten times a period: within
+          // two periods of the last byte, a second allowed for load.
           assert.ok(
-            noticed >= 2 * RELAY_HEARTBEAT_MS - 100,
+            noticed >= 1.5 * RELAY_HEARTBEAT_MS - 100,
             `noticed after ${noticed} ms: too early`,
           );
           assert.ok(
-            noticed <= 3.25 * RELAY_HEARTBEAT_MS,
+            noticed <= 2 * RELAY_HEARTBEAT_MS + 1000,
             `noticed after ${noticed} ms`,
           );
           await waitFor(

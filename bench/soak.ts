@@ -1,0 +1,423 @@
+/**
+ * Soak run (issue 18), not for CI: an origin and a relay on one runtime,
+ * steady publishing (`--rate` events/s, POSTed to the origin, each with
+ * its send time), `--subscribers` long-lived subscribers (four fifths on
+ * the origin, one fifth on the relay, half WebSocket, half SSE, each with
+ * the client module's reconnect and resume), connection churn against the
+ * origin throughout, and the relay restarted on its port every
+ * `--restart-min` minutes. Every `--sample-s` seconds it samples both
+ * processes' /metrics (RSS, heap, fds, event-loop delay) and the delivery
+ * latency p50/p99 of the window. At the end it checks that every
+ * subscriber got every event once and in order, and writes
+ * `soak-<runtime>.json`, `.md` (table, RSS slope, p99 first vs last five
+ * minutes) and `.svg` (plot) into `--out`.
+ *
+ * ```sh
+ * bench/soak --runtime node --duration-min 30      # niced, raised fd limit
+ * ```
+ *
+ * @module
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { connectUpstream, type Upstream } from "../src/upstream.ts";
+import { churn } from "./lib/churn.ts";
+import {
+  plotSoak,
+  quantile,
+  slope,
+  type SoakSample,
+  tableOf,
+} from "./lib/soak_report.ts";
+
+const ROOT = resolve(import.meta.dirname ?? ".", "..");
+const BINARIES = {
+  node: resolve(ROOT, "node_modules/node/bin/node"),
+  deno: resolve(ROOT, "node_modules/.bin/deno"),
+  bun: resolve(ROOT, "node_modules/.bin/bun"),
+} as const;
+type RuntimeName = keyof typeof BINARIES;
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    runtime: { type: "string", default: "node" },
+    "duration-min": { type: "string", default: "30" },
+    subscribers: { type: "string", default: "1000" },
+    rate: { type: "string", default: "10" },
+    "restart-min": { type: "string", default: "5" },
+    "sample-s": { type: "string", default: "5" },
+    "churn-concurrency": { type: "string", default: "10" },
+    heartbeat: { type: "string", default: "5000" },
+    buffer: { type: "string", default: "3000" },
+    out: { type: "string", default: "docs/figures" },
+  },
+});
+
+function positive(name: string): number {
+  const value = Number(values[name as keyof typeof values]);
+  if (!(value > 0)) {
+    throw new RangeError(`Cannot use --${name}: expected a positive number`);
+  }
+  return value;
+}
+
+const runtime = values.runtime as RuntimeName;
+if (!(runtime in BINARIES)) {
+  throw new TypeError(
+    `Cannot run on "${values.runtime}": expected node, deno or bun`,
+  );
+}
+const durationS = positive("duration-min") * 60;
+const subscriberCount = Math.round(positive("subscribers"));
+const rate = positive("rate");
+const restartS = positive("restart-min") * 60;
+const sampleS = positive("sample-s");
+const churnConcurrency = Math.round(positive("churn-concurrency"));
+const heartbeatMs = Math.round(positive("heartbeat"));
+// The replay buffer covers a relay restart (the restarted relay replays
+// it all) and fills within the first minutes, after which it stops
+// growing: what grows after that is not the buffer.
+const bufferEvents = String(Math.round(positive("buffer")));
+const outDir = resolve(ROOT, values.out!);
+
+/** A running wsevent process. */
+interface Server {
+  child: ChildProcess;
+  port: number;
+  exited: Promise<void>;
+  stderr(): string;
+}
+
+async function startServer(args: string[]): Promise<Server> {
+  const base = runtime === "deno" ? ["run", "-A"] : [];
+  const child = spawn(BINARIES[runtime], [
+    ...base,
+    resolve(ROOT, "cli.ts"),
+    ...args,
+  ], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (t) => (stdout += t));
+  // Only the tail: a long run logs a line per relay reconnect.
+  child.stderr!.setEncoding("utf8").on(
+    "data",
+    (t) => (stderr = (stderr + t).slice(-20_000)),
+  );
+  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  const deadline = Date.now() + 30_000;
+  while (!/Serving on: \S+/.test(stdout)) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill("SIGKILL");
+      throw new Error(`wsevent did not start: ${stdout}\n${stderr}`);
+    }
+    await sleep(20);
+  }
+  const port = Number(/Serving on: ws:\/\/[^\s]*:(\d+)\//.exec(stdout)![1]);
+  return { child, port, exited, stderr: () => stderr };
+}
+
+async function stopServer(server: Server): Promise<void> {
+  server.child.kill("SIGTERM");
+  const timer = setTimeout(() => server.child.kill("SIGKILL"), 5000);
+  await server.exited;
+  clearTimeout(timer);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The process figures of an instance's /metrics. */
+async function processFigures(port: number) {
+  const figures = { rssMb: NaN, heapMb: NaN, fds: NaN, loopP99Ms: NaN };
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, {
+      signal: AbortSignal.timeout(5000),
+    })).text();
+    const read = (prefix: string) =>
+      Number(
+        text.split("\n").find((l) => l.startsWith(prefix + " "))?.slice(
+          prefix.length + 1,
+        ),
+      );
+    figures.rssMb = read("wsevent_process_resident_memory_bytes") / 2 ** 20;
+    figures.heapMb = read('wsevent_process_heap_bytes{state="used"}') / 2 ** 20;
+    figures.fds = read("wsevent_process_open_fds");
+    figures.loopP99Ms =
+      read('wsevent_event_loop_delay_seconds{quantile="0.99"}') * 1000;
+  } catch {
+    // Restarting: the sample shows a hole.
+  }
+  return figures;
+}
+
+/** What one subscriber received. */
+interface Tally {
+  next: number;
+  received: number;
+  duplicates: number;
+  outOfOrder: number;
+  gaps: number;
+  upstream?: Upstream;
+}
+
+const origin = await startServer([
+  "-serve-address",
+  "127.0.0.1:0",
+  "-no-produce",
+  "-heartbeat",
+  String(heartbeatMs),
+  "-buffer",
+  bufferEvents,
+]);
+const relayArgs = (port: number) => [
+  "-serve-address",
+  `127.0.0.1:${port}`,
+  "-consume-url",
+  `ws://127.0.0.1:${origin.port}/events`,
+  "-no-produce",
+  "-heartbeat",
+  String(heartbeatMs),
+  "-buffer",
+  bufferEvents,
+];
+let relay = await startServer(relayArgs(0));
+const relayPort = relay.port;
+
+const started = performance.now();
+const elapsedS = () => (performance.now() - started) / 1000;
+let latencies: number[] = [];
+const allLatencies: { t: number; ms: number }[] = [];
+let delivered = 0;
+
+function subscribe(port: number, transport: "ws" | "sse"): Tally {
+  const tally: Tally = {
+    next: 0,
+    received: 0,
+    duplicates: 0,
+    outOfOrder: 0,
+    gaps: 0,
+  };
+  tally.upstream = connectUpstream({
+    url: new URL(
+      `${transport === "ws" ? "ws" : "http"}://127.0.0.1:${port}/events`,
+    ),
+    heartbeatMs,
+    replayAll: true,
+    onEvent(event) {
+      const text = typeof event.data === "string" ? event.data : "";
+      const space = text.indexOf(" ");
+      const seq = Number(text.slice(0, space));
+      const sent = Number(text.slice(space + 1));
+      const ms = Date.now() - sent;
+      latencies.push(ms);
+      delivered++;
+      if (seq < tally.next) tally.duplicates++;
+      else {
+        if (seq > tally.next) tally.outOfOrder++;
+        tally.next = seq + 1;
+        tally.received++;
+      }
+    },
+    onGap: () => void tally.gaps++,
+  });
+  return tally;
+}
+
+const tallies: Tally[] = [];
+for (let i = 0; i < subscriberCount; i++) {
+  const onRelay = i % 5 === 4;
+  tallies.push(
+    subscribe(onRelay ? relayPort : origin.port, i % 2 === 0 ? "ws" : "sse"),
+  );
+  if (i % 100 === 99) await sleep(100);
+}
+const connectedCount = () =>
+  tallies.filter((t) => t.upstream?.connected).length;
+while (connectedCount() < subscriberCount && elapsedS() < 60) await sleep(100);
+console.log(
+  `${runtime}: ${connectedCount()} of ${subscriberCount} subscribers connected in ${
+    elapsedS().toFixed(1)
+  } s; running ${durationS / 60} min`,
+);
+
+// Publishing: `rate` events a second, each with its sequence and send time.
+let published = 0;
+let publishErrors = 0;
+let running = true;
+const publishing = (async () => {
+  const period = 1000 / rate;
+  let due = performance.now();
+  while (running) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${origin.port}/events`, {
+        method: "POST",
+        body: `${published} ${Date.now()}`,
+      });
+      await response.arrayBuffer();
+      if (response.status === 202) published++;
+      else publishErrors++;
+    } catch {
+      publishErrors++;
+    }
+    due += period;
+    await sleep(Math.max(0, due - performance.now()));
+  }
+})();
+
+// Churn against the origin throughout.
+let churned = 0;
+let churnFailed = 0;
+const churning = (async () => {
+  while (running) {
+    const result = await churn({
+      port: origin.port,
+      total: 400,
+      concurrency: churnConcurrency,
+    });
+    churned += result.completed;
+    churnFailed += result.failed;
+  }
+})();
+
+// Relay restarts on the same port.
+const restarts: number[] = [];
+const restarting = (async () => {
+  while (running) {
+    const next = (restarts.length + 1) * restartS;
+    while (running && elapsedS() < next) await sleep(200);
+    if (!running) break;
+    restarts.push(elapsedS());
+    await stopServer(relay);
+    relay = await startServer(relayArgs(relayPort));
+  }
+})();
+
+const samples: SoakSample[] = [];
+while (elapsedS() < durationS) {
+  await sleep(sampleS * 1000);
+  const window = latencies;
+  latencies = [];
+  const t = elapsedS();
+  for (let i = 0; i < window.length; i += 50) {
+    allLatencies.push({ t, ms: window[i] });
+  }
+  const [o, r] = await Promise.all([
+    processFigures(origin.port),
+    processFigures(relayPort),
+  ]);
+  const sample: SoakSample = {
+    t,
+    originRssMb: o.rssMb,
+    originHeapMb: o.heapMb,
+    originFds: o.fds,
+    originLoopP99Ms: o.loopP99Ms,
+    relayRssMb: r.rssMb,
+    relayFds: r.fds,
+    relayLoopP99Ms: r.loopP99Ms,
+    deliveryP50Ms: quantile(window.slice(), 0.5),
+    deliveryP99Ms: quantile(window, 0.99),
+    published,
+    delivered,
+    subscribers: connectedCount(),
+    churned,
+  };
+  samples.push(sample);
+  if (samples.length % Math.max(1, Math.round(60 / sampleS)) === 0) {
+    console.log(
+      `${(t / 60).toFixed(1)} min: origin ${o.rssMb.toFixed(1)} MB, heap ${
+        o.heapMb.toFixed(1)
+      } MB, ${o.fds} fds; relay ${r.rssMb.toFixed(1)} MB; delivery p99 ${
+        sample.deliveryP99Ms.toFixed(1)
+      } ms; ${published} published, ${churned} churned`,
+    );
+  }
+}
+running = false;
+await Promise.all([publishing, churning, restarting]);
+
+// Every subscriber gets the last event, or is counted short.
+const settleDeadline = Date.now() + 60_000;
+while (
+  tallies.some((t) => t.next < published) && Date.now() < settleDeadline
+) await sleep(100);
+for (const tally of tallies) tally.upstream?.close();
+await Promise.all([stopServer(relay), stopServer(origin)]);
+
+const lost = tallies.reduce((n, t) => n + (published - t.received), 0);
+const duplicates = tallies.reduce((n, t) => n + t.duplicates, 0);
+const outOfOrder = tallies.reduce((n, t) => n + t.outOfOrder, 0);
+const gaps = tallies.reduce((n, t) => n + t.gaps, 0);
+// The slope leaves out the first five minutes (a third of shorter runs):
+// the replay buffer filling and the runtime warming up.
+const warmUpS = Math.min(300, durationS / 3);
+const steady = samples.filter((s) => s.t > warmUpS);
+const rssSlopeMbPerHour = slope(
+  steady.filter((s) => Number.isFinite(s.originRssMb)).map((
+    s,
+  ) => [s.t / 3600, s.originRssMb]),
+);
+const heapSlopeMbPerHour = slope(
+  steady.filter((s) => Number.isFinite(s.originHeapMb)).map((
+    s,
+  ) => [s.t / 3600, s.originHeapMb]),
+);
+const window5 = Math.min(300, durationS / 3);
+const p99Of = (from: number, to: number) =>
+  quantile(
+    allLatencies.filter((l) => l.t > from && l.t <= to).map((l) => l.ms),
+    0.99,
+  );
+const summary = {
+  runtime,
+  durationMin: +(elapsedS() / 60).toFixed(1),
+  subscribers: subscriberCount,
+  rate,
+  published,
+  publishErrors,
+  delivered,
+  lost,
+  duplicates,
+  outOfOrder,
+  gaps,
+  churned,
+  churnFailed,
+  relayRestarts: restarts.length,
+  rssSlopeMbPerHour: +rssSlopeMbPerHour.toFixed(2),
+  heapSlopeMbPerHour: +heapSlopeMbPerHour.toFixed(2),
+  deliveryP99FirstMs: p99Of(0, window5),
+  deliveryP99LastMs: p99Of(elapsedS() - window5, elapsedS()),
+  originRssMb: {
+    first: samples[0]?.originRssMb,
+    last: samples.at(-1)?.originRssMb,
+  },
+};
+console.log(JSON.stringify(summary));
+mkdirSync(outDir, { recursive: true });
+writeFileSync(
+  resolve(outDir, `soak-${runtime}.json`),
+  JSON.stringify({ summary, restarts, samples }, null, 1) + "\n",
+);
+writeFileSync(
+  resolve(outDir, `soak-${runtime}.svg`),
+  plotSoak(samples, {
+    title:
+      `wsevent soak on ${runtime}: ${summary.durationMin} min, ${subscriberCount} subscribers, ${rate} events/s, churn, relay restarts`,
+    restarts,
+  }),
+);
+writeFileSync(
+  resolve(outDir, `soak-${runtime}.md`),
+  `${runtime}: ${summary.durationMin} min; ${published} events to ${subscriberCount} subscribers (${delivered} deliveries); lost ${lost}, duplicated ${duplicates}, out of order ${outOfOrder}, gap notices ${gaps}; ${churned} churned connections (${churnFailed} failed); ${restarts.length} relay restarts; origin RSS slope ${summary.rssSlopeMbPerHour} MB/h (heap ${summary.heapSlopeMbPerHour} MB/h) after the first ${
+    Math.round(warmUpS)
+  } s; delivery p99 first ${
+    (window5 / 60).toFixed(0)
+  } min ${summary.deliveryP99FirstMs} ms, last ${summary.deliveryP99LastMs} ms\n\n` +
+    tableOf(samples, 60),
+);
+process.exit(lost === 0 && duplicates === 0 ? 0 : 1);
