@@ -13,7 +13,7 @@ import { UsageError } from "./errors.ts";
 import { createStatusLine } from "./status_line.ts";
 import { escapeControl } from "./log.ts";
 import { redactUrl } from "./redact.ts";
-import { subscribe } from "./client.ts";
+import { subscribe, TokenExpiredError } from "./client.ts";
 
 /** What `subscribe` was asked to do. */
 export interface SubscribeCommand {
@@ -139,6 +139,8 @@ function render(id: string | null, data: EventData, json: boolean): string {
  * @param command What to subscribe to.
  * @param io Where to write.
  * @returns The exit code.
+ * @throws {Error} When the server ended the subscription because the token
+ *   expired (the message says how to resume).
  */
 export async function runSubscribe(
   command: SubscribeCommand,
@@ -175,6 +177,14 @@ export async function runSubscribe(
       status?.event(event.id);
       if (++received === command.count) break;
     }
+  } catch (error) {
+    // Say how to go on from where it stopped.
+    if (error instanceof TokenExpiredError && error.lastEventId !== null) {
+      throw new Error(
+        `${error.message}; resume with --last-event-id ${error.lastEventId} and a fresh token`,
+      );
+    }
+    throw error;
   } finally {
     status?.stop();
   }

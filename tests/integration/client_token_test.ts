@@ -16,7 +16,14 @@ import {
   TokenExpiredError,
 } from "../../src/client.ts";
 import { makeKey, nowSeconds } from "../http/_jwt_keys.ts";
-import { startService, waitFor } from "./_helpers.ts";
+import { join } from "node:path";
+import {
+  ROOT,
+  runtimeCommand,
+  startChild,
+  startService,
+  waitFor,
+} from "./_helpers.ts";
 
 describe("client module with expiring tokens", { timeout: 120_000 }, () => {
   test("a string token ends with TokenExpiredError after the events before it; a token function resumes with nothing lost (WebSocket and SSE)", async () => {
@@ -108,6 +115,51 @@ describe("client module with expiring tokens", { timeout: 120_000 }, () => {
     } finally {
       publishing = false;
       await publisher.catch(() => {});
+      await service.stop();
+    }
+  });
+
+  test("cli.ts subscribe with a token that expires: exit 1, and the error names the id to resume from", async () => {
+    const key = await makeKey("HMAC");
+    const service = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--interval",
+      "20",
+      "--jwt-key",
+      key.material,
+      "--jwt-leeway",
+      "0",
+    ]);
+    try {
+      const token = await key.sign({
+        wsevent: { subscribe: ["events"] },
+        exp: nowSeconds() + 2,
+      });
+      const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
+      const child = startChild(command, [
+        ...base,
+        "subscribe",
+        `${service.http}/events`,
+        "--json",
+        "--token",
+        token,
+      ]);
+      let exited = false;
+      child.exited.then(() => (exited = true));
+      await waitFor(() => exited, 20_000, "subscribe to exit at expiry");
+      const { code } = await child.exited;
+      assert.equal(code, 1, child.stderr());
+      const lastId = (JSON.parse(child.stdout().trim().split("\n").at(-1)!) as {
+        id: string;
+      }).id;
+      assert.match(
+        child.stderr(),
+        new RegExp(
+          `error: Cannot subscribe: the token expired; resume with --last-event-id ${lastId} and a fresh token`,
+        ),
+      );
+    } finally {
       await service.stop();
     }
   });
