@@ -1,10 +1,12 @@
-import type { StreamEvent } from "./event.ts";
+import type { EventHolder, StreamEvent } from "./event.ts";
 
 /**
- * A ring of the newest events, bounded by count and by payload bytes.
- * Private to the hub.
+ * A ring of the newest events, bounded by count and by the bytes they hold:
+ * the payload and the serialized forms (UTF-8, JSON, SSE) made of it, which
+ * grow after the event came in (the events tell the buffer). Private to the
+ * hub.
  */
-export class EventBuffer {
+export class EventBuffer implements EventHolder {
   readonly capacity: number;
   readonly maxBytes: number;
   #ring: (StreamEvent | undefined)[];
@@ -31,8 +33,19 @@ export class EventBuffer {
     if (this.#length === this.capacity) this.#dropOldest();
     this.#ring[(this.#start + this.#length) % this.capacity] = event;
     this.#length++;
-    this.#bytes += event.size;
-    // Keep the newest event even when it alone is over the byte bound.
+    this.#bytes += event.held;
+    event.holdBy(this);
+    this.#trim();
+  }
+
+  /** A buffered event made a serialized form of `bytes` bytes. */
+  grew(bytes: number): void {
+    this.#bytes += bytes;
+    this.#trim();
+  }
+
+  // Keep the newest event even when it alone is over the byte bound.
+  #trim(): void {
     while (this.#bytes > this.maxBytes && this.#length > 1) this.#dropOldest();
   }
 
@@ -65,6 +78,7 @@ export class EventBuffer {
     this.#ring[this.#start] = undefined;
     this.#start = (this.#start + 1) % this.capacity;
     this.#length--;
-    this.#bytes -= oldest.size;
+    oldest.holdBy(undefined);
+    this.#bytes -= oldest.held;
   }
 }

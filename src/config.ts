@@ -61,6 +61,10 @@ export interface Config {
   subscribeToken: string | null;
   /** Token presented to the upstream, or null. */
   upstreamToken: string | null;
+  /** Bearer token required for `/`, `/metrics`, `/readyz` and /healthz details, or null. */
+  statusToken: string | null;
+  /** Time a published body has to arrive in full, in milliseconds. */
+  bodyTimeoutMs: number;
   /**
    * JWT key as given: an HMAC secret, PEM or JWKS text, or `@FILE`; null
    * when tokens are not JWTs.
@@ -203,6 +207,16 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     env: "WSEVENT_UPSTREAM_TOKEN",
     help: "token presented to the upstream",
+  },
+  "status-token": {
+    type: "string",
+    env: "WSEVENT_STATUS_TOKEN",
+    help: "bearer token required for /, /metrics, /readyz (default: open)",
+  },
+  "body-timeout": {
+    type: "string",
+    value: "10000",
+    help: "ms a published body has to arrive in full (then 408)",
   },
   "jwt-key": {
     type: "string",
@@ -498,6 +512,13 @@ function buildConfig(
     publishToken: token("publish-token"),
     subscribeToken: token("subscribe-token"),
     upstreamToken: token("upstream-token"),
+    statusToken: token("status-token"),
+    bodyTimeoutMs: readInteger(
+      "body-timeout",
+      text("body-timeout"),
+      100,
+      3_600_000,
+    ),
     jwtKey: token("jwt-key"),
     jwtLeewaySeconds: readInteger("jwt-leeway", text("jwt-leeway"), 0, 3600),
     tlsCert,

@@ -115,6 +115,7 @@ export class StreamEvent {
   #bytes?: Uint8Array;
   #json?: string;
   #sse?: Uint8Array;
+  #holder?: EventHolder;
 
   /**
    * Creates an event; serialized forms are computed when first asked for.
@@ -135,9 +136,35 @@ export class StreamEvent {
     }
   }
 
+  /**
+   * Bytes this event holds: the payload and every serialized form made so
+   * far (a body of newlines makes an SSE form seven times its size), so a
+   * buffer bounded in bytes is bounded in what it really keeps. JSON is
+   * counted at one byte per character.
+   */
+  get held(): number {
+    return this.size +
+      (typeof this.data === "string" ? this.#bytes?.byteLength ?? 0 : 0) +
+      (this.#json?.length ?? 0) + (this.#sse?.byteLength ?? 0);
+  }
+
+  /**
+   * Tells `holder` of each serialized form made from now on (a buffer that
+   * counts what it holds); `undefined` stops telling.
+   *
+   * @param holder Who keeps this event.
+   */
+  holdBy(holder: EventHolder | undefined): void {
+    this.#holder = holder;
+  }
+
   /** The payload as bytes (UTF-8 for text), for transports that send bytes. */
   get bytes(): Uint8Array {
-    return this.#bytes ??= ENCODER.encode(this.data as string);
+    if (this.#bytes === undefined) {
+      this.#bytes = ENCODER.encode(this.data as string);
+      this.#holder?.grew(this.#bytes.byteLength);
+    }
+    return this.#bytes;
   }
 
   /** True when the payload is binary. */
@@ -147,13 +174,27 @@ export class StreamEvent {
 
   /** The JSON envelope `{"id","data"}` (binary data as base64 with `"encoding":"base64"`). */
   get json(): string {
-    return this.#json ??= formatJsonEvent(this.id, this.data);
+    if (this.#json === undefined) {
+      this.#json = formatJsonEvent(this.id, this.data);
+      this.#holder?.grew(this.#json.length);
+    }
+    return this.#json;
   }
 
   /** The Server-Sent Events block for this event, as bytes. */
   get sse(): Uint8Array {
-    return this.#sse ??= ENCODER.encode(formatSseEvent(this.id, this.data));
+    if (this.#sse === undefined) {
+      this.#sse = ENCODER.encode(formatSseEvent(this.id, this.data));
+      this.#holder?.grew(this.#sse.byteLength);
+    }
+    return this.#sse;
   }
+}
+
+/** Who keeps an event and counts the bytes it holds (see StreamEvent.held). */
+export interface EventHolder {
+  /** A serialized form of `bytes` bytes was made. */
+  grew(bytes: number): void;
 }
 
 /**

@@ -241,6 +241,8 @@ export function createInstance(
     websocket,
     maxBodyBytes: config.maxBodyBytes,
     publishToken: config.publishToken,
+    statusToken: config.statusToken,
+    bodyTimeoutMs: config.bodyTimeoutMs,
     subscribeToken: config.subscribeToken,
     jwt: parts.jwt,
     allowOrigins: config.allowOrigins,

@@ -59,6 +59,14 @@ export interface AppOptions {
   /** Token required to subscribe. @default {null} */
   subscribeToken?: string | null;
   /**
+   * Token required for `/`, `/metrics` and the details of `/readyz` and
+   * `/healthz` (which still answer their status without it, for probes).
+   * @default {null}
+   */
+  statusToken?: string | null;
+  /** Time a published body has to arrive in full, in ms (0: unbounded). @default {10000} */
+  bodyTimeoutMs?: number;
+  /**
    * Checks JWTs per topic (their `wsevent` claim); the static tokens keep
    * working beside it. With it, every subscribe and publish needs a token.
    * @default {null}
@@ -101,6 +109,12 @@ export interface WseventApp {
 }
 
 const JSON_HEADERS = { "Content-Type": "application/json" };
+
+/** For error answers: a browser must never read them as anything but JSON. */
+const NOSNIFF = { "X-Content-Type-Options": "nosniff" };
+
+/** The longest last event id accepted for a resume. */
+const MAX_ID_LENGTH = 128;
 
 /** The grant of a request that needs no token. */
 const OPEN: JwtGrant = { expiresAtMs: null };
@@ -220,8 +234,8 @@ export function createApp(options: AppOptions): WseventApp {
       `refused ${request.method} ${pathOf(request.url)}: ${message}`,
     );
     const headers: Record<string, string> = status === 401
-      ? { "WWW-Authenticate": 'Bearer realm="wsevent"' }
-      : {};
+      ? { ...NOSNIFF, "WWW-Authenticate": 'Bearer realm="wsevent"' }
+      : NOSNIFF;
     return Response.json({ error: message, code: reason }, { status, headers });
   };
   // Origins first (a cross-site form or fetch can POST without a
@@ -287,15 +301,29 @@ export function createApp(options: AppOptions): WseventApp {
     return origin === null || (options.allowOrigins ?? []).includes(origin);
   };
 
-  app.get(
-    "/healthz",
-    (c) =>
-      c.json({
-        status: "ok",
-        version: options.version ?? "dev",
-        subscribers: hub.counts,
-      }),
-  );
+  // With -status-token, what an instance runs and serves is for the
+  // operator: probes still get their status code, without the details.
+  const statusAllowed = (request: Request): boolean => {
+    if (!options.statusToken) return true;
+    const given = requestToken(request, false);
+    return given !== null && timingSafeEqual(given, options.statusToken);
+  };
+  const statusRefused = (request: Request): Response =>
+    refuse(
+      request,
+      "unauthorized",
+      401,
+      "Cannot read the status: missing or wrong token",
+    );
+
+  app.get("/healthz", (c) => {
+    if (!statusAllowed(c.req.raw)) return c.json({ status: "ok" });
+    return c.json({
+      status: "ok",
+      version: options.version ?? "dev",
+      subscribers: hub.counts,
+    });
+  });
   app.get("/readyz", (c) => {
     const down = upstreams().filter((u) => !u.connected);
     const engine = options.engine?.status;
@@ -305,12 +333,13 @@ export function createApp(options: AppOptions): WseventApp {
       upstreams: upstreams(),
       engine: { name: options.engine?.name, connected: engine.connected },
     };
+    if (!statusAllowed(c.req.raw)) return c.json({ ready }, ready ? 200 : 503);
     return c.json(body, ready ? 200 : 503);
   });
   app.get(
     "/metrics",
     (c) =>
-      c.text(
+      !statusAllowed(c.req.raw) ? statusRefused(c.req.raw) : c.text(
         formatMetrics(
           hub,
           upstreams(),
@@ -378,6 +407,16 @@ export function createApp(options: AppOptions): WseventApp {
     }
     const lastEventId = request.headers.get("last-event-id") ??
       query.get("lastEventId") ?? undefined;
+    // Our ids are under 50 characters; a longer one is not ours, and is
+    // not kept or echoed in a gap notice.
+    if (lastEventId !== undefined && lastEventId.length > MAX_ID_LENGTH) {
+      return refuse(
+        request,
+        "bad_request",
+        400,
+        `Cannot resume: the last event id is longer than ${MAX_ID_LENGTH} characters`,
+      );
+    }
     const replayAll = query.get("replay") === "all";
     if (isWebSocketUpgrade(request)) {
       const problem = handshakeProblem(request);
@@ -412,7 +451,11 @@ export function createApp(options: AppOptions): WseventApp {
     if (isPromise(checked)) checked = await checked;
     if (!isGrant(checked)) return checked;
     try {
-      const data = await readEventBody(request, maxBody);
+      const data = await readEventBody(
+        request,
+        maxBody,
+        options.bodyTimeoutMs ?? 10_000,
+      );
       const forwardTo =
         typeof target === "string" || options.topics?.owns(target)
           ? options.forwardPatternUrl?.(path) ?? null
@@ -450,8 +493,14 @@ export function createApp(options: AppOptions): WseventApp {
       }
       if (!(error instanceof BodyError)) return internalError(error);
       rejects.bad_request++;
+      // A body that did not arrive in time: the connection goes too, or the
+      // runtime would keep waiting for the rest of it.
+      const headers: Record<string, string> = error.status === 408
+        ? { ...NOSNIFF, Connection: "close" }
+        : NOSNIFF;
       return Response.json({ error: error.message, code: error.code }, {
         status: error.status,
+        headers,
       });
     }
   };
@@ -476,10 +525,11 @@ export function createApp(options: AppOptions): WseventApp {
     return Response.json({
       error: "Cannot serve a request with an invalid Host header or URL",
       code: "bad_request",
-    }, { status: 400 });
+    }, { status: 400, headers: NOSNIFF });
   };
 
   app.get("/", (c) => {
+    if (!statusAllowed(c.req.raw)) return statusRefused(c.req.raw);
     if (hub.topic("") === undefined && wantsHtml(c.req.raw)) {
       return indexPageResponse(hub, upstreams(), options.version ?? "dev");
     }
@@ -558,18 +608,27 @@ export function createApp(options: AppOptions): WseventApp {
   app.all("*", (c) => {
     const topic = topicAt(c.req.path);
     if (topic === null) {
-      return c.json({
-        error: "Cannot decode the request path",
-        code: "bad_request",
-      }, 400);
+      return c.json(
+        {
+          error: "Cannot decode the request path",
+          code: "bad_request",
+        },
+        400,
+        NOSNIFF,
+      );
     }
     if (topic === undefined) {
       const path = onDemandPath(c.req.path);
       if (path !== undefined) return onDemand(c, path);
-      return c.json({
-        error: `No event stream at ${c.req.path}`,
-        code: "not_found",
-      }, 404);
+      // The path is not echoed: what a client sent stays out of our answers.
+      return c.json(
+        {
+          error: "No event stream at this path",
+          code: "not_found",
+        },
+        404,
+        NOSNIFF,
+      );
     }
     if (c.req.method === "GET" && wantsHtml(c.req.raw)) {
       return streamPageResponse(
@@ -591,9 +650,7 @@ export function createApp(options: AppOptions): WseventApp {
         code: "method_not_allowed",
       },
       405,
-      {
-        Allow: "GET, POST",
-      },
+      { ...NOSNIFF, Allow: "GET, POST" },
     );
   });
   app.onError((error) => internalError(error));

@@ -10,7 +10,7 @@ import { redactSecretsIn, redactUrl } from "../redact.ts";
 /** Why a body was refused. */
 export class BodyError extends Error {
   /** HTTP status to answer. */
-  readonly status: 400 | 413;
+  readonly status: 400 | 408 | 413;
   /** Stable code for clients. */
   readonly code: string;
   /**
@@ -18,7 +18,7 @@ export class BodyError extends Error {
    * @param code Stable code.
    * @param message What is wrong.
    */
-  constructor(status: 400 | 413, code: string, message: string) {
+  constructor(status: 400 | 408 | 413, code: string, message: string) {
     super(message);
     this.name = "BodyError";
     this.status = status;
@@ -34,12 +34,16 @@ const DECODER = new TextDecoder("utf-8", { fatal: true });
  *
  * @param request The request.
  * @param maxBytes The largest body accepted.
+ * @param timeoutMs Time the whole body has to arrive in (0: no bound), so
+ * a client that sends a byte now and then cannot hold a connection.
  * @returns The payload.
- * @throws {BodyError} 413 over the limit, 400 when empty or not UTF-8.
+ * @throws {BodyError} 413 over the limit, 400 when empty or not UTF-8, 408
+ * when the body takes longer than `timeoutMs`.
  */
 export async function readEventBody(
   request: Request,
   maxBytes: number,
+  timeoutMs = 0,
 ): Promise<EventData> {
   const headers = request.headers;
   const length = headers.get("content-length");
@@ -49,9 +53,12 @@ export async function readEventBody(
   }
   // With a Content-Length within the limit the runtime's HTTP parser bounds
   // the body, and reading it whole is much cheaper than chunk by chunk.
-  const bytes = length !== null && /^[0-9]+$/.test(length)
-    ? await readWhole(request)
-    : await readLimited(request.body, maxBytes);
+  const reading = length !== null && /^[0-9]+$/.test(length)
+    ? readWhole(request)
+    : readLimited(request.body, maxBytes);
+  const bytes = timeoutMs > 0
+    ? await withinTime(reading, timeoutMs)
+    : await reading;
   if (bytes.byteLength === 0) {
     throw new BodyError(400, "empty_body", "Cannot publish an empty body");
   }
@@ -77,6 +84,32 @@ async function readWhole(request: Request): Promise<Uint8Array> {
   return typeof body.bytes === "function"
     ? await body.bytes()
     : new Uint8Array(await request.arrayBuffer());
+}
+
+/**
+ * The body, or a 408 BodyError once `timeoutMs` passed (the read is left to
+ * fail when the runtime closes the connection after the answer).
+ */
+function withinTime(
+  reading: Promise<Uint8Array>,
+  timeoutMs: number,
+): Promise<Uint8Array> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new BodyError(
+            408,
+            "body_timeout",
+            `Cannot publish: the body did not arrive within ${timeoutMs} ms`,
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  reading.catch(() => {});
+  return Promise.race([reading, late]).finally(() => clearTimeout(timer));
 }
 
 function tooLarge(maxBytes: number): BodyError {

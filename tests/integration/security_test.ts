@@ -12,6 +12,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import {
@@ -442,3 +443,176 @@ for (const server of SERVERS) {
     },
   );
 }
+
+/** Sends a POST that announces 1000 bytes and sends one, then waits. */
+function slowPost(
+  port: number,
+  untilClosed: boolean,
+): Promise<{ answer: string; answeredMs: number; closedMs: number }> {
+  return new Promise((resolve) => {
+    const start = Date.now();
+    const socket = connect({ host: "127.0.0.1", port });
+    let answer = "";
+    let answeredMs = -1;
+    const finish = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ answer, answeredMs, closedMs: Date.now() - start });
+    };
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ answer, answeredMs, closedMs: -1 });
+    }, 8000);
+    socket.setEncoding("latin1");
+    socket.on("connect", () =>
+      socket.write(
+        "POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n" +
+          "Content-Length: 1000\r\n\r\nx",
+      ));
+    socket.on("data", (chunk: string) => {
+      if (answeredMs < 0) answeredMs = Date.now() - start;
+      answer += chunk;
+      if (!untilClosed && answer.includes("\r\n\r\n")) finish();
+    });
+    socket.on("close", finish);
+    socket.on("error", () => {});
+  });
+}
+
+for (const server of SERVERS) {
+  describe(`security: bounds and status (${server.name})`, {
+    timeout: 90_000,
+  }, () => {
+    let hub: Service;
+    before(async () => {
+      hub = await server.start([
+        "--serve-address",
+        "127.0.0.1:0",
+        "--no-produce",
+        "--body-timeout",
+        "500",
+        "--status-token",
+        "STAT",
+      ]);
+    });
+    after(async () => {
+      await hub?.stop();
+    });
+
+    test(
+      server.name === "Deno.serve"
+        ? "a body that stalls gets 408 within -body-timeout (Deno.serve keeps the connection until the client ends it: its server waits for the body)"
+        : "a body that stalls gets 408 within -body-timeout and the connection is closed",
+      async () => {
+        const { answer, answeredMs, closedMs } = await slowPost(
+          hub.port,
+          server.name !== "Deno.serve",
+        );
+        assert.equal(statusOf(answer), 408, answer);
+        assert.ok(answeredMs < 5000, `answered after ${answeredMs} ms`);
+        assert.match(answer, /body_timeout/);
+        if (server.name !== "Deno.serve") {
+          assert.ok(closedMs >= 0 && closedMs < 5000, `closed: ${closedMs}`);
+        }
+      },
+    );
+
+    test("a Last-Event-ID over 128 characters gets 400, and is not echoed", async () => {
+      const long = "x".repeat(4000);
+      const sse = await rawExchange(
+        hub.port,
+        `GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nLast-Event-ID: ${long}\r\n\r\n`,
+      );
+      assert.equal(statusOf(sse), 400, sse.slice(0, 300));
+      assert.equal(sse.includes(long.slice(0, 200)), false);
+      const ws = await rawExchange(
+        hub.port,
+        upgradeHead(`/events?lastEventId=${long}`, "127.0.0.1"),
+      );
+      assert.equal(statusOf(ws), 400, ws.slice(0, 300));
+      // An id of our own length still resumes (a gap notice: not ours).
+      const ok = await rawExchange(
+        hub.port,
+        `GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nLast-Event-ID: ${
+          "x".repeat(128)
+        }\r\n\r\n`,
+      );
+      assert.equal(statusOf(ok), 200, ok.slice(0, 300));
+    });
+
+    test("a 404 does not echo the path and says nosniff", async () => {
+      const answer = await fetch(
+        `${hub.http}/%3Cscript%3Ealert(1)%3C/script%3E`,
+      );
+      const text = await answer.text();
+      assert.equal(answer.status, 404);
+      assert.doesNotMatch(text, /script/i);
+      assert.equal(answer.headers.get("x-content-type-options"), "nosniff");
+    });
+
+    test("-status-token closes /, /metrics and the details of /readyz and /healthz", async () => {
+      const open = async (path: string, token?: string) => {
+        const response = await fetch(`${hub.http}${path}`, {
+          headers: token ? { Authorization: `Bearer ${token}` } : {},
+        });
+        return { status: response.status, text: await response.text() };
+      };
+      assert.equal((await open("/metrics")).status, 401);
+      assert.equal((await open("/metrics", "nope")).status, 401);
+      assert.equal((await open("/")).status, 401);
+      const metrics = await open("/metrics", "STAT");
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.text, /wsevent_/);
+      assert.equal((await open("/", "STAT")).status, 200);
+      const ready = await open("/readyz");
+      assert.equal(ready.status, 200);
+      assert.deepEqual(JSON.parse(ready.text), { ready: true });
+      assert.deepEqual(JSON.parse((await open("/healthz")).text), {
+        status: "ok",
+      });
+      const health = JSON.parse((await open("/healthz", "STAT")).text);
+      assert.equal(typeof health.version, "string");
+    });
+  });
+}
+
+describe("security: -buffer-bytes counts what the buffer holds", {
+  timeout: 60_000,
+}, () => {
+  test("bodies of newlines, whose SSE form is 7 times their size, are counted with it", async () => {
+    const hub = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+      "--buffer-bytes",
+      "1000000",
+    ]);
+    const sse = connectSse(`${hub.http}/events`);
+    try {
+      await sse.headers;
+      for (let i = 0; i < 10; i++) {
+        const answer = await fetch(`${hub.http}/events`, {
+          method: "POST",
+          headers: { "Content-Type": "text/plain" },
+          body: "\n".repeat(100_000),
+        });
+        assert.equal(answer.status, 202);
+      }
+      await waitFor(() => sse.messages.length >= 10, 20_000, "10 events");
+      const text = await (await fetch(`${hub.http}/metrics`)).text();
+      const value = (name: string): number => {
+        const line = text.split("\n").find((l) => l.startsWith(name))!;
+        return Number(line.slice(line.lastIndexOf(" ") + 1));
+      };
+      assert.ok(value("wsevent_replay_buffer_bytes") <= 1_000_000);
+      // 100 KB of payload and about 700 KB of SSE form each.
+      assert.ok(
+        value("wsevent_replay_buffer_events") <= 2,
+        `${value("wsevent_replay_buffer_events")} events buffered`,
+      );
+    } finally {
+      sse.close();
+      await hub.stop();
+    }
+  });
+});
