@@ -115,7 +115,7 @@ export class StreamEvent {
   #bytes?: Uint8Array;
   #json?: string;
   #sse?: Uint8Array;
-  #holder?: EventHolder;
+  #holder?: { grew(bytes: number): void };
 
   /**
    * Creates an event; serialized forms are computed when first asked for.
@@ -154,7 +154,7 @@ export class StreamEvent {
    *
    * @param holder Who keeps this event.
    */
-  holdBy(holder: EventHolder | undefined): void {
+  holdBy(holder: { grew(bytes: number): void } | undefined): void {
     this.#holder = holder;
   }
 

@@ -203,6 +203,13 @@ async function readSse(
   const lastEventId = url.searchParams.get("lastEventId");
   if (lastEventId !== null) headers["Last-Event-ID"] = lastEventId;
   if (token) headers.Authorization = `Bearer ${token}`;
+  // fetch() refuses a URL with credentials: they go in a header instead.
+  const target = new URL(url);
+  if (target.username !== "" || target.password !== "") {
+    headers.Authorization ??= basicAuth(target);
+    target.username = "";
+    target.password = "";
+  }
   // The watchdog runs from the request on, so a server (or a proxy) that
   // accepts and never answers is given up too. It aborts the request,
   // then cancels the body once there is one; so does the caller's abort.
@@ -218,7 +225,7 @@ async function readSse(
   try {
     let response: Response;
     try {
-      response = await fetch(url.href, {
+      response = await fetch(target.href, {
         headers,
         signal: request.signal,
         cache: "no-store",
@@ -286,6 +293,24 @@ async function readSse(
     watchdog.stop();
     signal.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * `Basic` credentials from a URL's user and password (UTF-8, RFC 7617), for
+ * fetch(), which refuses URLs with credentials.
+ *
+ * @param url A URL with a user or password.
+ * @returns The Authorization header's value.
+ */
+export function basicAuth(url: URL): string {
+  const pair = `${decodeURIComponent(url.username)}:${
+    decodeURIComponent(url.password)
+  }`;
+  let binary = "";
+  for (const byte of new TextEncoder().encode(pair)) {
+    binary += String.fromCharCode(byte);
+  }
+  return `Basic ${btoa(binary)}`;
 }
 
 function parseGap(data: string): GapNotice {

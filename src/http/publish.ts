@@ -5,6 +5,7 @@
  */
 
 import type { EventData } from "../event.ts";
+import { basicAuth } from "../client/_transports.ts";
 import { redactSecretsIn, redactUrl } from "../redact.ts";
 
 /** Why a body was refused. */
@@ -189,10 +190,7 @@ export async function forwardPublish(
   // fetch() refuses a URL with credentials: they go in a header instead.
   if (token) headers.set("authorization", `Bearer ${token}`);
   else if (target.username !== "" || target.password !== "") {
-    const pair = `${decodeURIComponent(target.username)}:${
-      decodeURIComponent(target.password)
-    }`;
-    headers.set("authorization", `Basic ${btoa(binaryOf(pair))}`);
+    headers.set("authorization", basicAuth(target));
   }
   target.username = "";
   target.password = "";
@@ -242,13 +240,4 @@ async function answerId(answer: Response): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/** UTF-8 bytes of a text as a binary string, for btoa. */
-function binaryOf(text: string): string {
-  let out = "";
-  for (const byte of new TextEncoder().encode(text)) {
-    out += String.fromCharCode(byte);
-  }
-  return out;
 }

@@ -219,7 +219,7 @@ describe("security: a relay and its upstream", { timeout: 120_000 }, () => {
     }
   });
 
-  test("-forward-publish answers with the relay's own JSON, never the upstream's body or type; credentials go in a header", async () => {
+  test("-forward-publish answers with the relay's own JSON, never the upstream's body or type; URL credentials go in a header (POST and SSE)", async () => {
     const upstream = await startHostileUpstream({
       status: 200,
       contentType: "text/html",
@@ -247,6 +247,17 @@ describe("security: a relay and its upstream", { timeout: 120_000 }, () => {
       );
       assert.doesNotMatch(text, /script/);
       assert.deepEqual(JSON.parse(text), { id: null });
+      // The relay's SSE request too: fetch() refuses URLs with credentials.
+      await waitFor(
+        () => upstream.requests.some((r) => r.startsWith("GET ")),
+        10_000,
+        "the relay's SSE request",
+      );
+      const get = upstream.requests.find((r) => r.startsWith("GET "))!;
+      assert.match(
+        get,
+        new RegExp(`^authorization: Basic ${btoa("alice:secretpw")}$`, "im"),
+      );
       const head = upstream.requests.find((r) => r.startsWith("POST "))!;
       assert.match(head, /^POST \/events HTTP\/1\.1/);
       assert.match(
