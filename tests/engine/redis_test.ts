@@ -26,11 +26,16 @@ let paths = 0;
 /** An engine on its own hub, one topic open, one live subscriber. */
 async function node(
   path: string,
-  options: { bufferSize?: number; maxLength?: number } = {},
+  options: {
+    bufferSize?: number;
+    maxLength?: number;
+    historyTtlSeconds?: number;
+  } = {},
 ): Promise<Node> {
   const engine = createRedisEngine({
     url: new URL(redis.url),
     maxLength: options.maxLength,
+    historyTtlSeconds: options.historyTtlSeconds,
   });
   engines.push(engine);
   const hub = createHub({ bufferSize: options.bufferSize ?? 100 });
@@ -182,6 +187,24 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
       assert.equal(new Set(exact.ids).size, exact.ids.length);
     } finally {
       await redis.cli("CONFIG", "SET", "stream-node-max-entries", "100");
+    }
+  });
+
+  test("createRedisEngine() with a history TTL sets it on the path's log and meta at each append; without one they do not expire", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path, { historyTtlSeconds: 600 });
+    await append(a, "kept ten minutes");
+    const keys = pathKeys("wsevent:", path);
+    for (const key of [keys.meta, keys.log]) {
+      const ttl = Number(await redis.cli("TTL", key));
+      assert.ok(ttl > 590 && ttl <= 600, `TTL of ${key}: ${ttl}`);
+    }
+    const other = `p${paths++}`;
+    const b = await node(other);
+    await append(b, "kept");
+    const otherKeys = pathKeys("wsevent:", other);
+    for (const key of [otherKeys.meta, otherKeys.log]) {
+      assert.equal(await redis.cli("TTL", key), "-1", key);
     }
   });
 
