@@ -21,6 +21,8 @@ import type { HistoryRange, TopicHistory } from "./types.ts";
 export const PAGE = 1000;
 /** Wait before reading again after a read failed with Redis connected. */
 const RETRY_MS = 500;
+/** Nonces of the newest events delivered, kept to tell a repeat from a reused id. */
+const RECENT = 4096;
 
 /** The engine's connection, shared by its readers. */
 export interface Store {
@@ -30,6 +32,8 @@ export interface Store {
   read(keys: PathKeys, start: string, max: number): Promise<WireEvent[]>;
   /** Where a path's log stands now. */
   head(keys: PathKeys): Promise<Head>;
+  /** Starts a new epoch if the log is still in `epoch` (it went back in time). */
+  bump(keys: PathKeys, epoch: string): Promise<void>;
 }
 
 /** Where a path's log stands: its epoch (null when there is none) and its next seq. */
@@ -56,6 +60,8 @@ export class Reader implements TopicHistory {
   #syncing = false;
   #again = false;
   #queue: WireEvent[] = [];
+  /** Nonces of the newest events delivered, by seq. */
+  #recent = new Map<number, string>();
 
   /** True once the first sync placed this reader in the log. */
   get synced(): boolean {
@@ -90,7 +96,13 @@ export class Reader implements TopicHistory {
     const last = this.#last;
     const { epoch, seq } = event.id;
     if (last !== undefined && epoch === last.epoch) {
-      if (seq <= last.seq) return true;
+      if (seq <= last.seq) {
+        // A repeat, or a new event under an id already delivered: Redis
+        // lost its latest writes and numbers again from before them.
+        const known = this.#recent.get(seq);
+        if (known && event.nonce && known !== event.nonce) this.#wentBack();
+        return true;
+      }
       if (seq !== last.seq + 1) return false;
     } else if (!this.#fresh || seq !== 0) {
       return false;
@@ -102,7 +114,20 @@ export class Reader implements TopicHistory {
 
   #deliver(event: WireEvent): void {
     this.#last = event.id;
+    const recent = this.#recent;
+    recent.set(event.id.seq, event.nonce);
+    if (recent.size > RECENT) recent.delete(recent.keys().next().value!);
     this.topic.ingest(event.id, event.data);
+  }
+
+  /**
+   * The log went back in time within its epoch: a new epoch keeps its ids
+   * from being handed out twice; the sync that follows tells subscribers.
+   */
+  #wentBack(): void {
+    const epoch = this.#last?.epoch;
+    if (epoch === undefined) return;
+    this.#store.bump(this.keys, epoch).then(() => this.sync(), () => {});
   }
 
   /**
@@ -143,6 +168,12 @@ export class Reader implements TopicHistory {
       const head = await this.#store.head(this.keys);
       const { epoch } = head;
       const last = this.#last ?? this.#startAt(this.#anchor ?? head);
+      if (epoch !== null && epoch === last.epoch && head.next <= last.seq) {
+        // Redis numbers from before events this instance delivered.
+        await this.#store.bump(this.keys, epoch);
+        this.#again = true;
+        continue;
+      }
       if (epoch !== null && epoch === last.epoch) {
         await this.#readAfter(last);
       } else if (epoch !== null || !this.#fresh) {
@@ -215,6 +246,7 @@ export class Reader implements TopicHistory {
     }
     this.#fresh = true;
     this.#last = { epoch: epoch ?? "", seq: -1 };
+    this.#recent.clear();
   }
 
   async #readFrom(epoch: string): Promise<void> {
@@ -224,8 +256,17 @@ export class Reader implements TopicHistory {
       Number.MAX_SAFE_INTEGER,
     );
     this.#fresh = false;
+    let delivered = false;
     for (const event of events) {
-      if (event.id.epoch === epoch) this.#deliver(event);
+      if (event.id.epoch !== epoch) continue;
+      this.#deliver(event);
+      delivered = true;
+    }
+    // A new epoch after a bump goes on with the sequence: its first event
+    // follows the stream's last entry, whatever that entry's epoch.
+    const end = events.at(-1);
+    if (!delivered && end !== undefined) {
+      this.#last = { epoch, seq: end.id.seq };
     }
   }
 
@@ -244,7 +285,13 @@ export class Reader implements TopicHistory {
   }
 
   async range(after: EventIdParts | undefined): Promise<HistoryRange> {
-    const { epoch } = await this.#store.head(this.keys);
+    let { epoch, next } = await this.#store.head(this.keys);
+    if (epoch !== null && after?.epoch === epoch && after.seq >= next) {
+      // An id the log has not reached: Redis lost it. A new epoch, so that
+      // the resume gets a gap notice and the id is not handed out again.
+      await this.#store.bump(this.keys, epoch);
+      ({ epoch, next } = await this.#store.head(this.keys));
+    }
     if (epoch === null) return { epoch, entries: [] };
     const start = after !== undefined && after.epoch === epoch
       ? entryIdOf(after.seq + 1)

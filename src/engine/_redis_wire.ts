@@ -7,15 +7,25 @@
  * - `P{path}:meta`, a hash: `epoch` (the log's epoch) and `seq` (the next
  *   sequence number);
  * - `P{path}:log`, a stream: entry `0-<seq+1>` holds the fields `d` (the
- *   payload), `k` (`t` text, `b` bytes) and `e` (the epoch);
- * - `P{path}:live`, a Pub/Sub channel: `<epoch>:<seq>:<ms>:<k><payload>`
- *   for each event, `<ms>` the publishing instance's clock.
+ *   payload), `k` (`t` text, `b` bytes), `e` (the epoch) and `n` (a nonce,
+ *   random per append);
+ * - `P{path}:live`, a Pub/Sub channel:
+ *   `<epoch>:<seq>:<ms>:<nonce>:<k><payload>` for each event, `<ms>` the
+ *   publishing instance's clock.
  *
  * One script appends: a missing meta hash means the log was lost or never
  * was, so it starts a new epoch (the caller's fresh one) and a new stream;
  * then it numbers the event, adds it with `MAXLEN ~`, refreshes the TTL and
  * publishes it. Redis runs it atomically, so every instance sees the same
  * ids in the same order, on the channel as in the stream.
+ *
+ * The nonce tells a repeat from a new event under a used id: when Redis
+ * loses its latest writes but keeps the epoch (a crash with AOF
+ * `everysec`, a failover to a replica that lagged, an older backup), it
+ * numbers new events with ids already handed out. The reader that sees
+ * such an id with another nonce, or a resume from an id the log has not
+ * reached, starts a new epoch with {@link BUMP_SCRIPT}, so those ids are
+ * never reused and subscribers get a gap notice.
  *
  * @module
  */
@@ -57,15 +67,46 @@ if not epoch then
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1) - 1
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4],
-  '0-' .. string.format('%d', seq + 1), 'd', ARGV[1], 'k', ARGV[2], 'e', epoch)
+local added = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4],
+  '0-' .. string.format('%d', seq + 1), 'd', ARGV[1], 'k', ARGV[2],
+  'e', epoch, 'n', ARGV[3])
+if type(added) == 'table' and added.err then
+  -- The counter is behind the stream (meta restored without it): ids would
+  -- repeat, so go on after the stream's last id, in a new epoch.
+  local info = redis.call('XINFO', 'STREAM', KEYS[2])
+  local top = '0-0'
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then top = info[i + 1] end
+  end
+  seq = tonumber(string.match(top, '^0%-(%d+)$') or '0')
+  epoch = ARGV[3]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', seq + 1)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4],
+    '0-' .. string.format('%d', seq + 1), 'd', ARGV[1], 'k', ARGV[2],
+    'e', epoch, 'n', ARGV[3])
+end
 if ARGV[5] ~= '0' then
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   redis.call('EXPIRE', KEYS[2], ARGV[5])
 end
 redis.call('PUBLISH', ARGV[6], epoch .. ':' .. string.format('%d', seq) ..
-  ':' .. ARGV[7] .. ':' .. ARGV[2] .. ARGV[1])
+  ':' .. ARGV[7] .. ':' .. ARGV[3] .. ':' .. ARGV[2] .. ARGV[1])
 return {epoch, seq}
+`;
+
+/**
+ * Starts a new epoch for a log that went back in time. KEYS: meta. ARGV:
+ * the epoch seen to go back, a fresh epoch. Only when the log is still in
+ * the old one (several instances may notice at once); the sequence goes on,
+ * so stream ids keep growing. Returns the epoch now in force.
+ */
+export const BUMP_SCRIPT = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[2])
+  return ARGV[2]
+end
+return epoch
 `;
 
 /** One event read from Redis. */
@@ -76,6 +117,8 @@ export interface WireEvent {
   readonly data: EventData;
   /** When it was appended (the publisher's clock, ms), or NaN where unknown. */
   readonly time: number;
+  /** Random per append; "" where unknown. */
+  readonly nonce: string;
 }
 
 const DECODER = new TextDecoder();
@@ -101,12 +144,14 @@ export function parseLiveMessage(message: Uint8Array): WireEvent | undefined {
   const first = message.indexOf(COLON);
   const second = first < 0 ? -1 : message.indexOf(COLON, first + 1);
   const third = second < 0 ? -1 : message.indexOf(COLON, second + 1);
-  if (third < 0 || third + 1 >= message.length) return undefined;
+  const fourth = third < 0 ? -1 : message.indexOf(COLON, third + 1);
+  if (fourth < 0 || fourth + 1 >= message.length) return undefined;
   const epoch = DECODER.decode(message.subarray(0, first));
   const seqText = DECODER.decode(message.subarray(first + 1, second));
   const seq = Number(seqText);
   const time = Number(DECODER.decode(message.subarray(second + 1, third)));
-  const kind = message[third + 1];
+  const nonce = DECODER.decode(message.subarray(third + 1, fourth));
+  const kind = message[fourth + 1];
   if (
     !/^[0-9a-z]{1,32}$/.test(epoch) ||
     !/^(0|[1-9][0-9]{0,15})$/.test(seqText) ||
@@ -114,8 +159,9 @@ export function parseLiveMessage(message: Uint8Array): WireEvent | undefined {
   ) return undefined;
   return {
     id: { epoch, seq },
-    data: payload(kind, message.subarray(third + 2)),
+    data: payload(kind, message.subarray(fourth + 2)),
     time,
+    nonce,
   };
 }
 
@@ -164,17 +210,24 @@ export function parseRange(reply: unknown): WireEvent[] {
     let data: Uint8Array | undefined;
     let kind: number | undefined;
     let epoch: string | undefined;
+    let nonce = "";
     for (let i = 0; i + 1 < fields.length; i += 2) {
       const name = textOf(fields[i]);
       const value = fields[i + 1] as Uint8Array;
       if (name === "d") data = value;
       else if (name === "k") kind = value[0];
       else if (name === "e") epoch = DECODER.decode(value);
+      else if (name === "n") nonce = DECODER.decode(value);
     }
     if (data === undefined || kind === undefined || epoch === undefined) {
       continue;
     }
-    events.push({ id: { epoch, seq }, data: payload(kind, data), time: NaN });
+    events.push({
+      id: { epoch, seq },
+      data: payload(kind, data),
+      time: NaN,
+      nonce,
+    });
   }
   return events;
 }

@@ -35,6 +35,7 @@ import { connectRedis } from "./_redis_client.ts";
 import { PAGE, Reader, type Store } from "./_redis_reader.ts";
 import {
   APPEND_SCRIPT,
+  BUMP_SCRIPT,
   entryIdOf,
   kindOf,
   parseRange,
@@ -162,6 +163,16 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
         from = entryIdOf(page[page.length - 1].id.seq + 1);
       }
       return events;
+    },
+    async bump(keys, epoch) {
+      await link.command([
+        "EVAL",
+        BUMP_SCRIPT,
+        "1",
+        keys.meta,
+        epoch,
+        createEpoch(),
+      ]);
     },
     async head(keys) {
       const reply = await link.command(["HMGET", keys.meta, "epoch", "seq"]);

@@ -70,6 +70,15 @@ async function appendUnseen(path: string, data: string): Promise<void> {
   );
 }
 
+/** Waits until the meta hash holds another epoch than `id`'s. */
+async function newEpoch(meta: string, id: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while ((await redis.cli("HGET", meta, "epoch")) === id.split("-")[0]) {
+    if (Date.now() > deadline) throw new Error(`${meta}: no new epoch`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 function seqs(ids: string[]): number[] {
   return ids.map((id) => Number(id.slice(id.lastIndexOf("-") + 1)));
 }
@@ -155,6 +164,85 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     assert.equal(seqs([fresh])[0], 0);
     await waitFor(() => a.sink.ids.length >= 2, 10_000, "the new event");
     assert.deepEqual(a.sink.log, [old, `gap:${old}`, fresh]);
+  });
+
+  test("createRedisEngine() notices when Redis lost its latest writes but kept the epoch: a new epoch, a gap notice live and on resume, no id handed out twice", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await append(a, `e${i}`));
+    await waitFor(() => a.sink.ids.length === 5, 10_000, "5 events");
+    // Redis comes back without its last two writes (AOF everysec, a lagged
+    // replica, an older backup): the counter and the stream go back to 3.
+    const keys = pathKeys("wsevent:", path);
+    await redis.cli("XDEL", keys.log, "0-4", "0-5");
+    await redis.cli("XSETID", keys.log, "0-3");
+    await redis.cli("HSET", keys.meta, "seq", "3");
+    // The next event is numbered 3 again: this instance saw another 3.
+    const reused = await append(a, "new 3");
+    assert.equal(reused, ids[3], "Redis hands out the id again");
+    await newEpoch(keys.meta, ids[0]);
+    const after = await append(a, "after");
+    await waitFor(() => a.sink.ids.includes(after), 10_000, "the next event");
+    assert.notEqual(after.split("-")[0], ids[0].split("-")[0], "a new epoch");
+    assert.deepEqual(a.sink.log, [...ids, `gap:${ids[4]}`, after]);
+    assert.equal(after.split("-")[1], "4", "the sequence goes on");
+
+    // Noticed on a reconnect, before anything new is published.
+    const d = await node(`p${paths++}`);
+    const dKeys = pathKeys("wsevent:", d.topic.path);
+    const dIds: string[] = [];
+    for (let i = 0; i < 3; i++) dIds.push(await append(d, `d${i}`));
+    await waitFor(() => d.sink.ids.length === 3, 10_000, "3 events");
+    await redis.cli("XDEL", dKeys.log, "0-3");
+    await redis.cli("XSETID", dKeys.log, "0-2");
+    await redis.cli("HSET", dKeys.meta, "seq", "2");
+    await redis.cli("CLIENT", "KILL", "TYPE", "pubsub");
+    await newEpoch(dKeys.meta, dIds[0]);
+    await waitFor(() => d.sink.log.length === 4, 10_000, "the gap notice");
+    assert.deepEqual(d.sink.log, [...dIds, `gap:${dIds[2]}`]);
+
+    // A resume from an id the log has not reached (nobody noticed yet).
+    const b = await node(`p${paths++}`);
+    const bKeys = pathKeys("wsevent:", b.topic.path);
+    const bIds: string[] = [];
+    for (let i = 0; i < 4; i++) bIds.push(await append(b, `b${i}`));
+    await redis.cli("XDEL", bKeys.log, "0-4");
+    await redis.cli("XSETID", bKeys.log, "0-3");
+    await redis.cli("HSET", bKeys.meta, "seq", "3");
+    const fresh = createHub({ bufferSize: 10 }).addTopic(b.topic.path, "x");
+    const c = createRedisEngine({ url: new URL(redis.url) });
+    engines.push(c);
+    c.open(fresh);
+    await waitFor(() => c.status!.connected, 10_000, "the engine");
+    const resumed = new FakeSink();
+    fresh.subscribe(resumed, { lastEventId: bIds[3] });
+    await newEpoch(bKeys.meta, bIds[0]);
+    const next = await append(b, "b next");
+    assert.notEqual(next.split("-")[0], bIds[0].split("-")[0], "a new epoch");
+    await waitFor(() => resumed.ids.includes(next), 10_000, "the next event");
+    // The gap notice first (the live one may come too), then the event.
+    assert.equal(resumed.log.at(-1), next);
+    assert.ok(resumed.log.includes(`gap:${bIds[3]}`), String(resumed.log));
+    assert.ok(
+      resumed.log.slice(0, -1).every((entry) => entry.startsWith("gap:")),
+      String(resumed.log),
+    );
+  });
+
+  test("createRedisEngine() goes on in a new epoch after the stream when the counter is behind it (meta restored alone), with a gap notice", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await append(a, `e${i}`));
+    await waitFor(() => a.sink.ids.length === 5, 10_000, "5 events");
+    await redis.cli("HSET", pathKeys("wsevent:", path).meta, "seq", "1");
+    const next = await append(a, "next");
+    assert.notEqual(next.split("-")[0], ids[0].split("-")[0], "a new epoch");
+    assert.equal(next.split("-")[1], "5", "after the stream's last id");
+    await waitFor(() => a.sink.ids.includes(next), 10_000, "the event");
+    assert.deepEqual(a.sink.log, [...ids, `gap:${ids[4]}`, next]);
+    assert.equal(await append(a, "then"), `${next.split("-")[0]}-6`);
   });
 
   test("createRedisEngine() answers a resume older than the cache from the stream, exactly; older than the stream with a gap notice first", async () => {

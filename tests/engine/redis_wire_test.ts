@@ -20,11 +20,14 @@ describe("Redis engine wire format", () => {
   });
 
   test("parseLiveMessage() reads epoch, seq, time and text or bytes, colons in the payload included", () => {
-    const text = parseLiveMessage(bytes("mx1abc:41:1700000000000:ta:b:c"))!;
+    const text = parseLiveMessage(
+      bytes("mx1abc:41:1700000000000:n0nce:ta:b:c"),
+    )!;
     assert.deepEqual(text.id, { epoch: "mx1abc", seq: 41 });
     assert.equal(text.data, "a:b:c");
     assert.equal(text.time, 1700000000000);
-    const raw = new Uint8Array([...bytes("e1:0:5:b"), 0, 58, 255]);
+    assert.equal(text.nonce, "n0nce");
+    const raw = new Uint8Array([...bytes("e1:0:5:n:b"), 0, 58, 255]);
     const binary = parseLiveMessage(raw)!;
     assert.deepEqual([...(binary.data as Uint8Array)], [0, 58, 255]);
     // A copy: the client may reuse its buffer.
@@ -37,12 +40,13 @@ describe("Redis engine wire format", () => {
       const text of [
         "",
         "hello",
-        "E1:0:5:tx",
-        "e1:-1:5:tx",
-        "e1:x:5:tx",
-        "e1:0:5:xdata",
-        "e1:99999999999999999:5:tx",
-        "e1::5:tx",
+        "e1:0:5:tx",
+        "E1:0:5:n:tx",
+        "e1:-1:5:n:tx",
+        "e1:x:5:n:tx",
+        "e1:0:5:n:xdata",
+        "e1:99999999999999999:5:n:tx",
+        "e1::5:n:tx",
       ]
     ) {
       assert.equal(parseLiveMessage(bytes(text)), undefined, text);
@@ -67,6 +71,8 @@ describe("Redis engine wire format", () => {
         bytes("t"),
         bytes("e"),
         bytes("ep"),
+        bytes("n"),
+        bytes("x1"),
       ]],
       ["1700000000000-0", [bytes("d"), bytes("foreign")]],
       ["0-2", [
@@ -86,6 +92,8 @@ describe("Redis engine wire format", () => {
       { epoch: "ep", seq: 1 },
     ]);
     assert.equal(events[0].data, "one");
+    assert.equal(events[0].nonce, "x1");
+    assert.equal(events[1].nonce, "");
     assert.deepEqual([...(events[1].data as Uint8Array)], [7]);
     assert.deepEqual(parseRange(null), []);
   });
