@@ -13,6 +13,11 @@ import {
   type UpstreamState,
 } from "./upstream.ts";
 
+/** The longest upstream id a relayed gap notice keeps. */
+const MAX_ID_LENGTH = 128;
+/** The longest upstream reason a relayed gap notice keeps. */
+const MAX_REASON_LENGTH = 256;
+
 /** Options of {@link startRelay}. */
 export interface RelayOptions {
   /** The upstream: ws(s):// or http(s):// for SSE. */
@@ -71,6 +76,17 @@ export function startRelay(topic: Topic, options: RelayOptions): Upstream {
       if (parts === undefined) topic.publish(event.data);
       else topic.ingest(parts, event.data);
     },
-    onGap: (notice) => topic.notifyGap(notice),
+    // An upstream's notice goes to every subscriber here: only with an id
+    // of an id's length (ours are under 50) and a reason of a line's.
+    onGap: (notice) =>
+      topic.notifyGap({
+        lastEventId: notice.lastEventId !== null &&
+            notice.lastEventId.length <= MAX_ID_LENGTH
+          ? notice.lastEventId
+          : null,
+        reason: notice.reason.length <= MAX_REASON_LENGTH
+          ? notice.reason
+          : `${notice.reason.slice(0, MAX_REASON_LENGTH)}...`,
+      }),
   });
 }

@@ -446,6 +446,23 @@ for (const server of SERVERS) {
             relay.stderr(),
             /dropped an upstream event of \d+ bytes/,
           );
+          // A gap notice with an id and a reason far longer than ours: passed
+          // on to the relay's subscribers without the id, the reason cut.
+          const gaps = sse.messages.filter((m) => m.event === "gap").length;
+          const notice = JSON.stringify({
+            lastEventId: "x".repeat(900),
+            reason: `zz${"y".repeat(900)}`,
+          });
+          stream.write(sseChunk(`event: gap\ndata: ${notice}\n\n`));
+          await waitFor(
+            () => sse.messages.filter((m) => m.event === "gap").length > gaps,
+            20_000,
+            "the upstream's gap notice relayed",
+          );
+          const relayed = sse.messages.filter((m) => m.event === "gap").at(-1)!;
+          assert.match(relayed.data, /zzy/);
+          assert.equal(relayed.data.includes("x".repeat(129)), false);
+          assert.ok(relayed.data.length < 400, relayed.data);
         } finally {
           sse.close();
           await relay.stop();
