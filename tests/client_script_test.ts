@@ -7,7 +7,7 @@ import {
 import { CLIENT_SCRIPT } from "../src/http/_client_script.ts";
 
 /** The budget for the client, minified + gzip: it must stay small. */
-const GZIP_BUDGET_BYTES = 4608;
+const GZIP_BUDGET_BYTES = 5120;
 
 describe("the built client", () => {
   test("CLIENT_SCRIPT is src/client.ts as built now (run scripts/build/client_script.ts when this fails)", async () => {
