@@ -283,6 +283,10 @@ async function enginePhases(
   );
   outcomes.push(outcomeOf(pub.result, pub.serverCpuPct, {}));
   figures.publishRate = pub.result.deliveriesPerS;
+  // CPU per published event: what the publish path costs, whatever the
+  // machine's load does to the rate (which waits on round trips).
+  figures.publishCpuUs = pub.serverCpuPct / 100 * pub.seconds * 1e6 /
+    deliveries(pub.result);
   figures.publishRedisCpuUs = redisPid === undefined
     ? NaN
     : pub.otherCpuPct[0] / 100 * pub.seconds * 1e6 /

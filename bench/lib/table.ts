@@ -189,6 +189,11 @@ export function scenarioRows(sizes: {
           target: { text: ">= 20,000", pass: (value) => value >= 20_000 },
         },
         {
+          key: "publishCpuUs",
+          label: "server CPU us/event (publish)",
+          format: formatUs,
+        },
+        {
           key: "publishRedisCpuUs",
           label: "redis-server CPU us/event (publish)",
           format: formatUs,
