@@ -37,9 +37,9 @@ const DROP_HEARTBEAT_MS = 1500;
 
 /**
  * The period of the relay tests: the relay judges an upstream silent after
- * 2 periods without a byte, checking every half period, so it notices
- * between 2 and 2.5 periods after the last byte (measured: 2.0-2.5); bounded
- * by 3.25 periods, 1.5 s for timers on a loaded machine.
+ * 1.5 periods without a byte, checking ten times a period, so it notices
+ * between 1.5 and 1.6 periods after the last byte; bounded by 2 periods plus
+ * a second for timers on a loaded machine.
  */
 const RELAY_HEARTBEAT_MS = 2000;
 
