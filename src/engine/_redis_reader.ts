@@ -55,6 +55,7 @@ export class Reader implements TopicHistory {
   #last: EventIdParts | undefined;
   /** Where the log stood when the topic opened. */
   #anchor: Head | undefined;
+  #placing: Promise<void> | undefined;
   /** True once synced: the next epoch seen is the log's first, no gap. */
   #fresh = false;
   #syncing = false;
@@ -191,9 +192,16 @@ export class Reader implements TopicHistory {
    * the subscription was on its way.
    */
   anchor(): void {
-    this.#store.head(this.keys).then((head) => {
+    this.#placing = this.#store.head(this.keys).then((head) => {
       if (this.#last === undefined) this.#anchor ??= head;
-    }, () => {});
+    }, () => {}).finally(() => {
+      this.#placing = undefined;
+    });
+  }
+
+  /** While the anchor is read: a subscriber let in after it misses nothing. */
+  get placing(): Promise<void> | undefined {
+    return this.#placing;
   }
 
   // First sync: start where the log stood when the topic opened (or now),

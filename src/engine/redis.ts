@@ -94,6 +94,9 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
       options.url,
     );
   const readers = new Map<string, Reader>();
+  /** Paths opened before the first connection, not yet placed in their log. */
+  const starting = new Set<Reader>();
+  let everReady = false;
   const byChannel = new Map<string, Reader>();
   const counters = { reconnects: 0, publishErrors: 0 };
   let sha: string | undefined;
@@ -106,6 +109,7 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
     onReady() {
       if (!link.ready) return;
       down = false;
+      everReady = true;
       reported = false;
       options.log?.info(`engine connected to ${shown}`);
       loadScript();
@@ -252,11 +256,16 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
     return `${DECODER.decode(epoch)}-${seq}`;
   };
   const status: EngineStatus = {
-    // Ready once every open path is subscribed and knows where its log
-    // stands: before that, an event published could miss this instance.
+    // Ready once the paths served from the start are subscribed and know
+    // where their logs stand: before that, an event published could miss
+    // this instance. A topic opened later on demand does not make an
+    // instance unready.
     get connected() {
       if (!link.ready) return false;
-      for (const reader of readers.values()) if (!reader.synced) return false;
+      for (const reader of starting) {
+        if (!reader.synced && !reader.closed) return false;
+        starting.delete(reader);
+      }
       return true;
     },
     get reconnects() {
@@ -277,6 +286,7 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
       const reader = new Reader(topic, pathKeys(prefix, topic.path), store);
       readers.set(topic.path, reader);
       byChannel.set(reader.keys.live, reader);
+      if (!everReady) starting.add(reader);
       topic.useHistory(reader);
       if (link.ready) reader.anchor();
       link.subscribe(reader.keys.live).then(() => reader.sync(), () => {});
@@ -290,6 +300,7 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
       topic.useHistory(undefined);
       link.unsubscribe(reader.keys.live).catch(() => {});
     },
+    opened: (topic) => readers.get(topic.path)?.placing,
     append,
     close: () => link.close(),
   };

@@ -89,6 +89,16 @@ export interface Engine {
    */
   open(topic: Topic): void;
   /**
+   * For a topic just opened: a promise that settles once events appended
+   * anywhere from then on are sure to reach it. A subscriber let in after
+   * it misses nothing published after its subscription was answered.
+   *
+   * @param topic A topic given to {@link Engine.open}.
+   * @returns The promise, or undefined when there is nothing to wait for
+   *   (the usual case: a topic open for a while, or the memory engine).
+   */
+  opened?(topic: Topic): Promise<void> | undefined;
+  /**
    * Stops serving a topic (an on-demand topic that went idle).
    *
    * @param topic The topic given to {@link Engine.open}.

@@ -365,6 +365,14 @@ export function createApp(options: AppOptions): WseventApp {
     const go = (grant: JwtGrant): Response | Promise<Response> => {
       const topic = typeof target === "string" ? obtain(request, path) : target;
       if (!isTopic(topic)) return topic;
+      // A topic just created on demand: answer once the engine's live feed
+      // is placed, so nothing published after the answer is missed.
+      const opened = options.engine?.opened?.(topic);
+      if (opened !== undefined) {
+        return opened.then(() =>
+          admit(request, env, topic, query, grant.expiresAtMs)
+        );
+      }
       return admit(request, env, topic, query, grant.expiresAtMs);
     };
     if (isPromise(checked)) {

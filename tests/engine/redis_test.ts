@@ -296,7 +296,7 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     }
   });
 
-  test("createRedisEngine() opens and releases topics at run time: a subscriber that comes with a new topic gets what is appended elsewhere from then on, once; a released topic gets nothing more", async () => {
+  test("createRedisEngine() opens and releases topics at run time: a subscriber let in once opened() settles gets what is appended elsewhere from then on, once; a released topic gets nothing more", async () => {
     const count = 20;
     const paths = Array.from({ length: count }, (_, i) => `ondemand${i}`);
     const a = await node("unused-a");
@@ -308,15 +308,21 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     });
     await waitFor(() => a.engine.status!.connected, 10_000, "paths on a");
     const hubB = createHub();
-    const sinks = paths.map((path, i) => {
-      const topic = hubB.addTopic(path, "unused");
-      b.engine.open(topic);
-      const sink = new FakeSink();
-      topic.subscribe(sink);
-      // No wait: the append goes out with the new topic's SUBSCRIBE.
-      a.engine.append(topicsA[i], `first ${i}`);
-      return sink;
-    });
+    const sinks = await Promise.all(
+      paths.map((path) => {
+        const topic = hubB.addTopic(path, "unused");
+        b.engine.open(topic);
+        return topic;
+      }).map(async (topic, i) => {
+        // As the app does: subscribe once the new topic's feed is placed.
+        await b.engine.opened?.(topic);
+        const sink = new FakeSink();
+        topic.subscribe(sink);
+        // No wait: the append goes out with the new topic's SUBSCRIBE.
+        a.engine.append(topicsA[i], `first ${i}`);
+        return sink;
+      }),
+    );
     await waitFor(
       () => sinks.every((sink) => sink.ids.length >= 1),
       10_000,
