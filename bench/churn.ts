@@ -36,6 +36,7 @@ const { values } = parseArgs({
     "warm-up": { type: "string", default: "2000" },
     concurrency: { type: "string", default: "200" },
     interval: { type: "string", default: "20" },
+    buffer: { type: "string", default: "100" },
   },
 });
 const runtime = values.runtime as keyof typeof BINARIES;
@@ -60,6 +61,9 @@ const child = spawn(BINARIES[runtime], [
   "127.0.0.1:0",
   "-interval",
   values.interval!,
+  // A small replay buffer, full within seconds: not mistaken for growth.
+  "-buffer",
+  values.buffer!,
 ], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
 let stdout = "";
 let stderr = "";

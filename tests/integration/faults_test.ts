@@ -32,7 +32,7 @@ import {
 import { metricIn } from "./_raw_ws.ts";
 
 const HEARTBEAT_MS = 1000;
-/** Events published per second while a fault is on. */
+/** Events published per second at most while a fault is on. */
 const RATE = 25;
 /** How long a fault stays on; a partition lasts well over two heartbeats. */
 const FAULT_MS = 2500;
@@ -368,7 +368,7 @@ describe(
         }
       }
       const table = [
-        `faults on ${RUNTIME} (heartbeat ${HEARTBEAT_MS} ms, ${RATE} events/s, 4 subscribers)`,
+        `faults on ${RUNTIME} (heartbeat ${HEARTBEAT_MS} ms, 4 subscribers; events: published during the fault's phase, each to every subscriber)`,
         "| fault | events | lost | duplicated | gaps | detected (ms) | recovered (ms) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ...rows.map((r) =>
@@ -421,7 +421,7 @@ describe(
       const resets = chain.proxies.reduce((n, p) => n + p.stats.resets, 0);
       const { row, from, healed } = await underFault("RST mid-frame", {
         kind: "reset",
-        maxBytes: 1500,
+        maxBytes: 600,
       }, FAULT_MS);
       assert.ok(
         chain.proxies.reduce((n, p) => n + p.stats.resets, 0) - resets >= 3,
@@ -431,16 +431,26 @@ describe(
       // from a cut to the reconnection after it.
       const cuts = chain.proxies.reduce((n, p) => n + p.stats.resets, 0) -
         resets;
-      let longest = 0;
+      const recoveries: number[] = [];
       for (const s of chain.subscribers) {
         for (const lost of s.lost.filter((t) => t >= from && t <= healed)) {
           const back = s.opened.find((t) => t >= lost);
           assert.ok(back !== undefined, `${s.name} reconnected after a cut`);
-          longest = Math.max(longest, back - lost);
+          recoveries.push(back - lost);
         }
       }
+      for (const relay of chain.relays) {
+        const opened = relayLog(relay, from, /^connected to /);
+        for (const lost of relayLog(relay, from, /retrying in/)) {
+          if (lost > healed) continue;
+          const back = opened.find((t) => t >= lost);
+          assert.ok(back !== undefined, `relay reconnected after a cut`);
+          recoveries.push(back - lost);
+        }
+      }
+      assert.ok(recoveries.length > 0, "some client saw its connection cut");
       row.detectMs = `at once (${cuts} cuts)`;
-      row.recoverMs = String(longest);
+      row.recoverMs = String(Math.max(...recoveries));
       rows.push(row);
     });
 
