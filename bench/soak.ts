@@ -25,7 +25,7 @@ import { resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { connectUpstream, type Upstream } from "../src/upstream.ts";
-import { churn } from "./lib/churn.ts";
+import { churn, gcExposedArgs } from "./lib/churn.ts";
 import {
   plotSoak,
   quantile,
@@ -94,10 +94,9 @@ interface Server {
 }
 
 async function startServer(args: string[]): Promise<Server> {
-  const base = runtime === "deno" ? ["run", "-A"] : [];
+  // With gc() exposed, so that a SIGUSR2 collects (see collectFigures).
   const child = spawn(BINARIES[runtime], [
-    ...base,
-    resolve(ROOT, "cli.ts"),
+    ...gcExposedArgs(runtime, resolve(ROOT, "cli.ts")),
     ...args,
   ], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
@@ -154,6 +153,22 @@ async function processFigures(port: number) {
     // Restarting: the sample shows a hole.
   }
   return figures;
+}
+
+/**
+ * The origin's RSS and heap right after a full collection (SIGUSR2): what
+ * it really holds, without the garbage and the young generation the
+ * runtime keeps between collections. Once a minute.
+ */
+async function collectFigures(): Promise<{ rssMb: number; heapMb: number }> {
+  const count = () =>
+    origin.stderr().split("garbage collected on SIGUSR2").length - 1;
+  const before = count();
+  origin.child.kill("SIGUSR2");
+  const deadline = Date.now() + 10_000;
+  while (count() === before && Date.now() < deadline) await sleep(20);
+  const figures = await processFigures(origin.port);
+  return { rssMb: figures.rssMb, heapMb: figures.heapMb };
 }
 
 /** What one subscriber received. */
@@ -299,7 +314,11 @@ const restarting = (async () => {
 })();
 
 const samples: SoakSample[] = [];
+let collected = { rssMb: NaN, heapMb: NaN };
 while (elapsedS() < durationS) {
+  if (samples.length % Math.max(1, Math.round(60 / sampleS)) === 0) {
+    collected = await collectFigures();
+  }
   await sleep(sampleS * 1000);
   const window = latencies;
   latencies = [];
@@ -326,6 +345,8 @@ while (elapsedS() < durationS) {
     delivered,
     subscribers: connectedCount(),
     churned,
+    originRssAfterGcMb: collected.rssMb,
+    originHeapAfterGcMb: collected.heapMb,
   };
   samples.push(sample);
   if (samples.length % Math.max(1, Math.round(60 / sampleS)) === 0) {
@@ -362,6 +383,14 @@ const rssSlopeMbPerHour = slope(
     s,
   ) => [s.t / 3600, s.originRssMb]),
 );
+const afterGc = (pick: (s: SoakSample) => number | undefined) =>
+  slope(
+    steady.filter((s) => Number.isFinite(pick(s))).map((
+      s,
+    ) => [s.t / 3600, pick(s)!]),
+  );
+const rssAfterGcSlopeMbPerHour = afterGc((s) => s.originRssAfterGcMb);
+const heapAfterGcSlopeMbPerHour = afterGc((s) => s.originHeapAfterGcMb);
 const heapSlopeMbPerHour = slope(
   steady.filter((s) => Number.isFinite(s.originHeapMb)).map((
     s,
@@ -390,6 +419,8 @@ const summary = {
   relayRestarts: restarts.length,
   rssSlopeMbPerHour: +rssSlopeMbPerHour.toFixed(2),
   heapSlopeMbPerHour: +heapSlopeMbPerHour.toFixed(2),
+  rssAfterGcSlopeMbPerHour: +rssAfterGcSlopeMbPerHour.toFixed(2),
+  heapAfterGcSlopeMbPerHour: +heapAfterGcSlopeMbPerHour.toFixed(2),
   deliveryP99FirstMs: p99Of(0, window5),
   deliveryP99LastMs: p99Of(elapsedS() - window5, elapsedS()),
   originRssMb: {
@@ -413,7 +444,7 @@ writeFileSync(
 );
 writeFileSync(
   resolve(outDir, `soak-${runtime}.md`),
-  `${runtime}: ${summary.durationMin} min; ${published} events to ${subscriberCount} subscribers (${delivered} deliveries); lost ${lost}, duplicated ${duplicates}, out of order ${outOfOrder}, gap notices ${gaps}; ${churned} churned connections (${churnFailed} failed); ${restarts.length} relay restarts; origin RSS slope ${summary.rssSlopeMbPerHour} MB/h (heap ${summary.heapSlopeMbPerHour} MB/h) after the first ${
+  `${runtime}: ${summary.durationMin} min; ${published} events to ${subscriberCount} subscribers (${delivered} deliveries); lost ${lost}, duplicated ${duplicates}, out of order ${outOfOrder}, gap notices ${gaps}; ${churned} churned connections (${churnFailed} failed); ${restarts.length} relay restarts; origin RSS slope ${summary.rssSlopeMbPerHour} MB/h (heap ${summary.heapSlopeMbPerHour} MB/h; after a collection, once a minute: RSS ${summary.rssAfterGcSlopeMbPerHour} MB/h, heap ${summary.heapAfterGcSlopeMbPerHour} MB/h) after the first ${
     Math.round(warmUpS)
   } s; delivery p99 first ${
     (window5 / 60).toFixed(0)

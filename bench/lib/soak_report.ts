@@ -26,6 +26,9 @@ export interface SoakSample {
   subscribers: number;
   /** Churned connections so far. */
   churned: number;
+  /** The origin after its last collection (once a minute), when sampled. */
+  originRssAfterGcMb?: number;
+  originHeapAfterGcMb?: number;
 }
 
 /**
@@ -83,6 +86,11 @@ const PANELS: Panel[] = [
       { label: "origin RSS", color: "#1f77b4", value: (s) => s.originRssMb },
       { label: "origin heap", color: "#2ca02c", value: (s) => s.originHeapMb },
       { label: "relay RSS", color: "#ff7f0e", value: (s) => s.relayRssMb },
+      {
+        label: "origin RSS after GC",
+        color: "#9467bd",
+        value: (s) => s.originRssAfterGcMb ?? NaN,
+      },
     ],
   },
   {
@@ -156,7 +164,12 @@ export function plotSoak(
   PANELS.forEach((panel, index) => {
     const y0 = top + index * panelHeight + 20;
     const yMax = niceMax(
-      Math.max(...panel.series.flatMap((s) => samples.map(s.value)), 0),
+      Math.max(
+        ...panel.series.flatMap((s) =>
+          samples.map(s.value).filter(Number.isFinite)
+        ),
+        0,
+      ),
     );
     const y = (v: number) => y0 + innerHeight - (v / yMax) * innerHeight;
     out.push(
@@ -184,11 +197,20 @@ export function plotSoak(
       );
     }
     panel.series.forEach((series, i) => {
-      const points = samples.map((s) =>
-        `${x(s.t).toFixed(1)},${y(Math.min(series.value(s), yMax)).toFixed(1)}`
-      ).join(" ");
+      // Samples without the figure (a restart, a run without it) are left
+      // out of the line.
+      const points = samples.filter((s) => Number.isFinite(series.value(s)))
+        .map((s) =>
+          `${x(s.t).toFixed(1)},${
+            y(Math.min(series.value(s), yMax)).toFixed(1)
+          }`
+        ).join(" ");
+      if (points !== "") {
+        out.push(
+          `<polyline fill="none" stroke="${series.color}" stroke-width="1.5" points="${points}"/>`,
+        );
+      }
       out.push(
-        `<polyline fill="none" stroke="${series.color}" stroke-width="1.5" points="${points}"/>`,
         `<line x1="${left + plotWidth + 12}" x2="${
           left + plotWidth + 32
         }" y1="${y0 + 10 + i * 16}" y2="${
