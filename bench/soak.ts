@@ -54,7 +54,7 @@ const { values } = parseArgs({
     "churn-concurrency": { type: "string", default: "10" },
     heartbeat: { type: "string", default: "5000" },
     buffer: { type: "string", default: "3000" },
-    out: { type: "string", default: "docs/figures" },
+    out: { type: "string", default: "docs/soak" },
   },
 });
 

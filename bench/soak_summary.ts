@@ -7,7 +7,7 @@
  * last five minutes.
  *
  * ```sh
- * node bench/soak_summary.ts docs/figures/soak-node.json docs/figures/soak-deno.json
+ * node bench/soak_summary.ts docs/soak/soak-node.json docs/soak/soak-deno.json
  * ```
  *
  * @module
