@@ -68,11 +68,15 @@ export function run(
 export interface TestRedis {
   port: number;
   dir: string;
-  /** The running redis-server (a new one after {@link TestRedis.killAndRestart}). */
+  /** The running redis-server (a new one after {@link TestRedis.restart}). */
   readonly child: Child;
   configGet(name: string): string;
-  /** SIGKILL (no chance to save anything), then the same config, port and dir. */
-  killAndRestart(): Promise<void>;
+  /**
+   * Stops it with `signal` (SIGTERM: Redis writes and syncs its AOF, as
+   * `systemctl restart` does; SIGKILL: no chance to), then starts it again
+   * on the same config, port and directory.
+   */
+  restart(signal: "SIGTERM" | "SIGKILL"): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -106,12 +110,12 @@ export async function startRedis(dir: string): Promise<TestRedis> {
     get child() {
       return child;
     },
-    async killAndRestart() {
+    async restart(signal) {
       const exited = new Promise((resolve) =>
         child.process.once("exit", resolve)
       );
       if (!child.exited()) {
-        child.process.kill("SIGKILL");
+        child.process.kill(signal);
         await exited;
       }
       child = await launch();
