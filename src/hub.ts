@@ -279,7 +279,9 @@ export class Topic {
 
   /**
    * Publishes an event that enters the system here: it gets this topic's
-   * epoch and the next sequence number.
+   * epoch and the next sequence number. This is the memory engine's append;
+   * a topic fed by another engine (Redis) takes events through that
+   * engine's `append`, which gives the ids, never through this method.
    *
    * @param data The payload.
    * @returns The event with its id.
