@@ -137,7 +137,10 @@ export const runtime: Runtime = {
       handler,
     ),
 
-  onReloadSignal: (handler) => Deno.addSignalListener("SIGHUP", handler),
+  onReloadSignal(handler) {
+    // Windows has no SIGHUP: there a certificate is loaded at start only.
+    if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", handler);
+  },
   stdout: (text) => void Deno.stdout.writeSync(new TextEncoder().encode(text)),
   stderr: (text) => void Deno.stderr.writeSync(new TextEncoder().encode(text)),
   exit: (code) => Deno.exit(code),
