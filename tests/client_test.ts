@@ -68,6 +68,29 @@ describe("client module, without a server", () => {
     assert.equal(events.lastEventId, "abc-1");
   });
 
+  test("close() ends every pending next(), also two loops over one subscription (none hangs)", async () => {
+    const events = subscribe("ws://127.0.0.1:9/events");
+    const first = events.next();
+    const second = events.next();
+    events.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve("hung"), 5_000);
+    });
+    try {
+      assert.deepEqual(await Promise.race([first, timeout]), {
+        value: undefined,
+        done: true,
+      });
+      assert.deepEqual(await Promise.race([second, timeout]), {
+        value: undefined,
+        done: true,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+
   test("PublishError carries status, code and the server's message", () => {
     const error = new PublishError(413, "payload_too_large", "body too large");
     assert.equal(error.name, "PublishError");

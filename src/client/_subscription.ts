@@ -61,9 +61,10 @@ export interface SubscribeOptions {
 }
 
 /**
- * The subscription: an async iterable of events with a way to stop it. Take
- * one event at a time (as `for await` does): a second `next()` before the
- * first resolved is not supported.
+ * The subscription: an async iterable of events with a way to stop it.
+ * Calls of `next()` made before the earlier ones resolved (two loops over
+ * one subscription) are served in call order, each event to one of them;
+ * `close()` ends them all.
  */
 export interface Subscription extends AsyncIterableIterator<ClientEvent> {
   /**
@@ -133,9 +134,10 @@ export function createSubscription(
   }
   const queue: Item[] = [];
   let upstream: PausableUpstream | undefined;
-  let waiter:
-    | ((result: Promise<IteratorResult<ClientEvent>>) => void)
-    | undefined;
+  // Pending next() calls, oldest first: for await takes one at a time,
+  // but two loops over one subscription must not leave one hanging.
+  const waiters: ((result: Promise<IteratorResult<ClientEvent>>) => void)[] =
+    [];
   let closed = options.signal?.aborted === true;
   let failure: Error | undefined;
   // The id of the last event handed to the consumer: what a later resume
@@ -146,11 +148,7 @@ export function createSubscription(
     if (closed) return;
     queue.push(item);
     if (queue.length >= max) upstream!.pause();
-    if (waiter !== undefined) {
-      const resolve = waiter;
-      waiter = undefined;
-      resolve(take());
-    }
+    waiters.shift()?.(take());
   };
 
   // The next event, calling onGap for the notices before it; waits when
@@ -176,7 +174,7 @@ export function createSubscription(
       return Promise.reject(error);
     }
     if (closed) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => (waiter = resolve));
+    return new Promise((resolve) => waiters.push(resolve));
   }
 
   function close(): void {
@@ -185,8 +183,9 @@ export function createSubscription(
     options.signal?.removeEventListener("abort", close);
     upstream?.close();
     queue.length = 0;
-    waiter?.(Promise.resolve({ value: undefined, done: true }));
-    waiter = undefined;
+    for (const resolve of waiters.splice(0)) {
+      resolve(Promise.resolve({ value: undefined, done: true }));
+    }
   }
   options.signal?.addEventListener("abort", close, { once: true });
 
@@ -206,11 +205,8 @@ export function createSubscription(
         closed = true;
         options.signal?.removeEventListener("abort", close);
         failure = error;
-        if (waiter !== undefined) {
-          const resolve = waiter;
-          waiter = undefined;
-          resolve(take());
-        }
+        // The first waiter gets the error, the others the end.
+        for (const resolve of waiters.splice(0)) resolve(take());
       },
     });
   };
