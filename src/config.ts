@@ -10,7 +10,11 @@ import { parseArgs } from "node:util";
 import { type Address, parseAddress, parseUpstreamUrl } from "./address.ts";
 import { UsageError } from "./errors.ts";
 import { isPattern } from "./pattern.ts";
-import { renameSource, withEnvironment } from "./config_compat.ts";
+import {
+  parseEnvBoolean,
+  renameSource,
+  withEnvironment,
+} from "./config_compat.ts";
 import { type EngineConfig, readEngineConfig } from "./engine/config.ts";
 
 /** Log verbosity. */
@@ -670,12 +674,11 @@ export function parseEnvConfig(
   const args: string[] = [];
   for (const [name, spec] of Object.entries(FLAGS)) {
     if (name === "h" || name === "help" || name === "version") continue;
-    const value = env[`WSEVENT_${name.toUpperCase().replaceAll("-", "_")}`];
+    const variable = `WSEVENT_${name.toUpperCase().replaceAll("-", "_")}`;
+    const value = env[variable];
     if (value === undefined || value === "") continue;
     if (spec.type === "boolean") {
-      args.push(
-        `--${name}=${/^(1|true|yes|on)$/i.test(value) ? "true" : "false"}`,
-      );
+      args.push(`--${name}=${parseEnvBoolean(value, variable)}`);
     } else if (spec.multiple) {
       for (const item of value.split(",")) {
         args.push(`--${name}=${item.trim()}`);

@@ -150,7 +150,7 @@ export function withEnvironment(
     if (text === undefined || text === "") continue;
     const source = `environment variable ${variable}`;
     if (kind.type === "boolean") {
-      values[name] = /^(1|true|yes|on)$/i.test(text.trim());
+      values[name] = parseEnvBoolean(text, variable);
     } else if (kind.multiple) {
       values[name] = text.split(",").map((item) => item.trim());
     } else {
@@ -183,6 +183,25 @@ export function withEnvironment(
     }
   }
   return { values, sources };
+}
+
+/**
+ * Reads a `WSEVENT_*` switch: `1`, `true`, `yes`, `on` or `0`, `false`,
+ * `no`, `off` (any case); anything else is refused, so a typo such as
+ * `ture` is not silently read as false.
+ *
+ * @param text The variable's value.
+ * @param variable Its name, for the message.
+ * @returns The switch's value.
+ * @throws {UsageError} On any other value.
+ */
+export function parseEnvBoolean(text: string, variable: string): boolean {
+  const value = text.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(value)) return true;
+  if (["0", "false", "no", "off"].includes(value)) return false;
+  throw new UsageError(
+    `Cannot parse environment variable ${variable}: expected true or false (1, 0, yes, no, on, off), received "${text}"`,
+  );
 }
 
 /** True when `args` names the flag before any `--`, in any Go spelling. */

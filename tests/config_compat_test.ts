@@ -227,6 +227,23 @@ describe("the original's environment variables", () => {
     rejects([], { WSEVENT_SERVE_ADDRESS: "x" }, "WSEVENT_SERVE_ADDRESS");
   });
 
+  test("a WSEVENT_* switch other than 1/0/true/false/yes/no/on/off is refused, not read as false", () => {
+    for (const value of ["ture", "2", "enabled"]) {
+      rejects([], { WSEVENT_NO_PRODUCE: value }, "WSEVENT_NO_PRODUCE", value);
+      assert.throws(
+        () => parseEnvConfig({ WSEVENT_NO_PRODUCE: value }),
+        /Cannot parse environment variable WSEVENT_NO_PRODUCE: expected true or false/,
+      );
+    }
+    for (const [value, produce] of [["ON", false], [" no ", true]] as const) {
+      assert.equal(serve([], { WSEVENT_NO_PRODUCE: value }).produce, produce);
+      assert.equal(
+        parseEnvConfig({ WSEVENT_NO_PRODUCE: value }).produce,
+        produce,
+      );
+    }
+  });
+
   test("a bad variable is not read when its flag is given", () => {
     const config = serve(["-serve-address", ":1"], { SERVE_ADDRESS: "bad" });
     assert.equal(config.serveAddress.port, 1);
