@@ -91,6 +91,13 @@ export function splitEndpoint(
   const fail = (why: string): never => {
     throw new UsageError(`Cannot parse ${source}: ${why}, received "${text}"`);
   };
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text);
+  if (scheme !== null) {
+    const hint = /consume/i.test(source)
+      ? ` (give a full ${scheme[0]} URL to -consume-url)`
+      : "";
+    fail(`expected address/path without a scheme${hint}`);
+  }
   try {
     parseAddress(address);
   } catch (error) {

@@ -244,6 +244,23 @@ describe("the original's environment variables", () => {
     }
   });
 
+  test("an endpoint with a URL scheme says so, not 'expected a port'", () => {
+    rejects(
+      ["-consume", "ws://localhost:8080/events"],
+      {},
+      "flag -consume",
+      "without a scheme",
+      "-consume-url",
+    );
+    rejects(
+      [],
+      { CONSUME_ENDPOINT: "wss://h:1/e" },
+      "CONSUME_ENDPOINT",
+      "scheme",
+    );
+    rejects(["-serve", "http://:8080/events"], {}, "flag -serve", "scheme");
+  });
+
   test("a bad variable is not read when its flag is given", () => {
     const config = serve(["-serve-address", ":1"], { SERVE_ADDRESS: "bad" });
     assert.equal(config.serveAddress.port, 1);
