@@ -19,7 +19,7 @@ import {
 } from "./http/socket_sink.ts";
 import type { WebSocketSupport } from "./http/types.ts";
 import { createEpoch } from "./event.ts";
-import { createHub, type Hub } from "./hub.ts";
+import { createHub, type Hub, HubClosedError } from "./hub.ts";
 import { VERSION } from "./version.ts";
 
 /** Options of {@link createStreams}. */
@@ -93,9 +93,14 @@ export interface Streams {
    * @param data The payload: text, or bytes sent as a binary frame.
    * @returns The event's id.
    * @throws {RangeError} When no stream is served at `path`.
+   * @throws {HubClosedError} After {@link Streams.close}.
    */
   publish(path: string, data: EventData): { id: string };
-  /** Closes every subscriber with 1001 (Going Away), waits for them (about a second at most) and stops the heartbeat. */
+  /**
+   * Closes every subscriber with 1001 (Going Away), waits for them (about a
+   * second at most) and stops the heartbeat. Afterwards `publish()` throws
+   * and the mounted routes answer 503 (code `closed`).
+   */
   close(): Promise<void>;
 }
 
@@ -232,8 +237,16 @@ export function createStreams(options: StreamsOptions = {}): Streams {
     }
     return inner;
   };
+  // After close(): nothing is accepted that no one could receive.
+  let closed = false;
   const app = new Hono();
   app.all("/*", (c) => {
+    if (closed) {
+      return c.json({
+        error: "Cannot serve: the streams are closed",
+        code: "closed",
+      }, 503);
+    }
     const base = basePath(c).replace(/\/+$/, "");
     const request = c.req.raw;
     // Bun closes a connection idle for 10 s, a quiet SSE stream among
@@ -263,6 +276,11 @@ export function createStreams(options: StreamsOptions = {}): Streams {
     },
     fetch: (request, env) => app.fetch(request, env),
     publish(path, data) {
+      if (closed) {
+        throw new HubClosedError(
+          `Cannot publish to "${path}": the streams are closed`,
+        );
+      }
       const topic = hub.topic(path.replace(/^\/+/, ""));
       if (topic === undefined) {
         throw new RangeError(
@@ -274,6 +292,7 @@ export function createStreams(options: StreamsOptions = {}): Streams {
       return { id: topic.publish(data).id };
     },
     async close() {
+      closed = true;
       clearInterval(timer);
       hub.close(1001, "going away");
       const deadline = Date.now() + CLOSE_TIMEOUT_MS;

@@ -165,6 +165,25 @@ describe("createStreams()", () => {
     }
   });
 
+  test("after close(), publish() throws and the mounted routes answer 503 closed: nothing is accepted that no one could receive", async () => {
+    const streams = createStreams({ paths: ["orders"] });
+    const app = streams.mount(new Hono(), "/live");
+    await streams.close();
+    assert.throws(
+      () => streams.publish("orders", "late"),
+      /Cannot publish to "orders": the streams are closed/,
+    );
+    const post = await app.request("/live/orders", {
+      method: "POST",
+      body: "late",
+    });
+    assert.equal(post.status, 503);
+    assert.equal((await post.json()).code, "closed");
+    const sse = await app.request("/live/orders", SSE);
+    assert.equal(sse.status, 503);
+    assert.match((await sse.json()).error, /the streams are closed/);
+  });
+
   test("createStreams() rejects a bad path and publish() one it does not serve", async () => {
     assert.throws(
       () => createStreams({ paths: ["a b"] }),
