@@ -113,7 +113,8 @@ export interface TopicPatterns {
    */
   owns(topic: Topic): boolean;
   /**
-   * The topic at `path`, created when new.
+   * The topic at `path`, created when new; an existing one counts as
+   * active from now (a request is on its way to it).
    *
    * @param path A path that {@link patternOf} matches.
    * @returns The topic.
@@ -225,7 +226,13 @@ export function createTopicPatterns(
     owns: (topic) => tracked.has(topic),
     obtain(path) {
       const known = hub.topic(path);
-      if (known !== undefined) return known;
+      if (known !== undefined) {
+        // A request on its way to it (a subscriber's upgrade, a publish):
+        // not idle, so a sweep before it arrives does not drop it.
+        const state = tracked.get(known);
+        if (state !== undefined) state.lastActive = now();
+        return known;
+      }
       const pattern = patternOf(path);
       const problem = pattern === undefined
         ? `Cannot use topic "${path}": no served pattern covers it`

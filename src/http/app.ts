@@ -363,7 +363,7 @@ export function createApp(options: AppOptions): WseventApp {
     const path = typeof target === "string" ? target : target.path;
     const checked = guard(request, "subscribe", path);
     const go = (grant: JwtGrant): Response | Promise<Response> => {
-      const topic = typeof target === "string" ? obtain(request, path) : target;
+      const topic = resolve(request, target);
       if (!isTopic(topic)) return topic;
       // A topic just created on demand: answer once the engine's live feed
       // is placed, so nothing published after the answer is missed.
@@ -381,6 +381,15 @@ export function createApp(options: AppOptions): WseventApp {
     if (!isGrant(checked)) return checked;
     return go(checked);
   };
+
+  // A topic below a pattern may have been dropped as idle while its request
+  // waited (a token checked, a body read): looked up again, so nothing is
+  // published to or subscribed on a topic no longer served.
+  const resolve = (request: Request, target: Topic | string) =>
+    typeof target === "string" ||
+      options.topics?.patternOf(target.path) !== undefined
+      ? obtain(request, typeof target === "string" ? target : target.path)
+      : target;
 
   const obtain = (request: Request, path: string): Topic | Response => {
     try {
@@ -477,7 +486,7 @@ export function createApp(options: AppOptions): WseventApp {
           options.upstreamToken ?? null,
         );
       }
-      const topic = typeof target === "string" ? obtain(request, path) : target;
+      const topic = resolve(request, target);
       if (!isTopic(topic)) return topic;
       const id = options.engine === undefined
         ? topic.publish(data).id
