@@ -282,16 +282,16 @@ export function createApp(options: AppOptions): WseventApp {
     );
   };
   // The token: `Authorization: Bearer`, for subscribers `?token=`, else the
-  // `wsevent_token` cookie (browsers); a publish takes the cookie only
-  // without an Origin or from an allowed one, as a cross-site form could
-  // post.
+  // `wsevent_token` cookie (browsers), taken only without an Origin or from
+  // an allowed one: a cross-site form could post with it, and a cross-site
+  // page could open a WebSocket with it (no CORS there) and read the stream.
   const credential = (
     request: Request,
     action: "subscribe" | "publish",
   ): string | null => {
     const given = requestToken(request, action === "subscribe");
     if (given !== null || request.headers.has("authorization")) return given;
-    if (action === "publish" && !cookieOrigin(request)) return null;
+    if (!cookieOrigin(request)) return null;
     return cookieToken(request);
   };
   // As originAllowed: no implicit same origin (a page that rebinds its DNS

@@ -134,6 +134,40 @@ describe("createApp() with a JWT key", () => {
     assert.equal((await post("http://evil.example")).status, 401);
   });
 
+  test("takes the cookie for a WebSocket only without an Origin or from an allowed one", async () => {
+    const upgrade = (app: Awaited<ReturnType<typeof setup>>["app"]) =>
+    (
+      cookie: string,
+      origin?: string,
+    ) =>
+      app.fetch(request("/events", {
+        ...UPGRADE_HEADERS,
+        cookie,
+        ...(origin ? { origin } : {}),
+      }));
+    const open = await setup();
+    const good = `wsevent_token=${await open.token({ subscribe: ["events"] })}`;
+    // A cross-site page opening a WebSocket sends the victim's cookie, and
+    // no CORS check guards what it reads.
+    assert.equal(
+      (await upgrade(open.app)(good, "http://evil.example")).status,
+      401,
+    );
+    assert.equal((await upgrade(open.app)(good)).status, FAKE_UPGRADE_STATUS);
+    const listed = await setup(["http://app.example"]);
+    const cookie = `wsevent_token=${await listed.token({
+      subscribe: ["events"],
+    })}`;
+    assert.equal(
+      (await upgrade(listed.app)(cookie, "http://app.example")).status,
+      FAKE_UPGRADE_STATUS,
+    );
+    assert.equal(
+      (await upgrade(listed.app)(cookie, "http://evil.example")).status,
+      403,
+    );
+  });
+
   test("takes the cookie for a publish from an allowed origin", async () => {
     const { app, token } = await setup(["http://app.example"]);
     const good = await token({ publish: ["events"] });
