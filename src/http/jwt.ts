@@ -252,7 +252,14 @@ async function importJwks(text: string): Promise<VerifyKey[]> {
     throw new TypeError("Cannot use the JWT key: the JWKS has no keys");
   }
   return await Promise.all(
-    list.map(async (jwk: JsonWebKey & { kid?: string }) => {
+    list.map(async (jwk: JsonWebKey & { kid?: string }, index) => {
+      if (typeof jwk !== "object" || jwk === null || Array.isArray(jwk)) {
+        throw new TypeError(
+          `Cannot use the JWT key: the JWKS's key ${
+            index + 1
+          } is not a JSON object`,
+        );
+      }
       const alg = jwkAlgorithm(jwk);
       const params = SPKI_KINDS.find(([a]) => a === alg)![1];
       try {

@@ -284,6 +284,11 @@ describe("createJwtAuthorizer() refuses key material it cannot use", () => {
     ["broken JSON", () => Promise.resolve("{nope"), /not valid JSON/],
     ["an empty JWKS", () => Promise.resolve('{"keys":[]}'), /no keys/],
     [
+      "a JWKS whose keys are not objects",
+      () => Promise.resolve('{"keys":[null, 1]}'),
+      /Cannot use the JWT key: the JWKS's key 1 is not a JSON object/,
+    ],
+    [
       "a symmetric JWK",
       () =>
         Promise.resolve('{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"s"}]}'),
