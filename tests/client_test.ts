@@ -91,6 +91,30 @@ describe("client module, without a server", () => {
     }
   });
 
+  test("an onState that throws ends the subscription with its error; nothing escapes (no unhandled rejection or uncaught error)", async () => {
+    // Thrown from the first call (inside the first next()) and from a later
+    // one (after the refused connection), with two loops waiting.
+    for (const when of ["connecting", "closed"]) {
+      const states: string[] = [];
+      const events = subscribe("ws://127.0.0.1:9/events", {
+        onState(state) {
+          states.push(state);
+          if (state === when) throw new Error(`boom on ${when}`);
+        },
+      });
+      const first = events.next();
+      const second = events.next();
+      await assert.rejects(first, new RegExp(`boom on ${when}`));
+      assert.deepEqual(await second, { value: undefined, done: true });
+      assert.deepEqual(await events.next(), { value: undefined, done: true });
+      // Stopped: no further connection attempt is reported.
+      const seen = states.length;
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      assert.ok(states.length <= seen + 1, states.join(","));
+      assert.ok(!states.slice(seen).includes("connecting"), states.join(","));
+    }
+  });
+
   test("PublishError carries status, code and the server's message", () => {
     const error = new PublishError(413, "payload_too_large", "body too large");
     assert.equal(error.name, "PublishError");

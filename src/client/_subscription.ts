@@ -45,7 +45,8 @@ export interface SubscribeOptions {
   onGap?(notice: GapNotice): void;
   /**
    * The connection changed, with a line saying why (and when the next try
-   * comes). Called when it happens, not in stream order. @default {undefined}
+   * comes). Called when it happens, not in stream order; an error it throws
+   * ends the subscription (the iteration throws it). @default {undefined}
    */
   onState?(state: ConnectionState, detail: string): void;
   /**
@@ -139,7 +140,7 @@ export function createSubscription(
   const waiters: ((result: Promise<IteratorResult<ClientEvent>>) => void)[] =
     [];
   let closed = options.signal?.aborted === true;
-  let failure: Error | undefined;
+  let failure: { error: unknown } | undefined;
   // The id of the last event handed to the consumer: what a later resume
   // must start after (events still queued have not been seen).
   let lastTaken = options.lastEventId ?? null;
@@ -169,7 +170,7 @@ export function createSubscription(
       }
     }
     if (failure !== undefined) {
-      const error = failure;
+      const { error } = failure;
       failure = undefined;
       return Promise.reject(error);
     }
@@ -189,6 +190,31 @@ export function createSubscription(
   }
   options.signal?.addEventListener("abort", close, { once: true });
 
+  // Ends the subscription with an error, thrown by the iteration after
+  // the events already queued.
+  function fail(error: unknown): void {
+    if (closed) return;
+    closed = true;
+    options.signal?.removeEventListener("abort", close);
+    upstream?.close();
+    failure = { error };
+    for (const resolve of waiters.splice(0)) resolve(take());
+  }
+
+  // A throwing onState ends the subscription with its error, as a throwing
+  // onGap does, instead of escaping into the connection loop (an unhandled
+  // rejection, which ends a Node or Deno process).
+  const onState = options.onState;
+  const reportState = onState === undefined
+    ? undefined
+    : (state: ConnectionState, detail: string): void => {
+      try {
+        onState(state, detail);
+      } catch (error) {
+        fail(error);
+      }
+    };
+
   const start = (): void => {
     upstream = connectStream({
       url,
@@ -197,18 +223,13 @@ export function createSubscription(
       heartbeatMs: options.heartbeatMs,
       onEvent: push,
       onGap: (gap) => push({ gap }),
-      onState: options.onState,
+      onState: reportState,
       onExpired() {
-        // Events already queued are still taken before the error.
-        const error = new TokenExpiredError(upstream!.lastEventId);
-        upstream!.close();
-        closed = true;
-        options.signal?.removeEventListener("abort", close);
-        failure = error;
-        // The first waiter gets the error, the others the end.
-        for (const resolve of waiters.splice(0)) resolve(take());
+        fail(new TokenExpiredError(upstream!.lastEventId));
       },
     });
+    // The first onState call comes before connectStream returns.
+    if (closed) upstream.close();
   };
 
   const subscription: Subscription = {
