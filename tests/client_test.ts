@@ -1,5 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { publish, PublishError, subscribe } from "../src/client.ts";
 
 describe("client module, without a server", () => {
@@ -128,5 +131,46 @@ describe("client module, without a server", () => {
       new PublishError(502, "", "Bad Gateway").message,
       "Cannot publish: the server answered 502: Bad Gateway",
     );
+  });
+});
+
+describe("client module, against a recording HTTP server", () => {
+  test("publish() to a URL with user:password sends them as Basic credentials, as subscribe() does (fetch refuses such a URL)", async () => {
+    const seen: { url?: string; authorization?: string }[] = [];
+    const server = createServer((request, response) => {
+      seen.push({
+        url: request.url,
+        authorization: request.headers.authorization,
+      });
+      request.resume();
+      request.on("end", () => {
+        response.writeHead(202, { "Content-Type": "application/json" });
+        response.end(JSON.stringify({ id: `e-${seen.length}` }));
+      });
+    });
+    await new Promise<void>((resolve) =>
+      server.listen(0, "127.0.0.1", resolve)
+    );
+    const { port } = server.address() as AddressInfo;
+    try {
+      const url = `http://us%C3%A9r:p%40ss@127.0.0.1:${port}/events`;
+      assert.deepEqual(await publish(url, "one"), { id: "e-1" });
+      // A token wins over the URL's credentials.
+      assert.deepEqual(await publish(url, "two", { token: "t0k" }), {
+        id: "e-2",
+      });
+      assert.deepEqual(seen, [
+        {
+          url: "/events",
+          authorization: `Basic ${
+            Buffer.from("usér:p@ss", "utf8").toString("base64")
+          }`,
+        },
+        { url: "/events", authorization: "Bearer t0k" },
+      ]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { basicAuth } from "./_transports.ts";
+
 /** Options of `publish()`. */
 export interface PublishOptions {
   /** Sent as `Authorization: Bearer`. @default {undefined} */
@@ -87,7 +89,15 @@ export async function postEvent(
         : "application/octet-stream"),
   };
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
-  const response = await fetch(url.href, {
+  // fetch() refuses a URL with credentials (Node, naming the password in
+  // its error): they go in a header instead, as subscribe() does.
+  const target = new URL(url);
+  if (target.username !== "" || target.password !== "") {
+    headers.Authorization ??= basicAuth(target);
+    target.username = "";
+    target.password = "";
+  }
+  const response = await fetch(target.href, {
     method: "POST",
     headers,
     body: data as BodyInit,
