@@ -85,6 +85,37 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
   // subscribes again to every channel after a reconnect.
   const live = createClient({ url: options.url.href, socket });
   let closed = false;
+  // node-redis' own per-command `timeout` stops once a command is written:
+  // a command sent to a Redis that hangs (paused, or the network drops
+  // packets) would wait for ever. Replies come in order, so when none came
+  // for commandTimeoutMs while commands wait, every waiting command fails
+  // and the link is not ready until Redis answers again (a late reply) or
+  // the connection is made again.
+  const pending = new Set<(error: Error) => void>();
+  let answered = 0;
+  let stalled = false;
+  let watchdog: ReturnType<typeof setTimeout> | undefined;
+  const check = (): void => {
+    watchdog = undefined;
+    if (pending.size === 0 || closed) return;
+    const idle = Date.now() - answered;
+    if (idle < options.commandTimeoutMs) {
+      watchdog = setTimeout(check, options.commandTimeoutMs - idle);
+      return;
+    }
+    const error = new Error(
+      `Redis did not answer within ${options.commandTimeoutMs} ms`,
+    );
+    for (const reject of pending) reject(error);
+    pending.clear();
+    if (!stalled) {
+      stalled = true;
+      options.onLost(error.message);
+    }
+  };
+  commands.on("ready", () => {
+    stalled = false;
+  });
   const watch = (client: typeof commands): void => {
     let reported = false;
     client.on("ready", () => {
@@ -109,12 +140,27 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
     options.onMessage(String(channel), message);
   return {
     get ready() {
-      return commands.isReady && live.isReady;
+      return commands.isReady && live.isReady && !stalled;
     },
     command: (args) =>
-      commands.sendCommand(args.map(toBuffer), {
-        typeMapping: BYTES,
-        timeout: options.commandTimeoutMs,
+      new Promise((resolve, reject) => {
+        if (pending.size === 0) answered = Date.now();
+        pending.add(reject);
+        const settle = (): boolean => {
+          answered = Date.now();
+          if (stalled) {
+            stalled = false;
+            options.onReady();
+          }
+          return pending.delete(reject);
+        };
+        commands.sendCommand(args.map(toBuffer), { typeMapping: BYTES })
+          .then((reply) => {
+            if (settle()) resolve(reply);
+          }, (error) => {
+            if (settle()) reject(error);
+          });
+        watchdog ??= setTimeout(check, options.commandTimeoutMs);
       }),
     subscribe: (channel) => live.subscribe(channel, listener, true),
     unsubscribe: (channel) => live.unsubscribe(channel, listener, true),
@@ -123,6 +169,7 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
     },
     async close() {
       closed = true;
+      clearTimeout(watchdog);
       for (const client of [commands, live]) {
         if (client.isReady) await client.close().catch(() => {});
         else client.destroy();

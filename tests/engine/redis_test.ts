@@ -30,12 +30,14 @@ async function node(
     bufferSize?: number;
     maxLength?: number;
     historyTtlSeconds?: number;
+    commandTimeoutMs?: number;
   } = {},
 ): Promise<Node> {
   const engine = createRedisEngine({
     url: new URL(redis.url),
     maxLength: options.maxLength,
     historyTtlSeconds: options.historyTtlSeconds,
+    commandTimeoutMs: options.commandTimeoutMs,
   });
   engines.push(engine);
   const hub = createHub({ bufferSize: options.bufferSize ?? 100 });
@@ -338,6 +340,43 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     const last = await a.engine.append(topicsA[1], "still open");
     await waitFor(() => sinks[1].ids.includes(last), 10_000, "the open one");
     assert.equal(sinks[0].ids.length, 1);
+  });
+
+  test("createRedisEngine() answers 503 after the command timeout when Redis hangs (SIGSTOP), is not ready meanwhile, and recovers once Redis answers (SIGCONT)", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path, { commandTimeoutMs: 800 });
+    await append(a, "before");
+    const info = await redis.cli("INFO", "server");
+    const pid = Number(/process_id:(\d+)/.exec(info)?.[1]);
+    assert.ok(pid > 0, info);
+    process.kill(pid, "SIGSTOP");
+    let late: Promise<unknown> | undefined;
+    try {
+      const started = Date.now();
+      late = Promise.resolve(append(a, "late")).catch((e: unknown) => e);
+      const outcome = await Promise.race([
+        late,
+        new Promise((r) => setTimeout(() => r("still waiting"), 8_000)),
+      ]);
+      assert.ok(
+        outcome instanceof EngineUnavailableError,
+        `a 503, not ${String(outcome)}`,
+      );
+      assert.ok(Date.now() - started < 8_000);
+      assert.equal(a.engine.status!.connected, false, "not ready while hung");
+      await assert.rejects(append(a, "refused"), EngineUnavailableError);
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    await waitFor(() => a.engine.status!.connected, 10_000, "ready again");
+    const id = await append(a, "after");
+    await waitFor(() => a.sink.ids.includes(id), 10_000, "the event");
+    // Redis ran the append it got before it hung: delivered, in order.
+    assert.deepEqual(a.sink.events.map((e) => e.data), [
+      "before",
+      "late",
+      "after",
+    ]);
   });
 
   test("createRedisEngine() refuses an append at once while Redis is down, and stores again once it is back", async () => {
