@@ -47,19 +47,6 @@ async function take(
   return got;
 }
 
-function seqs(events: ClientEvent[]): number[] {
-  return events.map((e) => Number(e.id!.slice(e.id!.lastIndexOf("-") + 1)));
-}
-
-function assertConsecutive(events: ClientEvent[]): void {
-  const epochs = new Set(events.map((e) => e.id!.split("-")[0]));
-  assert.equal(epochs.size, 1, `one epoch: ${[...epochs]}`);
-  const s = seqs(events);
-  for (let i = 1; i < s.length; i++) {
-    assert.equal(s[i], s[i - 1] + 1, `no loss, no duplicate at ${s[i - 1]}`);
-  }
-}
-
 function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
