@@ -174,3 +174,47 @@ describe("client module, against a recording HTTP server", () => {
     }
   });
 });
+
+describe("client module, against a small SSE server", () => {
+  test("maxQueue: 1 with a consumer waiting on next() keeps one connection (an event handed straight to the consumer never fills the queue)", async () => {
+    let connections = 0;
+    const timers = new Set<ReturnType<typeof setTimeout>>();
+    const server = createServer((request, response) => {
+      connections++;
+      const last = request.headers["last-event-id"];
+      let n = typeof last === "string" ? Number(last.slice(2)) : 0;
+      response.writeHead(200, { "Content-Type": "text/event-stream" });
+      response.write(":\n\n");
+      const send = (): void => {
+        if (n >= 4 || response.destroyed) return;
+        n++;
+        response.write(`id: e-${n}\ndata: ${n}\n\n`);
+        const timer = setTimeout(send, 100);
+        timers.add(timer);
+      };
+      send();
+    });
+    await new Promise<void>((resolve) =>
+      server.listen(0, "127.0.0.1", resolve)
+    );
+    const { port } = server.address() as AddressInfo;
+    const events = subscribe(`http://127.0.0.1:${port}/events`, {
+      maxQueue: 1,
+    });
+    try {
+      const got: string[] = [];
+      while (got.length < 4) {
+        const result = await events.next();
+        if (result.done) break;
+        got.push(`${result.value.id}=${result.value.data}`);
+      }
+      assert.deepEqual(got, ["e-1=1", "e-2=2", "e-3=3", "e-4=4"]);
+      assert.equal(connections, 1, `${connections} connections`);
+    } finally {
+      events.close();
+      for (const timer of timers) clearTimeout(timer);
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});

@@ -148,8 +148,10 @@ export function createSubscription(
   const push = (item: Item): void => {
     if (closed) return;
     queue.push(item);
-    if (queue.length >= max) upstream!.pause();
+    // A waiting consumer takes it first: only what is left can fill the
+    // queue (else maxQueue: 1 would reconnect after every event).
     waiters.shift()?.(take());
+    if (queue.length >= max) upstream!.pause();
   };
 
   // The next event, calling onGap for the notices before it; waits when
