@@ -80,10 +80,11 @@ export function reloadTlsOnSignal(
     }
     try {
       const pair = await readTlsPair(config, options.readTextFile);
-      await server.setTls(pair!);
+      const warning = await server.setTls(pair!);
       log.info(
         `received SIGHUP: new connections use the certificate re-read from ${config.tlsCert}`,
       );
+      if (warning) log.warn(`TLS reload: ${warning}`);
     } catch (error) {
       log.error(
         `received SIGHUP: cannot reload the certificate, keeping the old one: ${

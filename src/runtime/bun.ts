@@ -5,6 +5,7 @@
  * @module
  */
 
+import { readFile } from "node:fs/promises";
 import { processParts } from "./_process.ts";
 import { checkTlsPair } from "./_tls.ts";
 import type { ChannelSend } from "../hub.ts";
@@ -293,6 +294,24 @@ class BunSseOutput extends BatchedOutput implements SseOutput {
   }
 }
 
+/**
+ * Linux resets the connections waiting in a closed SO_REUSEPORT listener's
+ * accept queue unless `net.ipv4.tcp_migrate_req` is 1 (Linux 5.14+), which
+ * hands them to the new listener. Measured: 20 reloads under about 500 new
+ * TLS connections/s reset 145 of 2635 connections with it at 0, none at 1.
+ */
+async function reuseportWarning(): Promise<string | undefined> {
+  let value: string;
+  try {
+    value = await readFile("/proc/sys/net/ipv4/tcp_migrate_req", "utf8");
+  } catch {
+    return undefined; // Not Linux, or a kernel without it.
+  }
+  return value.trim() === "0"
+    ? "connections arriving during the reload may have been reset: on Linux set sysctl net.ipv4.tcp_migrate_req=1 so the old listener hands its queued connections to the new one"
+    : undefined;
+}
+
 /** What Bun answers when the app throws: no detail for the client. */
 function serverError(): Response {
   return Response.json({ error: "Internal error", code: "internal" }, {
@@ -378,7 +397,7 @@ function serve(
           old.pendingWebSockets === 0
         ) servers.delete(old);
       }
-      return Promise.resolve();
+      return reuseportWarning();
     },
     shutdown: () =>
       Promise.all([...servers].map((each) => each.stop(true))).then(() => {}),

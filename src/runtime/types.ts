@@ -22,10 +22,11 @@ export interface RunningServer {
    * keep theirs. Absent when serving plain HTTP, or where the runtime
    * cannot.
    *
+   * @returns A warning for the log, if the reload may have cost something.
    * @throws {Error} When the certificate or key is unusable (the old pair
    * stays in force).
    */
-  setTls?(tls: TlsPair): Promise<void>;
+  setTls?(tls: TlsPair): Promise<void | string>;
 }
 
 /** A certificate chain and its private key, PEM. */

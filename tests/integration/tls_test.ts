@@ -360,6 +360,19 @@ describe("wsevent --tls-cert --tls-key", () => {
     const before = logged();
     process.kill(origin.proc.pid!, "SIGHUP");
     await waitFor(() => logged() > before, 10_000, "the reload log line");
+    // Bun swaps SO_REUSEPORT listeners: where Linux would reset the old
+    // one's queued connections, the log says how to avoid it.
+    let migrate: string | null = null;
+    try {
+      migrate = readFileSync("/proc/sys/net/ipv4/tcp_migrate_req", "utf8");
+    } catch {
+      // Not Linux.
+    }
+    assert.equal(
+      /tcp_migrate_req=1/.test(origin.stderr()),
+      RUNTIME === "bun" && migrate?.trim() === "0",
+      origin.stderr(),
+    );
     // Several new connections: with the old listener still open beside
     // the new one, some would land on the old certificate.
     for (let i = 0; i < 8; i++) {
