@@ -175,6 +175,47 @@ describe("client module, against a recording HTTP server", () => {
   });
 });
 
+describe("client module, against a server that is not wsevent", () => {
+  test("publish() to a server answering an endless body ends with a PublishError, not a hang or growing memory", async () => {
+    let stopped = false;
+    const server = createServer((request, response) => {
+      request.resume();
+      response.writeHead(200, { "Content-Type": "text/html" });
+      const chunk = "<p>not wsevent</p>".repeat(1000);
+      const write = (): void => {
+        // Writes until the client goes away (or the test ends).
+        while (!stopped && !response.destroyed && response.write(chunk));
+        if (!stopped && !response.destroyed) response.once("drain", write);
+      };
+      write();
+    });
+    await new Promise<void>((resolve) =>
+      server.listen(0, "127.0.0.1", resolve)
+    );
+    const { port } = server.address() as AddressInfo;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const result = await Promise.race([
+        publish(`http://127.0.0.1:${port}/events`, "x").then(
+          () => "resolved",
+          (error: Error) => error,
+        ),
+        new Promise<string>((resolve) => {
+          timer = setTimeout(() => resolve("hung"), 10_000);
+        }),
+      ]);
+      assert.ok(result instanceof PublishError, String(result));
+      assert.equal(result.status, 200);
+      assert.match(result.message, /no event id in the answer/);
+    } finally {
+      clearTimeout(timer);
+      stopped = true;
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
 describe("client module, against a small SSE server", () => {
   test("maxQueue: 1 with a consumer waiting on next() keeps one connection (an event handed straight to the consumer never fills the queue)", async () => {
     let connections = 0;

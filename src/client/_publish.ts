@@ -103,7 +103,7 @@ export async function postEvent(
     body: data as BodyInit,
     signal: options.signal,
   });
-  const text = await response.text();
+  const text = await readAnswer(response);
   let json: { id?: unknown; error?: unknown; code?: unknown } = {};
   try {
     json = JSON.parse(text) ?? {};
@@ -120,4 +120,28 @@ export async function postEvent(
       ? "no event id in the answer"
       : text.slice(0, 300),
   );
+}
+
+/** The most of an answer read: wsevent's answers are a few hundred bytes. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * Reads the answer's text, at most {@link MAX_ANSWER_BYTES} (the rest is
+ * cancelled), so a server that is not wsevent and answers a large or
+ * endless body cannot hold the promise or grow memory.
+ */
+async function readAnswer(response: Response): Promise<string> {
+  if (response.body === null) return "";
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  let bytes = 0;
+  while (bytes < MAX_ANSWER_BYTES) {
+    const { done, value } = await reader.read();
+    if (done) return text + decoder.decode();
+    bytes += value.byteLength;
+    text += decoder.decode(value, { stream: true });
+  }
+  await reader.cancel().catch(() => {});
+  return text;
 }
