@@ -437,7 +437,15 @@ export class Topic {
     if (member.removed) return;
     member.backfilling = false;
     this.#flush();
-    member.pending = after;
+    member.pending = range.unknown ? undefined : after;
+    if (
+      range.unknown && after !== undefined &&
+      !this.#gap(
+        member,
+        formatEventId(after.epoch, after.seq),
+        "the event stream never reached that id",
+      )
+    ) return;
     for (const entry of range.entries) {
       this.#send(member, new StreamEvent(entry.id, entry.data));
       if (member.removed) return;
@@ -446,7 +454,11 @@ export class Topic {
     // sent, else still the resume point. Go on from the buffer just after
     // it where the buffer holds it; else replay the buffer skipping up to it
     // (the live reader may not have brought those events here yet).
-    const end = member.lastSent !== null ? range.entries.at(-1)?.id : after;
+    const end = member.lastSent !== null
+      ? range.entries.at(-1)?.id
+      : range.unknown
+      ? undefined
+      : after;
     const index = end === undefined
       ? -1
       : this.#buffer.indexOf(formatEventId(end.epoch, end.seq));

@@ -294,9 +294,20 @@ export class Reader implements TopicHistory {
 
   async range(after: EventIdParts | undefined): Promise<HistoryRange> {
     let { epoch, next } = await this.#store.head(this.keys);
+    const max = 2 * Number(this.topic.capacity) + PAGE;
     if (epoch !== null && after?.epoch === epoch && after.seq >= next) {
-      // An id the log has not reached: Redis lost it. A new epoch, so that
-      // the resume gets a gap notice and the id is not handed out again.
+      const last = this.#last;
+      if (last === undefined || last.epoch !== epoch || last.seq < after.seq) {
+        // An id the log never reached, as far as this instance knows. The
+        // client's word alone does not start a new epoch (one forged id
+        // would give every subscriber everywhere a gap notice): this
+        // subscriber gets one, then the log.
+        const entries = await this.#store.read(this.keys, "-", max);
+        return { epoch, entries, unknown: true };
+      }
+      // This instance delivered that id and the log has not reached it:
+      // Redis lost it. A new epoch, so that the resume gets a gap notice
+      // and the id is not handed out again.
       await this.#store.bump(this.keys, epoch);
       ({ epoch, next } = await this.#store.head(this.keys));
     }
@@ -304,7 +315,6 @@ export class Reader implements TopicHistory {
     const start = after !== undefined && after.epoch === epoch
       ? entryIdOf(after.seq + 1)
       : "-";
-    const max = 2 * Number(this.topic.capacity) + PAGE;
     const events = await this.#store.read(this.keys, start, max);
     return { epoch, entries: events };
   }

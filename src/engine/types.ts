@@ -61,6 +61,12 @@ export interface HistoryRange {
    * its oldest entry still kept.
    */
   readonly entries: readonly LogEntry[];
+  /**
+   * True when the id resumed from is of the current epoch but beyond
+   * anything the log holds: the subscriber gets a gap notice, then
+   * `entries` (the log from its oldest entry).
+   */
+  readonly unknown?: boolean;
 }
 
 /** A topic's history held by an engine, older than the hub's cache. */
