@@ -19,7 +19,11 @@ import {
   formatProcessMetrics,
   type ProcessStats,
 } from "./metrics.ts";
-import { type TopicPatterns, TopicRefusedError } from "../topics.ts";
+import {
+  topicNameProblem,
+  type TopicPatterns,
+  TopicRefusedError,
+} from "../topics.ts";
 import { indexPageResponse, streamPageResponse, wantsHtml } from "./pages.ts";
 import { BodyError, forwardPublish, readEventBody } from "./publish.ts";
 import { hostHeaderValid, parseRequestUrl } from "./request_target.ts";
@@ -603,6 +607,15 @@ export function createApp(options: AppOptions): WseventApp {
   ): Response | Promise<Response> => {
     const request = c.req.raw;
     if (c.req.method === "GET" && wantsHtml(request)) {
+      // No live view for a name no topic can have (nor the name echoed).
+      const problem = topicNameProblem(path);
+      if (problem !== null) {
+        rejects.bad_request++;
+        return Response.json({ error: problem, code: "bad_topic" }, {
+          status: 400,
+          headers: NOSNIFF,
+        });
+      }
       return streamPageResponse(
         { path },
         Boolean(

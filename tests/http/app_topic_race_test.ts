@@ -2,7 +2,8 @@
  * createApp() with topics on demand, through app.fetch (no ports): a topic
  * dropped as idle while a request to it is on its way (a WebSocket between
  * its 101 and its open, a publish whose body is still arriving) must not
- * leave that subscriber or that event on a topic no longer served.
+ * leave that subscriber or that event on a topic no longer served; and no
+ * live view page for a name no topic can have.
  */
 
 import assert from "node:assert/strict";
@@ -91,5 +92,29 @@ describe("createApp() topics on demand, dropped while a request waits", () => {
     assert.equal((await answer).status, 202);
     // Accepted, so served: a subscriber replaying the topic finds it.
     assert.equal(hub.topic("rooms/1")?.buffered, 1);
+  });
+
+  test("no live view page for a name no topic can have: 400", async () => {
+    const { app } = setup();
+    const page = (path: string) =>
+      app.fetch(
+        new Request(`http://localhost${path}`, {
+          headers: { accept: "text/html" },
+        }),
+      );
+    const good = await page("/rooms/42");
+    assert.equal(good.status, 200);
+    await good.body?.cancel();
+    for (
+      const bad of [
+        "/rooms/%3Cb%3Ehi%3C%2Fb%3E",
+        "/rooms/a%2F..%2Fb",
+        `/rooms/${"a".repeat(300)}`,
+      ]
+    ) {
+      const response = await page(bad);
+      assert.equal(response.status, 400, bad);
+      assert.equal((await response.json()).code, "bad_topic");
+    }
   });
 });
