@@ -20,11 +20,12 @@ import {
 import type { WebSocketSupport } from "./http/types.ts";
 import { createEpoch } from "./event.ts";
 import { createHub, type Hub, HubClosedError } from "./hub.ts";
+import { isPattern } from "./pattern.ts";
 import { VERSION } from "./version.ts";
 
 /** Options of {@link createStreams}. */
 export interface StreamsOptions {
-  /** Stream paths, relative to where the app is mounted. @default {["events"]} */
+  /** Stream paths, relative to where the app is mounted; plain paths, not patterns such as `rooms/*`. @default {["events"]} */
   paths?: readonly string[];
   /**
    * The `upgradeWebSocket` of the runtime's Hono adapter: from `hono/deno`,
@@ -125,6 +126,13 @@ function streamPath(text: string): string {
   if (!PATH.test(path) || path.endsWith("/")) {
     throw new TypeError(
       `Cannot serve a stream at "${text}": expected a URL path such as "events"`,
+    );
+  }
+  // The CLI's `rooms/*` creates topics on demand; here it would be served
+  // as one literal topic named `rooms/*`, which no one means.
+  if (isPattern(path)) {
+    throw new TypeError(
+      `Cannot serve a stream at "${text}": createStreams() serves plain paths, not patterns (topics on demand below a pattern need the server: -serve-path '${path}')`,
     );
   }
   return path;

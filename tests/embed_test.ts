@@ -192,6 +192,15 @@ describe("createStreams()", () => {
         /Cannot serve a stream at "a b"/.test(error.message),
     );
     assert.throws(() => createStreams({ paths: ["a/"] }), TypeError);
+    // A pattern would be served as one literal topic named "rooms/*".
+    for (const pattern of ["rooms/*", "*"]) {
+      assert.throws(
+        () => createStreams({ paths: [pattern] }),
+        (error: unknown) =>
+          error instanceof TypeError &&
+          error.message.includes("serves plain paths, not patterns"),
+      );
+    }
     const streams = createStreams({ paths: ["orders", "users"] });
     try {
       assert.throws(
