@@ -76,14 +76,23 @@ function toBuffer(arg: RedisArg): string | Buffer {
  */
 export function connectRedis(options: RedisLinkOptions): RedisLink {
   const socket = { connectTimeout: 2000, reconnectStrategy: backoff };
+  // No Redis Enterprise maintenance notices: their handshake looks the
+  // URL's host up in DNS with its brackets, so redis://[::1]:6379 never
+  // connected (ENOTFOUND [::1]).
+  const maintNotifications = "disabled";
   const commands = createClient({
     url: options.url.href,
     socket,
     disableOfflineQueue: true,
+    maintNotifications,
   });
   // The Pub/Sub connection queues its SUBSCRIBEs while offline; the client
   // subscribes again to every channel after a reconnect.
-  const live = createClient({ url: options.url.href, socket });
+  const live = createClient({
+    url: options.url.href,
+    socket,
+    maintNotifications,
+  });
   let closed = false;
   // node-redis' own per-command `timeout` stops once a command is written:
   // a command sent to a Redis that hangs (paused, or the network drops

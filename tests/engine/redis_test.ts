@@ -396,6 +396,21 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     ]);
   });
 
+  test("createRedisEngine() connects to an IPv6 address in brackets (redis://[::1]:port)", async () => {
+    assert.equal(
+      await redis.cli("CONFIG", "SET", "bind", "127.0.0.1 ::1"),
+      "OK",
+    );
+    const engine = createRedisEngine({
+      url: new URL(`redis://[::1]:${redis.port}`),
+    });
+    engines.push(engine);
+    const topic = createHub().addTopic(`p${paths++}`, "unused");
+    engine.open(topic);
+    await waitFor(() => engine.status!.connected, 10_000, "the engine on ::1");
+    assert.match(await engine.append(topic, "over IPv6"), /^[0-9a-z]+-0$/);
+  });
+
   test("createRedisEngine() refuses an append at once while Redis is down, and stores again once it is back", async () => {
     const path = `p${paths++}`;
     const a = await node(path);
