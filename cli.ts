@@ -6,6 +6,7 @@
  * @module
  */
 
+import process from "node:process";
 import { formatUsage, parseConfig } from "./src/config.ts";
 import { UsageError } from "./src/errors.ts";
 import { createLogger } from "./src/log.ts";
@@ -93,8 +94,31 @@ async function subscribe(args: string[], runtime: Runtime): Promise<number> {
   }
   const controller = new AbortController();
   runtime.onShutdownSignal(() => controller.abort());
+  // `wsevent subscribe URL | head -1`: once the reader is gone, stop
+  // quietly with 0, as a filter does. Deno and Bun throw from the write,
+  // Node emits an error on process.stdout.
+  let readerGone = false;
+  const pipeClosed = (error: unknown): boolean => {
+    const { code, name } = (error ?? {}) as { code?: string; name?: string };
+    if (code !== "EPIPE" && name !== "BrokenPipe") return false;
+    readerGone = true;
+    controller.abort();
+    return true;
+  };
+  const onStdoutError = (error: unknown): void => {
+    if (!pipeClosed(error)) throw error;
+  };
+  process.stdout.on("error", onStdoutError);
+  const stdout = (text: string): void => {
+    if (readerGone) return;
+    try {
+      runtime.stdout(text);
+    } catch (error) {
+      if (!pipeClosed(error)) throw error;
+    }
+  };
   return await runSubscribe(command, {
-    stdout: runtime.stdout,
+    stdout,
     stderr: runtime.stderr,
     signal: controller.signal,
     statusLine: runtime.stderrIsTerminal(),
