@@ -6,6 +6,7 @@
  */
 
 import { readFile } from "node:fs/promises";
+import { createServer as createNetServer } from "node:net";
 import { processParts } from "./_process.ts";
 import { checkTlsPair } from "./_tls.ts";
 import type { ChannelSend } from "../hub.ts";
@@ -359,48 +360,75 @@ function serve(
         closeOnBackpressureLimit: true,
       },
     });
-  let started: BunServer;
-  try {
-    if (options.tls !== undefined) checkTlsPair(options.tls);
-    started = start(options.port, options.tls);
-  } catch (error) {
-    return Promise.reject(
-      options.tls !== undefined && !/in use|EADDRINUSE/i.test(String(error))
-        ? new ServeError(
-          `Cannot serve TLS: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
-          { cause: error },
-        )
-        : listenError(error, `${options.hostname}:${options.port}`),
+  // With TLS, Bun.serve binds with SO_REUSEPORT (for reloads), and would
+  // share the port silently with another server bound so (a second
+  // instance, splitting subscribers and publishes): a probe without it
+  // finds the port taken first.
+  const address = `${options.hostname}:${options.port}`;
+  const listen = (): Promise<RunningServer> => {
+    let started: BunServer;
+    try {
+      if (options.tls !== undefined) checkTlsPair(options.tls);
+      started = start(options.port, options.tls);
+    } catch (error) {
+      return Promise.reject(
+        options.tls !== undefined && !/in use|EADDRINUSE/i.test(String(error))
+          ? new ServeError(
+            `Cannot serve TLS: ${
+              error instanceof Error ? error.message : String(error)
+            }`,
+            { cause: error },
+          )
+          : listenError(error, `${options.hostname}:${options.port}`),
+      );
+    }
+    server = started;
+    servers.add(started);
+    return Promise.resolve({
+      hostname: started.hostname,
+      port: started.port,
+      protocols: "http/1.1",
+      // Bun.serve cannot change its certificate (reload() keeps the old
+      // one): a new server takes the port over with the new pair and the
+      // old one stops listening but keeps its connections.
+      setTls: options.tls === undefined ? undefined : (pair: TlsPair) => {
+        checkTlsPair(pair);
+        const next = start(started.port, pair);
+        const previous = server;
+        server = next;
+        servers.add(next);
+        void previous?.stop(false);
+        for (const old of servers) {
+          if (
+            old !== next && old.pendingRequests === 0 &&
+            old.pendingWebSockets === 0
+          ) servers.delete(old);
+        }
+        return reuseportWarning();
+      },
+      shutdown: () =>
+        Promise.all([...servers].map((each) => each.stop(true))).then(() => {}),
+    });
+  };
+  if (options.tls === undefined || options.port === 0) return listen();
+  return portFree(options.hostname, options.port).then(
+    listen,
+    (error) => Promise.reject(listenError(error, address)),
+  );
+}
+
+/**
+ * Resolves when nothing listens on the address: binds it without
+ * SO_REUSEPORT and closes again.
+ */
+function portFree(hostname: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once("error", reject);
+    probe.listen(
+      { host: hostname, port, exclusive: true },
+      () => probe.close(() => resolve()),
     );
-  }
-  server = started;
-  servers.add(started);
-  return Promise.resolve({
-    hostname: started.hostname,
-    port: started.port,
-    protocols: "http/1.1",
-    // Bun.serve cannot change its certificate (reload() keeps the old
-    // one): a new server takes the port over with the new pair and the
-    // old one stops listening but keeps its connections.
-    setTls: options.tls === undefined ? undefined : (pair: TlsPair) => {
-      checkTlsPair(pair);
-      const next = start(started.port, pair);
-      const previous = server;
-      server = next;
-      servers.add(next);
-      void previous?.stop(false);
-      for (const old of servers) {
-        if (
-          old !== next && old.pendingRequests === 0 &&
-          old.pendingWebSockets === 0
-        ) servers.delete(old);
-      }
-      return reuseportWarning();
-    },
-    shutdown: () =>
-      Promise.all([...servers].map((each) => each.stop(true))).then(() => {}),
   });
 }
 

@@ -247,6 +247,34 @@ describe("wsevent --tls-cert --tls-key", () => {
     sse.close();
   });
 
+  test("a second instance on the same TLS port exits 1: address already in use", async () => {
+    // Bun binds TLS servers with SO_REUSEPORT (for reloads): without a
+    // check, a second one shares the port and splits the subscribers.
+    const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
+    const child = startChild(command, [
+      ...base,
+      "--serve-address",
+      `127.0.0.1:${origin.port}`,
+      "--no-produce",
+      "--tls-cert",
+      join(dir, "live.crt"),
+      "--tls-key",
+      join(dir, "live.key"),
+    ]);
+    const result = await Promise.race([
+      child.exited,
+      new Promise<null>((r) => setTimeout(() => r(null), 20_000)),
+    ]);
+    if (result === null) await child.stop("SIGKILL");
+    assert.equal(result?.code, 1, child.stderr());
+    assert.match(
+      child.stderr(),
+      new RegExp(
+        `error: Cannot listen on 127\\.0\\.0\\.1:${origin.port}: address already in use`,
+      ),
+    );
+  });
+
   test("plain HTTP on the TLS port gets no answer", async () => {
     const response = await fetch(`http://127.0.0.1:${origin.port}/healthz`)
       .then((r) => r.status, () => "refused");
