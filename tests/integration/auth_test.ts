@@ -127,6 +127,13 @@ function headersFor(
     : { ...token.headers, Origin: origin.origin };
 }
 
+/** How many "refused" warnings for a subscriber's 401 the hub logged. */
+function refusedLines(hub: Service): number {
+  return (hub.stderr().match(
+    /refused GET \/events: Cannot subscribe: missing or wrong token/g,
+  ) ?? []).length;
+}
+
 describe("auth and origins", { timeout: 90_000 }, () => {
   let hub: Service;
   let publisher: RawPublisher;
@@ -175,6 +182,7 @@ describe("auth and origins", { timeout: 90_000 }, () => {
     );
     let unauthorized = 0;
     let forbidden = 0;
+    const loggedBefore = refusedLines(hub);
     try {
       for (const token of SUBSCRIBE_TOKENS) {
         for (const origin of originCases(hub.port)) {
@@ -220,6 +228,13 @@ describe("auth and origins", { timeout: 90_000 }, () => {
         await metric(hub.http, "wsevent_forbidden_origin_total"),
         forbiddenBefore + forbidden,
       );
+      // Each refused upgrade is logged as a warning, as SSE's are.
+      await waitFor(
+        () => refusedLines(hub) - loggedBefore >= unauthorized,
+        5_000,
+        `${unauthorized} "refused" warnings in the hub's log`,
+      ).catch(() => {});
+      assert.equal(refusedLines(hub) - loggedBefore, unauthorized);
     } finally {
       for (const [, c] of [...accepted, ...refused]) c.destroy();
     }
@@ -228,6 +243,8 @@ describe("auth and origins", { timeout: 90_000 }, () => {
   test("SSE: every token x origin combination: 403 for a denied origin, 401 for a missing or wrong token (a JSON error, no stream), 200 and events otherwise", async () => {
     const accepted: [string, RawSse][] = [];
     const refused: [string, RawSse][] = [];
+    const loggedBefore = refusedLines(hub);
+    let unauthorized = 0;
     try {
       for (const token of SUBSCRIBE_TOKENS) {
         for (const origin of originCases(hub.port)) {
@@ -250,6 +267,7 @@ describe("auth and origins", { timeout: 90_000 }, () => {
             assert.equal(client.status, want, name);
             assert.match(client.headers["content-type"] ?? "", /json/, name);
             if (want === 401) {
+              unauthorized++;
               assert.match(
                 client.headers["www-authenticate"] ?? "",
                 /^Bearer/,
@@ -276,6 +294,12 @@ describe("auth and origins", { timeout: 90_000 }, () => {
           `${name}: no stream opened`,
         );
       }
+      await waitFor(
+        () => refusedLines(hub) - loggedBefore >= unauthorized,
+        5_000,
+        `${unauthorized} "refused" warnings in the hub's log`,
+      ).catch(() => {});
+      assert.equal(refusedLines(hub) - loggedBefore, unauthorized);
     } finally {
       for (const [, c] of [...accepted, ...refused]) c.close();
     }

@@ -128,6 +128,15 @@ describe("heartbeats", { timeout: 60_000 }, () => {
           deafMs <= bound,
           `peer not answering pings held for ${deafMs} ms after its first ping`,
         );
+        // Dropped at the beat after its first unanswered ping, not pinged
+        // again: a timing-free check that one missed pong is enough (a
+        // bound of 2 periods cannot tell 1 missed pong from 2).
+        await waitFor(() => deaf.isEnded(), 5000, "the dropped peer's end");
+        assert.equal(
+          deaf.pings,
+          1,
+          `the peer not answering pings was pinged ${deaf.pings} times before it was dropped`,
+        );
         assert.ok(
           stalledMs <= 3 * DROP_HEARTBEAT_MS,
           `peer not reading held for ${stalledMs} ms after its handshake`,

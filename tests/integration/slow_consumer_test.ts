@@ -462,13 +462,29 @@ describe("slow consumers", { timeout: 90_000 }, () => {
         const clientPort = slow.socket.localPort!;
         assert.equal(serverSideState(hub.port, clientPort), "01");
         // Enough to fill both kernel buffers (a few MB on loopback) and the queue.
+        // The close is noticed by a poller running beside the publishing
+        // (not only between batches), so `closedAt` is within one metrics
+        // request of the close and `held` below is close to the timeout.
+        let closedAt = 0;
+        const watching = (async () => {
+          while (closedAt === 0) {
+            const closes = await metric(
+              hub.http,
+              "wsevent_slow_consumer_disconnects_total",
+            ).catch(() => 0);
+            if (closes > 0) closedAt = Date.now();
+            else await new Promise((r) => setTimeout(r, 10));
+          }
+        })();
         const sent = await publishUntilSlowClosed(
           hub,
           50,
           2000,
           "the slow subscriber",
-        );
-        const closedAt = Date.now();
+        ).finally(() => {
+          if (closedAt === 0) closedAt = Date.now();
+        });
+        await watching;
         await waitFor(
           () => serverSideState(hub.port, clientPort) !== "01",
           6_000,
@@ -486,8 +502,10 @@ describe("slow consumers", { timeout: 90_000 }, () => {
           `the server still holds the connection ${held} ms after closing it as slow (the close frame waits behind the queue the client never reads)`,
         );
         // Measured from when the test saw the close (after the server made
-        // it), so `held` is at most the close timeout plus polling delays.
-        assert.ok(held <= 2000, `held for ${held} ms`);
+        // it), so `held` is at most the close timeout (1 s) plus timer and
+        // polling delays: 1.75 s allows for a loaded machine and still
+        // fails a timeout of 2 s.
+        assert.ok(held <= 1750, `held for ${held} ms`);
       } finally {
         slow?.destroy();
         await hub.stop();
