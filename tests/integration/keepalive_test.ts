@@ -12,7 +12,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createConnection, type Socket } from "node:net";
 import { Server } from "node:http";
-import { startService } from "./_helpers.ts";
+import { startService, waitFor } from "./_helpers.ts";
 import { runtime as nodeRuntime } from "../../src/runtime/node.ts";
 
 const IDLE_MS = 6500;
@@ -126,4 +126,63 @@ describe("keep-alive setting", () => {
       await running.shutdown();
     }
   });
+});
+
+/** Longer than Bun's default idleTimeout (10 s, checked every few seconds). */
+const QUIET_MS = 15_000;
+
+describe("quiet streams", () => {
+  test(
+    `an SSE stream with nothing to send for ${
+      QUIET_MS / 1000
+    } s (past Bun's default 10 s idle timeout; heartbeats 60 s apart) stays open and gets the next event`,
+    { timeout: 40_000 },
+    async () => {
+      const hub = await startService([
+        "--serve-address",
+        "127.0.0.1:0",
+        "--no-produce",
+        "--heartbeat",
+        "60000",
+      ]);
+      const socket = createConnection({ host: "127.0.0.1", port: hub.port });
+      socket.on("error", () => {});
+      const closed = watchClose(socket);
+      let text = "";
+      socket.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")));
+      try {
+        await new Promise<void>((ok) => socket.once("connect", () => ok()));
+        socket.write(
+          "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n",
+        );
+        await waitFor(() => /\r\n\r\n/.test(text), 5_000, "the SSE headers");
+        assert.match(text, /^HTTP\/1\.1 200/);
+        const quietFrom = text.length;
+        // The idle period itself is what is tested: nothing to wait for.
+        await new Promise((r) => setTimeout(r, QUIET_MS));
+        assert.equal(closed(), false, "the server closed the quiet stream");
+        assert.equal(
+          text.slice(quietFrom).includes("data:"),
+          false,
+          "nothing was sent meanwhile",
+        );
+        const answer = await fetch(`${hub.http}/events`, {
+          method: "POST",
+          body: "after the quiet",
+        });
+        assert.equal(answer.status, 202);
+        await answer.body?.cancel();
+        await waitFor(
+          () => text.includes("data: after the quiet\n") || closed(),
+          5_000,
+          "the event on the quiet stream",
+        );
+        assert.equal(closed(), false, "the server closed the quiet stream");
+        assert.ok(text.includes("data: after the quiet\n"));
+      } finally {
+        socket.destroy();
+        await hub.stop();
+      }
+    },
+  );
 });
