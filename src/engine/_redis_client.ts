@@ -35,6 +35,8 @@ export interface RedisLinkOptions {
 export interface RedisLink {
   /** True while both connections are ready. */
   readonly ready: boolean;
+  /** True while the command connection is ready (appends can be stored). */
+  readonly writable: boolean;
   /**
    * Sends a command on the command connection. Fails at once while it is
    * not connected (no offline queue: an append is never held and resent).
@@ -150,6 +152,9 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
   return {
     get ready() {
       return commands.isReady && live.isReady && !stalled;
+    },
+    get writable() {
+      return commands.isReady && !stalled;
     },
     command: (args) =>
       new Promise((resolve, reject) => {

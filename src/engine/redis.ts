@@ -203,7 +203,9 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
     if (reader === undefined) {
       throw new RangeError(`Cannot publish to /${topic.path}: not open`);
     }
-    if (!link.ready) throw unavailable("is not connected");
+    // The Pub/Sub connection is not needed to store: the readers get what
+    // it missed from the stream once it is back.
+    if (!link.writable) throw unavailable("is not connected");
     const keys = reader.keys;
     const args = [
       data,

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { createClient } from "redis";
 import { APPEND_SCRIPT, pathKeys } from "../../src/engine/_redis_wire.ts";
 import { createRedisEngine } from "../../src/engine/redis.ts";
 import { type Engine, EngineUnavailableError } from "../../src/engine/types.ts";
@@ -409,6 +410,32 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     engine.open(topic);
     await waitFor(() => engine.status!.connected, 10_000, "the engine on ::1");
     assert.match(await engine.append(topic, "over IPv6"), /^[0-9a-z]+-0$/);
+  });
+
+  test("createRedisEngine() stores appends while only its Pub/Sub connection is down (it cannot reconnect), and delivers them once it is back", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path);
+    await append(a, "before");
+    await waitFor(() => a.sink.ids.length === 1, 10_000, "1 event");
+    // An admin connection of its own: no new connection is let in below.
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    try {
+      await admin.sendCommand(["CONFIG", "SET", "maxclients", "1"]);
+      await admin.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]);
+      await waitFor(() => !a.engine.status!.connected, 10_000, "the loss");
+      const id = await append(a, "while away");
+      assert.deepEqual(a.sink.ids.length, 1, "not live yet");
+      await admin.sendCommand(["CONFIG", "SET", "maxclients", "10000"]);
+      await waitFor(() => a.sink.ids.includes(id), 10_000, "the event");
+      assert.deepEqual(a.sink.events.map((e) => e.data), [
+        "before",
+        "while away",
+      ]);
+    } finally {
+      await admin.sendCommand(["CONFIG", "SET", "maxclients", "10000"]);
+      await admin.close();
+    }
   });
 
   test("createRedisEngine() refuses an append at once while Redis is down, and stores again once it is back", async () => {
