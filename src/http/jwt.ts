@@ -410,7 +410,8 @@ export function cookieToken(request: Request): string | null {
 
 /**
  * The key material of `--jwt-key`: the value itself, or with `@FILE` the
- * file's text (PEM or JWKS).
+ * file's text (PEM, JWKS or a secret) without its final line break, which
+ * `echo secret > FILE` and editors add and no signer puts in a secret.
  *
  * @param value The flag's value.
  * @param readTextFile Reads a file (the runtime's way).
@@ -424,7 +425,7 @@ export async function jwtKeyMaterial(
   if (!value.startsWith("@")) return value;
   const path = value.slice(1);
   try {
-    return await readTextFile(path);
+    return (await readTextFile(path)).replace(/\r?\n$/, "");
   } catch (error) {
     throw new TypeError(
       `Cannot read the JWT key file "${path}": ${

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { sign } from "hono/jwt";
 import {
   cookieToken,
   createJwtAuthorizer,
@@ -331,6 +332,21 @@ describe("jwtKeyMaterial()", () => {
     await assert.rejects(
       jwtKeyMaterial("@/missing.pem", read),
       /Cannot read the JWT key file "\/missing.pem": No such file/,
+    );
+  });
+
+  test("drops the file's final line break: an HMAC secret written by echo still verifies", async () => {
+    const secret = "an hmac secret of at least thirty-two bytes";
+    const read = () => Promise.resolve(`${secret}\n`);
+    const material = await jwtKeyMaterial("@/secret.txt", read);
+    assert.equal(material, secret);
+    const authorizer = await createJwtAuthorizer(material);
+    const token = await sign({ wsevent: { subscribe: ["events"] } }, secret);
+    await authorizer.authorize(token, "subscribe", "events");
+    // Only one line break: a PEM keeps its text, CRLF counts as one.
+    assert.equal(
+      await jwtKeyMaterial("@/k", () => Promise.resolve("a\r\n\n")),
+      "a\r\n",
     );
   });
 });
