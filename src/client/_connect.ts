@@ -256,6 +256,8 @@ function resumeUrl(
   token: string | null,
 ): URL {
   const url = new URL(options.url);
+  // Never sent to a server, and WebSocket constructors refuse it.
+  url.hash = "";
   if (url.protocol === "ws:" || url.protocol === "wss:") {
     if (!url.searchParams.has("format")) url.searchParams.set("format", "json");
     if (token) url.searchParams.set("token", token);

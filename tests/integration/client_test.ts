@@ -95,6 +95,34 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
     }
   });
 
+  test("a URL with a #fragment connects (the fragment is never sent; WebSocket constructors refuse it, which was retried for ever)", async () => {
+    const hub = await startService([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+    ]);
+    const states: string[] = [];
+    const events = subscribe(`${hub.url}#section`, {
+      onState: (_, detail) => states.push(detail),
+    });
+    try {
+      const got = take(events, 1);
+      await waitFor(
+        () => states.some((s) => s.startsWith("connected to")),
+        WAIT_MS,
+        `connected; states: ${states.join(" | ")}`,
+      );
+      const { id } = await publish(`${hub.http}/events#section`, "x");
+      assert.deepEqual(
+        (await withTimeout(got, "event")).map((e) => e.id),
+        [id],
+      );
+    } finally {
+      events.close();
+      await hub.stop();
+    }
+  });
+
   test("tokens: subscribe() sends them on both transports; publish() refusals are PublishError with status and code", async () => {
     const hub = await startService([
       "--serve-address",
