@@ -100,6 +100,12 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
   const byChannel = new Map<string, Reader>();
   const counters = { reconnects: 0, publishErrors: 0 };
   let sha: string | undefined;
+  // A fresh epoch, and each event's nonce: one random base per process and
+  // a counter, unique like createEpoch() itself, without drawing random
+  // bytes for every append.
+  const base = createEpoch();
+  let minted = 0;
+  const fresh = (): string => base + (minted++).toString(36);
   let down = true;
   /** An outage was logged; cleared once connected again. */
   let reported = false;
@@ -210,7 +216,7 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
     const args = [
       data,
       kindOf(data),
-      createEpoch(),
+      fresh(),
       maxLength,
       ttl,
       keys.live,
