@@ -217,6 +217,35 @@ describe("client module, against a server that is not wsevent", () => {
 });
 
 describe("client module, against a small SSE server", () => {
+  test("two pending next() calls are served in call order, also after a gap notice", async () => {
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { "Content-Type": "text/event-stream" });
+      response.write(
+        'event: gap\ndata: {"lastEventId":"e-0","reason":"test"}\n\n' +
+          "id: e-1\ndata: one\n\nid: e-2\ndata: two\n\n",
+      );
+    });
+    await new Promise<void>((resolve) =>
+      server.listen(0, "127.0.0.1", resolve)
+    );
+    const { port } = server.address() as AddressInfo;
+    const gaps: string[] = [];
+    const events = subscribe(`http://127.0.0.1:${port}/events`, {
+      onGap: (gap) => gaps.push(gap.reason),
+    });
+    try {
+      const first = events.next();
+      const second = events.next();
+      assert.deepEqual((await first).value, { id: "e-1", data: "one" });
+      assert.deepEqual((await second).value, { id: "e-2", data: "two" });
+      assert.deepEqual(gaps, ["test"]);
+    } finally {
+      events.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   test("maxQueue: 1 with a consumer waiting on next() keeps one connection (an event handed straight to the consumer never fills the queue)", async () => {
     let connections = 0;
     const timers = new Set<ReturnType<typeof setTimeout>>();

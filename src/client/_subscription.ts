@@ -150,13 +150,15 @@ export function createSubscription(
     queue.push(item);
     // A waiting consumer takes it first: only what is left can fill the
     // queue (else maxQueue: 1 would reconnect after every event).
-    waiters.shift()?.(take());
+    waiters.shift()?.(take(true));
     if (queue.length >= max) upstream!.pause();
   };
 
   // The next event, calling onGap for the notices before it; waits when
   // the queue is empty. A throwing onGap ends the subscription with it.
-  function take(): Promise<IteratorResult<ClientEvent>> {
+  // `again`: a waiter served by push() that only got gap notices waits at
+  // the front again, keeping the call order.
+  function take(again = false): Promise<IteratorResult<ClientEvent>> {
     while (queue.length > 0) {
       const item = queue.shift()!;
       if (queue.length <= max / 2) upstream?.resume();
@@ -177,7 +179,9 @@ export function createSubscription(
       return Promise.reject(error);
     }
     if (closed) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => waiters.push(resolve));
+    return new Promise((resolve) =>
+      again ? waiters.unshift(resolve) : waiters.push(resolve)
+    );
   }
 
   function close(): void {
