@@ -131,7 +131,8 @@ const MAX_ANSWER_BYTES = 64 * 1024;
  * endless body cannot hold the promise or grow memory.
  */
 async function readAnswer(response: Response): Promise<string> {
-  if (response.body === null) return "";
+  // No stream (an empty answer, or a fetch stand-in): read it whole.
+  if (!response.body) return await response.text();
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let text = "";
