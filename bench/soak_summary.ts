@@ -54,8 +54,8 @@ function floor(
 }
 
 const rows = [
-  "| runtime | minutes | events | deliveries | lost | duplicated | gaps | churned | relay restarts | origin RSS MB first → last | RSS slope MB/h (all / floor) | heap slope MB/h | delivery p99 ms first → last 5 min |",
-  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  "| runtime | minutes | events | deliveries | lost | duplicated | gaps | churned | relay restarts | origin RSS MB first → last | RSS slope MB/h (all / floor) | heap slope MB/h | after GC: RSS / heap slope MB/h | delivery p99 ms first → last 5 min |",
+  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
 ];
 for (const file of process.argv.slice(2)) {
   const soak = JSON.parse(readFileSync(file, "utf8")) as SoakFile;
@@ -70,7 +70,11 @@ for (const file of process.argv.slice(2)) {
       s.originRssMb.first.toFixed(0)
     } → ${s.originRssMb.last.toFixed(0)} | ${s.rssSlopeMbPerHour} / ${
       floorSlope.toFixed(1)
-    } | ${s.heapSlopeMbPerHour} | ${s.deliveryP99FirstMs} → ${s.deliveryP99LastMs} |`,
+    } | ${s.heapSlopeMbPerHour} | ${
+      s.rssAfterGcSlopeMbPerHour === undefined
+        ? "not sampled"
+        : `${s.rssAfterGcSlopeMbPerHour} / ${s.heapAfterGcSlopeMbPerHour}`
+    } | ${s.deliveryP99FirstMs} → ${s.deliveryP99LastMs} |`,
   );
 }
 console.log(rows.join("\n"));
