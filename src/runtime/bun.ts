@@ -226,6 +226,7 @@ class BunSseOutput extends BatchedOutput implements SseOutput {
   #closed = false;
   #onClose: () => void = () => {};
   #finish: () => void = () => {};
+  #abort: () => void = () => {};
 
   constructor(headers: Readonly<Record<string, string>>) {
     super();
@@ -260,7 +261,15 @@ class BunSseOutput extends BatchedOutput implements SseOutput {
 
   end(): void {
     if (this.stopped) return;
+    const blocked = this.#blocked;
     this.stop(true);
+    if (blocked) {
+      // A client that does not read would hold the connection, and the
+      // bytes Bun holds for it, for ever (idleTimeout is 0): abort the
+      // response instead of waiting to flush it.
+      this.#abort();
+      return;
+    }
     try {
       this.#controller?.close();
     } catch {
@@ -287,7 +296,10 @@ class BunSseOutput extends BatchedOutput implements SseOutput {
         this.#controller = controller;
         this.flush();
         // Open until end() or the client goes (cancel).
-        return new Promise<void>((resolve) => (this.#finish = resolve));
+        return new Promise<void>((resolve, reject) => {
+          this.#finish = resolve;
+          this.#abort = () => reject(new Error("slow subscriber dropped"));
+        });
       },
       cancel: () => this.#gone(),
     } as unknown as UnderlyingDefaultSource<Uint8Array>);

@@ -163,7 +163,13 @@ describe("scenarios of the original", { timeout: 90_000 }, () => {
       );
       await producer.stop("SIGKILL");
       const before = client.messages.length;
-      await new Promise((r) => setTimeout(r, 500));
+      // The relay has lost its upstream and scheduled a retry before the
+      // producer comes back (an event, not a fixed pause).
+      await waitFor(
+        () => /retrying in \d+ ms/.test(relay.stderr()),
+        10_000,
+        "the relay to notice the lost producer and schedule a retry",
+      );
       producer = await startService([
         "-serve-address",
         `127.0.0.1:${port}`,

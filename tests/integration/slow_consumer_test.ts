@@ -149,6 +149,33 @@ async function publishUntilSlowClosed(
   return sent;
 }
 
+/**
+ * Polls the slow-close count beside the test's publishing; `closedAt` is
+ * when it first went above 0 (or when `stop()` was called, if earlier).
+ */
+function watchSlowClose(
+  hub: Service,
+): { closedAt: Promise<number>; stop(): void } {
+  let closedAt = 0;
+  const polled = (async () => {
+    while (closedAt === 0) {
+      const closes = await metric(
+        hub.http,
+        "wsevent_slow_consumer_disconnects_total",
+      ).catch(() => 0);
+      if (closes > 0 && closedAt === 0) closedAt = Date.now();
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+    return closedAt;
+  })();
+  return {
+    closedAt: polled,
+    stop() {
+      if (closedAt === 0) closedAt = Date.now();
+    },
+  };
+}
+
 async function subscribers(hub: Service): Promise<number> {
   return await metric(
     hub.http,
@@ -465,26 +492,14 @@ describe("slow consumers", { timeout: 90_000 }, () => {
         // The close is noticed by a poller running beside the publishing
         // (not only between batches), so `closedAt` is within one metrics
         // request of the close and `held` below is close to the timeout.
-        let closedAt = 0;
-        const watching = (async () => {
-          while (closedAt === 0) {
-            const closes = await metric(
-              hub.http,
-              "wsevent_slow_consumer_disconnects_total",
-            ).catch(() => 0);
-            if (closes > 0) closedAt = Date.now();
-            else await new Promise((r) => setTimeout(r, 10));
-          }
-        })();
+        const watching = watchSlowClose(hub);
         const sent = await publishUntilSlowClosed(
           hub,
           50,
           2000,
           "the slow subscriber",
-        ).finally(() => {
-          if (closedAt === 0) closedAt = Date.now();
-        });
-        await watching;
+        ).finally(() => watching.stop());
+        const closedAt = await watching.closedAt;
         await waitFor(
           () => serverSideState(hub.port, clientPort) !== "01",
           6_000,
@@ -624,12 +639,34 @@ describe("slow consumers", { timeout: 90_000 }, () => {
         );
         stalled.pause();
         await waitForCount(hub, 2);
+        const clientPort = stalled.localPort!;
+        assert.equal(serverSideState(hub.port, clientPort), "01");
+        const watching = watchSlowClose(hub);
         const sent = await publishUntilSlowClosed(
           hub,
           50,
           3000,
           "the stalled SSE subscriber",
+        ).finally(() => watching.stop());
+        const closedAt = await watching.closedAt;
+        await waitFor(
+          () => serverSideState(hub.port, clientPort) !== "01",
+          6_000,
+          "the server to drop the connection",
+        ).catch(() => {});
+        const held = Date.now() - closedAt;
+        console.log(
+          `[${RUNTIME}] stalled SSE subscriber: server side ${
+            serverSideState(hub.port, clientPort)
+          } ${held} ms after its slow close`,
         );
+        // As for WebSocket: let go of 1 s after the close (1.75 s allowed).
+        assert.notEqual(
+          serverSideState(hub.port, clientPort),
+          "01",
+          `the server still holds the stalled SSE connection ${held} ms after closing it as slow`,
+        );
+        assert.ok(held <= 1750, `held for ${held} ms`);
         await waitForCount(hub, 1);
         assert.equal(
           await metric(hub.http, "wsevent_subscribers", '{transport="sse"}'),
