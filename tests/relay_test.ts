@@ -101,6 +101,22 @@ describe("startRelay()", () => {
     );
   });
 
+  test("startRelay() passes on an upstream gap notice's id only up to 128 characters and cuts its reason at 256 (with ...)", async () => {
+    const { topic, sink } = topicWithSink();
+    const notice = (id: string, reason: string) =>
+      `event: gap\ndata: ${JSON.stringify({ lastEventId: id, reason })}\n\n`;
+    await relay(
+      topic,
+      notice("i".repeat(129), "r".repeat(257)) +
+        notice("k".repeat(128), "s".repeat(256)),
+      () => sink.notices.length >= 2,
+    );
+    assert.deepEqual(sink.notices, [
+      { lastEventId: null, reason: `${"r".repeat(256)}...` },
+      { lastEventId: "k".repeat(128), reason: "s".repeat(256) },
+    ]);
+  });
+
   test("startRelay() of a topic that already has an upstream id resumes after it instead of asking for the whole buffer", async () => {
     const { topic, sink } = topicWithSink();
     topic.ingest({ epoch: "up", seq: 41 }, "kept from before");
