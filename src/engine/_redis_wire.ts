@@ -70,6 +70,13 @@ local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1) - 1
 local added = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4],
   '0-' .. string.format('%d', seq + 1), 'd', ARGV[1], 'k', ARGV[2],
   'e', epoch, 'n', ARGV[3])
+if type(added) == 'table' and added.err and
+    string.find(added.err, 'WRONGTYPE', 1, true) then
+  -- Not a stream at the log's key (someone else's key): nothing stored, so
+  -- the number is given back and the append fails.
+  redis.call('HINCRBY', KEYS[1], 'seq', -1)
+  return added
+end
 if type(added) == 'table' and added.err then
   -- The counter is behind the stream (meta restored without it): ids would
   -- repeat, so go on after the stream's last id, in a new epoch.

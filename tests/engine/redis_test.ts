@@ -438,6 +438,22 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     }
   });
 
+  test("createRedisEngine() refuses an append when the log's key holds another type, naming it, and goes on without a hole once the key is freed", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path);
+    const first = await append(a, "first");
+    const keys = pathKeys("wsevent:", path);
+    await redis.cli("DEL", keys.log);
+    await redis.cli("SET", keys.log, "not a stream");
+    await assert.rejects(append(a, "refused"), /WRONGTYPE/);
+    await assert.rejects(append(a, "refused"), EngineUnavailableError);
+    await redis.cli("DEL", keys.log);
+    const next = await append(a, "next");
+    assert.deepEqual(seqs([first, next]), [0, 1], "no number lost");
+    await waitFor(() => a.sink.ids.includes(next), 10_000, "the event");
+    assert.deepEqual(a.sink.log, [first, next]);
+  });
+
   test("createRedisEngine() refuses an append at once while Redis is down, and stores again once it is back", async () => {
     const path = `p${paths++}`;
     const a = await node(path);
