@@ -6,19 +6,28 @@
  * @module
  */
 
-/** Query parameters whose values are secrets (compared in lower case). */
+/**
+ * Query parameter names whose values are secrets, compared in lower case
+ * without `-`, `_` and `.` (so `access-token`, `Access_Token` and
+ * `accesstoken` are one name).
+ */
 const SECRET_PARAMS: ReadonlySet<string> = new Set([
-  "token",
-  "access_token",
-  "auth",
   "key",
-  "api_key",
-  "apikey",
-  "password",
-  "secret",
-  "signature",
   "sig",
+  "pass",
+  "pwd",
+  "code",
 ]);
+
+/** Parts of a parameter name that make its value a secret. */
+const SECRET_PARTS =
+  /token|secret|passw|jwt|auth|apikey|signature|session|credential|bearer|key$/;
+
+/** Whether a query parameter's value is a secret, judged by its name. */
+function isSecretName(name: string): boolean {
+  const plain = name.toLowerCase().replace(/[-_.]/g, "");
+  return SECRET_PARAMS.has(plain) || SECRET_PARTS.test(plain);
+}
 
 /** What a hidden secret is shown as. */
 const HIDDEN = "***";
@@ -26,7 +35,8 @@ const HIDDEN = "***";
 /**
  * Shows a URL with its credentials hidden: a user and password become
  * `***`, and so does the value of every query parameter named like a secret
- * (`token`, `access_token`, `key`, `password`, `secret`, `sig`, ...). Text
+ * (`token`, `access-token`, `jwt`, `key`, `password`, `secret`, `sig`, ...)
+ * and the fragment. Text
  * that is not a URL is shown as `<invalid URL>`, since it may hold a secret
  * in a form this cannot recognize.
  *
@@ -51,10 +61,10 @@ export function redactUrl(url: URL | string): string {
   if (copy.password !== "") copy.password = HIDDEN;
   const names = [...new Set(copy.searchParams.keys())];
   for (const name of names) {
-    if (SECRET_PARAMS.has(name.toLowerCase())) {
-      copy.searchParams.set(name, HIDDEN);
-    }
+    if (isSecretName(name)) copy.searchParams.set(name, HIDDEN);
   }
+  // A fragment is never sent, but it may carry a token (`#access_token=`).
+  if (copy.hash !== "") copy.hash = HIDDEN;
   return copy.href;
 }
 
@@ -67,9 +77,9 @@ export function redactUrl(url: URL | string): string {
  * @returns The text with each secret of the URL replaced by `***`.
  */
 export function redactSecretsIn(text: string, url: URL): string {
-  const secrets = [url.username, url.password];
+  const secrets = [url.username, url.password, url.hash.slice(1)];
   for (const [name, value] of url.searchParams) {
-    if (SECRET_PARAMS.has(name.toLowerCase())) secrets.push(value);
+    if (isSecretName(name)) secrets.push(value);
   }
   let out = text;
   for (const secret of secrets) {

@@ -28,6 +28,16 @@ describe("redactUrl()", () => {
     assert.match(shown, /lastEventId=e-1/);
   });
 
+  test("redactUrl() hides jwt, access-token, id_token, %74oken, X-Api-Key and the fragment (#token=...)", () => {
+    const shown = redactUrl(
+      "ws://h/e?jwt=b1&access-token=b2&id_token=b3&%74oken=b4&X-Api-Key=b5&session_id=b6&client_secret=b7&format=json#access_token=b8",
+    );
+    for (const secret of ["b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8"]) {
+      assert.equal(shown.includes(secret), false, `${secret} in ${shown}`);
+    }
+    assert.match(shown, /format=json/);
+  });
+
   test("redactUrl() leaves a URL without credentials unchanged", () => {
     const url = "wss://up.example:8443/events?format=json&lastEventId=x-2";
     assert.equal(redactUrl(url), url);
@@ -49,6 +59,13 @@ describe("redactSecretsIn()", () => {
     assert.equal(text.includes("p%40ss"), false, text);
     assert.equal(text.includes("p@ss"), false, text);
     assert.equal(text.includes("SUBTOK"), false, text);
+  });
+
+  test("redactSecretsIn() hides a jwt parameter and the fragment", () => {
+    const url = new URL("ws://h:1/e?jwt=JWTSEC#FRAGSEC");
+    const text = redactSecretsIn("failed: ws://h:1/e?jwt=JWTSEC#FRAGSEC", url);
+    assert.equal(text.includes("JWTSEC"), false, text);
+    assert.equal(text.includes("FRAGSEC"), false, text);
   });
 
   test("redactSecretsIn() leaves text without secrets as it is", () => {
