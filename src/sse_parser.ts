@@ -56,7 +56,6 @@ export function createSseParser(
   handlers: SseParserHandlers,
   maxLineLength = 16 << 20,
 ): SseParser {
-  let pending = "";
   let first = true;
   let skipLf = false;
   let data: string[] = [];
@@ -106,31 +105,48 @@ export function createSseParser(
     }
   }
 
+  // The unfinished line's parts and their length: only new text is ever
+  // scanned for line ends, so a line that arrives in many small chunks
+  // costs its length once (rescanning the whole pending line on each chunk
+  // made a 2 MiB line sent in 1 KiB chunks take seconds of CPU).
+  let parts: string[] = [];
+  let partsLength = 0;
+
   return {
-    feed(text) {
-      let chunk = pending + text;
-      if (chunk.length === 0) return;
-      if (skipLf && chunk.charCodeAt(0) === 10) chunk = chunk.slice(1);
-      skipLf = false;
-      if (first && chunk.length > 0) {
-        if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
+    feed(input) {
+      let text = input;
+      if (skipLf && text.length > 0) {
+        skipLf = false;
+        if (text.charCodeAt(0) === 10) text = text.slice(1);
+      }
+      if (first && text.length > 0) {
+        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
         first = false;
       }
       let start = 0;
-      for (let i = 0; i < chunk.length; i++) {
-        const code = chunk.charCodeAt(i);
+      for (let i = 0; i < text.length; i++) {
+        const code = text.charCodeAt(i);
         if (code !== 10 && code !== 13) continue;
-        field(chunk.slice(start, i));
+        if (partsLength > 0) {
+          parts.push(text.slice(start, i));
+          const line = parts.join("");
+          parts = [];
+          partsLength = 0;
+          field(line);
+        } else field(text.slice(start, i));
         if (code === 13) {
           // CR ends the line now; an LF right after it belongs to it, even
           // when it only arrives with the next chunk.
-          if (i === chunk.length - 1) skipLf = true;
-          else if (chunk.charCodeAt(i + 1) === 10) i++;
+          if (i === text.length - 1) skipLf = true;
+          else if (text.charCodeAt(i + 1) === 10) i++;
         }
         start = i + 1;
       }
-      pending = chunk.slice(start);
-      if (pending.length > maxLineLength) {
+      if (start < text.length) {
+        parts.push(start === 0 ? text : text.slice(start));
+        partsLength += text.length - start;
+      }
+      if (partsLength > maxLineLength) {
         throw new RangeError(
           `Cannot parse event stream: a line is longer than ${maxLineLength} characters`,
         );

@@ -36,4 +36,29 @@ describe("createSseParser() event size bound", () => {
     assert.deepEqual(p.messages.map((m) => m.data), ["abcd\nabcd"]);
     assert.equal(p.oversized.length, 1);
   });
+
+  test("createSseParser() costs a line's length once however small its chunks: a 4 MiB line in 512-byte chunks within 3 s", () => {
+    // A hostile upstream trickling one endless line (a comment, say) made
+    // the parser rescan the whole pending line on every chunk: quadratic,
+    // seconds of blocked event loop for 2 MiB in 1 KiB chunks.
+    const max = 4 << 20;
+    const p = parser(max + 10);
+    const chunk = "x".repeat(512);
+    const started = performance.now();
+    let fed = 0;
+    p.feed("data: ");
+    while (fed < max && performance.now() - started < 3000) {
+      p.feed(chunk);
+      fed += chunk.length;
+    }
+    assert.equal(fed, max, `fed ${fed} of ${max} characters in 3 s`);
+    p.feed("\n\n");
+    assert.equal(p.messages.length, 1);
+    assert.equal(p.messages[0].data.length, max);
+    // Split across chunks, a line still ends where it should.
+    p.feed("data: a");
+    p.feed("b\r");
+    p.feed("\ndata: c\r\n\r\n");
+    assert.deepEqual(p.messages.slice(1).map((m) => m.data), ["ab\nc"]);
+  });
 });
