@@ -126,7 +126,12 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
       }, () => {});
     },
     onLost(cause) {
-      const detail = redactSecretsIn(cause, options.url);
+      // A TLS handshake with a plain Redis gets no answer at all.
+      const hint = options.url.protocol === "rediss:" && !everReady &&
+          /timeout/i.test(cause)
+        ? " (rediss:// speaks TLS: is that port a TLS one?)"
+        : "";
+      const detail = redactSecretsIn(cause, options.url) + hint;
       const warned = reported;
       reported = true;
       if (!down) {

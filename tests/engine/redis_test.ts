@@ -454,6 +454,30 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     assert.deepEqual(a.sink.log, [first, next]);
   });
 
+  test("createRedisEngine() with rediss:// against a plain Redis stays unready, refuses appends and says the port may not speak TLS", async () => {
+    const warnings: string[] = [];
+    const log = {
+      debug() {},
+      info() {},
+      warn: (message: string) => void warnings.push(message),
+      error() {},
+    };
+    const engine = createRedisEngine({
+      url: new URL(`rediss://127.0.0.1:${redis.port}`),
+      log,
+    });
+    engines.push(engine);
+    const topic = createHub().addTopic(`p${paths++}`, "unused");
+    engine.open(topic);
+    await waitFor(() => warnings.length > 0, 15_000, "a warning");
+    assert.match(warnings[0], /is that port a TLS one\?/);
+    assert.equal(engine.status!.connected, false);
+    await assert.rejects(
+      Promise.resolve(engine.append(topic, "x")),
+      EngineUnavailableError,
+    );
+  });
+
   test("createRedisEngine() refuses an append at once while Redis is down, and stores again once it is back", async () => {
     const path = `p${paths++}`;
     const a = await node(path);
