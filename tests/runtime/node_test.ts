@@ -96,6 +96,32 @@ describe("node runtime adapter", () => {
     assert.deepEqual(ws.calls, []);
   });
 
+  test("node adapter: closing a sink writes the frames batched this turn before the close frame, and nothing after it", async () => {
+    const ws = fakeWs();
+    const sink = support.createSink(ws, "raw");
+    const written = () => ws.writes.reduce((sum, w) => sum + w.byteLength, 0);
+    let writtenAtClose = -1;
+    const close = ws.close;
+    ws.close = (code, reason) => {
+      writtenAtClose = written();
+      close(code, reason);
+    };
+    sink.send(new StreamEvent({ epoch: "e", seq: 0 }, "a"));
+    sink.send(new StreamEvent({ epoch: "e", seq: 1 }, "b"));
+    assert.equal(written(), 0, "batched for the end of the turn");
+    sink.close(1001, "going away");
+    // Two text frames of 1 byte (2 bytes of header each), then the close.
+    assert.equal(writtenAtClose, 6, "the turn's frames went out first");
+    assert.deepEqual(ws.calls, ["close 1001 going away"]);
+    assert.equal(
+      Buffer.concat(ws.writes).toString("latin1"),
+      "\x81\x01a\x81\x01b",
+    );
+    sink.send(new StreamEvent({ epoch: "e", seq: 2 }, "c"));
+    await nextTurn();
+    assert.equal(written(), 6, "nothing written after the close frame");
+  });
+
   test("node adapter: a hub closes a subscriber whose peer never reads with 1008 once its queue passes -max-queue, and not before", async () => {
     const maxQueueBytes = 64 * 1024;
     const hub = createHub({ maxQueueBytes });
