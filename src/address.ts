@@ -5,6 +5,7 @@
  */
 
 import { UsageError } from "./errors.ts";
+import { redactText } from "./redact.ts";
 
 /** A listen address. */
 export interface Address {
@@ -37,7 +38,7 @@ const IPV6 = /^[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?$/;
 export function parseAddress(text: string, flag = "serve-address"): Address {
   const fail = (why: string): never => {
     throw new UsageError(
-      `Cannot parse flag -${flag}: ${why}, received "${text}"`,
+      `Cannot parse flag -${flag}: ${why}, received "${redactText(text)}"`,
     );
   };
   const match = /^(?:\[([^\]]*)\]|([^:[\]]*)):([^:]*)$/.exec(text);
@@ -73,12 +74,16 @@ export function parseUpstreamUrl(text: string, flag = "consume-url"): URL {
     url = new URL(text);
   } catch {
     throw new UsageError(
-      `Cannot parse flag -${flag}: expected a URL such as ws://localhost:8080/events, received "${text}"`,
+      `Cannot parse flag -${flag}: expected a URL such as ws://localhost:8080/events, received "${
+        redactText(text)
+      }"`,
     );
   }
   if (!["ws:", "wss:", "http:", "https:"].includes(url.protocol)) {
     throw new UsageError(
-      `Cannot parse flag -${flag}: expected a ws, wss, http or https URL, received "${text}"`,
+      `Cannot parse flag -${flag}: expected a ws, wss, http or https URL, received "${
+        redactText(text)
+      }"`,
     );
   }
   return url;

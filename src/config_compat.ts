@@ -11,6 +11,7 @@
  */
 
 import { parseAddress } from "./address.ts";
+import { redactText } from "./redact.ts";
 import { UsageError } from "./errors.ts";
 
 /** Parsed flag values, by flag name. */
@@ -89,7 +90,9 @@ export function splitEndpoint(
   const slash = text.indexOf("/");
   const address = slash < 0 ? text : text.slice(0, slash);
   const fail = (why: string): never => {
-    throw new UsageError(`Cannot parse ${source}: ${why}, received "${text}"`);
+    throw new UsageError(
+      `Cannot parse ${source}: ${why}, received "${redactText(text)}"`,
+    );
   };
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text);
   if (scheme !== null) {

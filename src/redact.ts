@@ -100,3 +100,29 @@ function safeDecode(text: string): string {
     return text;
   }
 }
+
+/**
+ * Hides credentials in text that should hold a URL or an address but may
+ * not parse (a bad flag value quoted in its error message): a user and
+ * password before `@` and the values of secret-like query parameters
+ * become `***`, and so does a fragment.
+ *
+ * @example Usage
+ * ```ts
+ * import { redactText } from "./redact.ts";
+ * redactText("ftp://alice:pw@h/e?token=abc"); // "ftp://***@h/e?token=***"
+ * ```
+ *
+ * @param text The text as given.
+ * @returns The text with its credentials replaced by `***`.
+ */
+export function redactText(text: string): string {
+  return text
+    .replace(/^((?:[a-z][a-z0-9+.-]*:)?\/\/)?[^/?#]*@/i, `$1${HIDDEN}@`)
+    .replace(
+      /([?&;])([^=&;#]*)=([^&;#]*)/g,
+      (all, sep: string, name: string) =>
+        isSecretName(safeDecode(name)) ? `${sep}${name}=${HIDDEN}` : all,
+    )
+    .replace(/#.*$/s, `#${HIDDEN}`);
+}

@@ -94,4 +94,25 @@ describe("parseUpstreamUrl()", () => {
       usageError("-x", '"::"'),
     );
   });
+
+  test("parseUpstreamUrl() and parseAddress() quote a bad value with its credentials hidden", () => {
+    const bad = [
+      () => parseUpstreamUrl("ftp://alice:secretpw@h:1/e?token=TOKSEC#FRAGSEC"),
+      () => parseUpstreamUrl("ws://alice:secretpw@h:99999/e?jwt=TOKSEC"),
+      () => parseUpstreamUrl("ws://alice:sec retpw@[h/e?x=1&%74oken=TOKSEC"),
+      () => parseAddress("alice:secretpw@h:1", "consume-address"),
+    ];
+    for (const parse of bad) {
+      assert.throws(parse, (error: Error) => {
+        assert.match(error.message, /Cannot parse flag/);
+        assert.match(error.message, /\*\*\*/);
+        for (
+          const secret of ["alice", "secretpw", "sec ret", "TOKSEC", "FRAGSEC"]
+        ) {
+          assert.equal(error.message.includes(secret), false, error.message);
+        }
+        return true;
+      });
+    }
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { redactSecretsIn, redactUrl } from "../src/redact.ts";
+import { redactSecretsIn, redactText, redactUrl } from "../src/redact.ts";
 
 describe("redactUrl()", () => {
   test("redactUrl() hides the user, the password and a token parameter", () => {
@@ -74,5 +74,16 @@ describe("redactSecretsIn()", () => {
       redactSecretsIn("connection refused", url),
       "connection refused",
     );
+  });
+});
+
+describe("redactText()", () => {
+  test("redactText() hides a user, secret parameters and a fragment in text that may not parse, keeping the rest", () => {
+    assert.equal(
+      redactText("ws://alice:sec ret@h:99999/e?format=json&jwt=J&%74oken=T#F"),
+      "ws://***@h:99999/e?format=json&jwt=***&%74oken=***#***",
+    );
+    assert.equal(redactText("alice:pw@h:1/events"), "***@h:1/events");
+    assert.equal(redactText("localhost:8080/events"), "localhost:8080/events");
   });
 });
