@@ -49,19 +49,27 @@ async function startInstance(): Promise<Instance> {
     "-buffer",
     "100",
   ]);
-  await waitFor(
-    () =>
-      /Serving on: \S+/.test(child.stdout()) || child.proc.exitCode !== null,
-    20_000,
-    "Serving on:",
-  );
-  const port = Number(
-    /Serving on: ws:\/\/[^\s]*:(\d+)\//.exec(
-      child.stdout(),
-    )?.[1],
-  );
-  assert.ok(port > 0, `no port in ${child.stdout()} ${child.stderr()}`);
-  assert.match(child.stderr(), /SIGUSR2 runs a full garbage collection/);
+  let port: number;
+  try {
+    await waitFor(
+      () =>
+        /Serving on: \S+/.test(child.stdout()) ||
+        child.proc.exitCode !== null,
+      20_000,
+      "Serving on:",
+    );
+    port = Number(
+      /Serving on: ws:\/\/[^\s]*:(\d+)\//.exec(
+        child.stdout(),
+      )?.[1],
+    );
+    assert.ok(port > 0, `no port in ${child.stdout()} ${child.stderr()}`);
+    assert.match(child.stderr(), /SIGUSR2 runs a full garbage collection/);
+  } catch (error) {
+    // A child left running would keep the test file alive.
+    await child.stop("SIGKILL");
+    throw error;
+  }
   const collections = () =>
     child.stderr().split("garbage collected on SIGUSR2").length - 1;
   return {

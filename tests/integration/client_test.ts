@@ -18,6 +18,7 @@ import {
   subscribe,
 } from "../../src/client.ts";
 import {
+  type Child,
   freePort,
   ROOT,
   runtimeCommand,
@@ -47,6 +48,23 @@ async function take(
   return got;
 }
 
+/** Waits until `/readyz` answers 200 (the engine is connected). */
+async function waitReady(http: string): Promise<void> {
+  let last = "no answer";
+  const deadline = Date.now() + WAIT_MS;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`${http}/readyz`);
+      last = `${response.status} ${await response.text()}`;
+      if (response.status === 200) return;
+    } catch (error) {
+      last = String(error);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${http}/readyz never answered 200 (last: ${last})`);
+}
+
 function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -65,17 +83,17 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
       "127.0.0.1:0",
       "--no-produce",
     ]);
+    // Start both iterations (they connect on the first next()) and wait
+    // until both are connected before publishing.
+    const open = { ws: false, sse: false };
+    const wsOpen = subscribe(hub.url, {
+      onState: (s) => (open.ws ||= s === "open"),
+    });
+    const sseOpen = subscribe(`${hub.http}/events`, {
+      onState: (s) => (open.sse ||= s === "open"),
+    });
     try {
       const bytes = new Uint8Array([0, 1, 2, 250, 255, 10, 13]);
-      // Start both iterations (they connect on the first next()) and wait
-      // until both are connected before publishing.
-      const open = { ws: false, sse: false };
-      const wsOpen = subscribe(hub.url, {
-        onState: (s) => (open.ws ||= s === "open"),
-      });
-      const sseOpen = subscribe(`${hub.http}/events`, {
-        onState: (s) => (open.sse ||= s === "open"),
-      });
       const got = Promise.all([take(wsOpen, 2), take(sseOpen, 2)]);
       await waitFor(() => open.ws && open.sse, WAIT_MS, "both connected");
       const text = await publish(`${hub.http}/events`, "héllo\nworld");
@@ -88,9 +106,11 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
         assert.ok(events[1].data instanceof Uint8Array, "bytes stay bytes");
         assert.deepEqual([...events[1].data], [...bytes]);
       }
+    } finally {
+      // Also after a failed assertion: an open subscription reconnects for
+      // ever and would keep the test file running.
       wsOpen.close();
       sseOpen.close();
-    } finally {
       await hub.stop();
     }
   });
@@ -133,6 +153,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
       "--publish-token",
       "pub-secret",
     ]);
+    const subscriptions: { close(): void }[] = [];
     try {
       const refused = await publish(`${hub.http}/events`, "x", {
         token: "wrong",
@@ -147,6 +168,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
         token: "wrong",
         onState: (_, detail) => states.push(detail),
       });
+      subscriptions.push(denied);
       const deniedLoop = take(denied, 1);
       await waitFor(
         () => states.some((s) => /answered 401/.test(s)),
@@ -163,6 +185,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
         token: "sub-secret",
         onState,
       });
+      subscriptions.push(ws, sse);
       const got = Promise.all([take(ws, 1), take(sse, 1)]);
       await waitFor(() => opened.length === 2, WAIT_MS, "both connected");
       const { id } = await publish(`${hub.http}/events`, "ok", {
@@ -171,9 +194,8 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
       const [a, b] = await withTimeout(got, "events with tokens");
       assert.equal(a[0].id, id);
       assert.equal(b[0].id, id);
-      ws.close();
-      sse.close();
     } finally {
+      for (const subscription of subscriptions) subscription.close();
       await hub.stop();
     }
   });
@@ -182,6 +204,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
     test(`${transport}: resumes across a relay restart on the same port with nothing lost or repeated`, async () => {
       let producer: Service | undefined;
       let relay: Service | undefined;
+      let events: ReturnType<typeof subscribe> | undefined;
       try {
         // Published by hand, not a demo producer: what arrives after the
         // restart is then sure to come over the new connection, not from
@@ -207,25 +230,29 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
         );
         const url = transport === "ws" ? relay.url : `${relay.http}/events`;
         let opens = 0;
-        const events = subscribe(url, {
+        const subscription = subscribe(url, {
           onState: (s) => s === "open" && opens++,
         });
+        events = subscription;
         const ids: string[] = [];
         const send = async (n: number) => {
           for (let i = 0; i < n; i++) {
             ids.push((await publish(`${producer!.http}/events`, `e${i}`)).id);
           }
         };
-        const first = take(events, 10);
+        const first = take(subscription, 10);
         await waitFor(() => opens === 1, WAIT_MS, "connected");
         await send(10);
         assert.equal((await withTimeout(first, "first events")).length, 10);
+        // Killed only once the subscriber has all of the first ten: the
+        // next ten are published while the relay is down, so they can only
+        // come over a new connection.
         await relay.stop("SIGKILL");
         await send(10); // while the relay is down
         relay = await startService(relayArgs);
         await send(10);
         const rest = await withTimeout(
-          take(events, 20),
+          take(subscription, 20),
           "events after restart",
         );
         const all = [...(await first), ...rest];
@@ -235,8 +262,10 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
           "every event once, in order",
         );
         assert.ok(opens >= 2, `reconnected (${opens} opens)`);
-        events.close();
       } finally {
+        // Also after a failure: a subscription left open keeps reconnecting
+        // and the test file never ends.
+        events?.close();
         await relay?.stop();
         await producer?.stop();
       }
@@ -247,6 +276,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
     const redis = await startRedis();
     let origin: Service | undefined;
     let other: Service | undefined;
+    const subscriptions: { close(): void }[] = [];
     try {
       const port = await freePort();
       const args = (p: number) => [
@@ -257,9 +287,11 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
         redis.url,
       ];
       origin = await startService(args(port));
+      await waitReady(origin.http);
       // A second instance on the same Redis takes the publishes, also while
       // the origin is down.
       other = await startService(args(0));
+      await waitReady(other.http);
       const gaps: GapNotice[] = [];
       const opened = { ws: 0, sse: 0 };
       const ws = subscribe(origin.url, {
@@ -270,6 +302,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
         onGap: (gap) => gaps.push(gap),
         onState: (state) => state === "open" && opened.sse++,
       });
+      subscriptions.push(ws, sse);
       const got = Promise.all([take(ws, 30), take(sse, 30)]);
       await waitFor(() => opened.ws + opened.sse === 2, WAIT_MS, "connected");
       const ids: string[] = [];
@@ -284,15 +317,17 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
       await origin.stop("SIGKILL");
       await send(10);
       origin = await startService(args(port));
+      // "Serving on" comes before the engine is connected to Redis: until
+      // then the origin answers 503, so wait for it to be ready.
+      await waitReady(origin.http);
       await send(10);
       const [overWs, overSse] = await withTimeout(got, "30 events each");
       assert.deepEqual(overWs.map((e) => e.id), ids);
       assert.deepEqual(overSse.map((e) => e.id), ids);
       assert.ok(opened.ws >= 2 && opened.sse >= 2, "both reconnected");
       assert.deepEqual(gaps, []);
-      ws.close();
-      sse.close();
     } finally {
+      for (const subscription of subscriptions) subscription.close();
       await origin?.stop();
       await other?.stop();
       await redis.stop();
@@ -303,10 +338,10 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
     const port = await freePort();
     const args = ["--serve-address", `127.0.0.1:${port}`, "--no-produce"];
     let hub = await startService(args);
+    const controller = new AbortController();
     try {
       const gaps: GapNotice[] = [];
       const opened: number[] = [];
-      const controller = new AbortController();
       const events = subscribe(`${hub.http}/events`, {
         lastEventId: "zzzzzz-41",
         signal: controller.signal,
@@ -341,6 +376,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
       controller.abort();
       await withTimeout(loop, "the loop to end on abort");
     } finally {
+      controller.abort();
       await hub.stop();
     }
   });
@@ -351,16 +387,16 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
       "127.0.0.1:0",
       "--no-produce",
     ]);
+    const details: string[] = [];
+    let open = false;
+    const events = subscribe(hub.url, {
+      maxQueue: 8,
+      onState: (s, detail) => {
+        details.push(detail);
+        open ||= s === "open";
+      },
+    });
     try {
-      const details: string[] = [];
-      let open = false;
-      const events = subscribe(hub.url, {
-        maxQueue: 8,
-        onState: (s, detail) => {
-          details.push(detail);
-          open ||= s === "open";
-        },
-      });
       const got: ClientEvent[] = [];
       const loop = (async () => {
         for await (const event of events) {
@@ -383,6 +419,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
         `the queue filled and paused: ${details.join(" | ")}`,
       );
     } finally {
+      events.close();
       await hub.stop();
     }
   });
@@ -400,11 +437,13 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
         // Nothing listens there: the client waits between retries.
         url = `ws://127.0.0.1:${await freePort()}/events`;
       }
+      let started: Child | undefined;
       try {
         const [command, base] = runtimeCommand(
           join(ROOT, "tests/integration/_client_abort.ts"),
         );
         const child = startChild(command, [...base, url, mode]);
+        started = child;
         await waitFor(
           () =>
             /stopped after/.test(child.stdout()) ||
@@ -437,6 +476,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
           `${mode}: exited ${Date.now() - stoppedAt} ms after stopping`,
         );
       } finally {
+        await started?.stop("SIGKILL");
         await hub.stop();
       }
     });

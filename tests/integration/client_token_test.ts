@@ -18,6 +18,7 @@ import {
 import { makeKey, nowSeconds } from "../http/_jwt_keys.ts";
 import { join } from "node:path";
 import {
+  type Child,
   ROOT,
   runtimeCommand,
   startChild,
@@ -92,17 +93,22 @@ describe("client module with expiring tokens", { timeout: 120_000 }, () => {
         const loop = (async () => {
           for await (const event of events) resumed.push(event);
         })();
-        await waitFor(
-          () =>
-            calls >= 2 && resumed.length > 0 &&
-            published.length > 0 &&
-            published.indexOf(resumed.at(-1)!.id!) >
-              published.indexOf(got.at(-1)!.id!) + 60,
-          20_000,
-          `${kind}: events after a second token`,
-        );
-        events.close();
-        await loop;
+        try {
+          await waitFor(
+            () =>
+              calls >= 2 && resumed.length > 0 &&
+              published.length > 0 &&
+              published.indexOf(resumed.at(-1)!.id!) >
+                published.indexOf(got.at(-1)!.id!) + 60,
+            20_000,
+            `${kind}: events after a second token`,
+          );
+        } finally {
+          // Also on failure: an open subscription reconnects for ever and
+          // would keep the test file running.
+          events.close();
+          await loop;
+        }
         const all = [...got, ...resumed].map((e) => e.id!);
         const start = published.indexOf(all[0]);
         assert.deepEqual(
@@ -111,7 +117,12 @@ describe("client module with expiring tokens", { timeout: 120_000 }, () => {
           `${kind}: every event once, in order, across both expiries`,
         );
       });
-      await Promise.all(runs);
+      // Both runs end (each closes its subscription) before the service
+      // stops, also when one fails.
+      const results = await Promise.allSettled(runs);
+      for (const result of results) {
+        if (result.status === "rejected") throw result.reason;
+      }
     } finally {
       publishing = false;
       await publisher.catch(() => {});
@@ -131,13 +142,14 @@ describe("client module with expiring tokens", { timeout: 120_000 }, () => {
       "--jwt-leeway",
       "0",
     ]);
+    let started: Child | undefined;
     try {
       const token = await key.sign({
         wsevent: { subscribe: ["events"] },
         exp: nowSeconds() + 2,
       });
       const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
-      const child = startChild(command, [
+      const child = started = startChild(command, [
         ...base,
         "subscribe",
         `${service.http}/events`,
@@ -160,6 +172,8 @@ describe("client module with expiring tokens", { timeout: 120_000 }, () => {
         ),
       );
     } finally {
+      // A child that never exited (the expiry went unnoticed) is killed.
+      await started?.stop("SIGKILL");
       await service.stop();
     }
   });

@@ -313,18 +313,36 @@ describe(
   },
   () => {
     before(async () => {
-      const origin = await startService(serviceArgs([]));
-      const proxies: FaultProxy[] = [await startFaultProxy(origin.port)];
-      const relay1 = await startService(serviceArgs([
-        "-consume-url",
-        `ws://127.0.0.1:${proxies[0].port}/events`,
-      ]));
-      proxies.push(await startFaultProxy(relay1.port));
-      const relay2 = await startService(serviceArgs([
-        "-consume-url",
-        `http://127.0.0.1:${proxies[1].port}/events`,
-      ]));
-      proxies.push(await startFaultProxy(relay2.port));
+      // What is started before `chain` is complete is stopped here if a
+      // later start fails: a process left running would hang the file.
+      const services: Service[] = [];
+      const proxies: FaultProxy[] = [];
+      const start = async (args: string[]): Promise<Service> => {
+        const service = await startService(serviceArgs(args));
+        services.push(service);
+        return service;
+      };
+      let origin: Service;
+      let relay1: Service;
+      let relay2: Service;
+      try {
+        origin = await start([]);
+        proxies.push(await startFaultProxy(origin.port));
+        relay1 = await start([
+          "-consume-url",
+          `ws://127.0.0.1:${proxies[0].port}/events`,
+        ]);
+        proxies.push(await startFaultProxy(relay1.port));
+        relay2 = await start([
+          "-consume-url",
+          `http://127.0.0.1:${proxies[1].port}/events`,
+        ]);
+        proxies.push(await startFaultProxy(relay2.port));
+      } catch (error) {
+        for (const proxy of proxies) await proxy.close();
+        for (const service of services) await service.stop();
+        throw error;
+      }
       const at = `127.0.0.1:${proxies[2].port}/events`;
       chain = {
         origin,

@@ -46,11 +46,17 @@ async function startDenoServe(args: string[]): Promise<Service> {
   ]);
   let exited = false;
   child.exited.then(() => (exited = true));
-  await waitFor(
-    () => /Serving on: \S+/.test(child.stdout()) || exited,
-    20_000,
-    "Serving on:",
-  );
+  try {
+    await waitFor(
+      () => /Serving on: \S+/.test(child.stdout()) || exited,
+      20_000,
+      "Serving on:",
+    );
+  } catch (error) {
+    // A child left running would keep the test file alive.
+    await child.stop("SIGKILL");
+    throw error;
+  }
   assert.equal(exited, false, `deno exited early: ${child.stderr()}`);
   const url = /Serving on: (\S+)/.exec(child.stdout())![1];
   const port = Number(new URL(url).port);

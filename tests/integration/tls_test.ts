@@ -16,6 +16,7 @@ import process from "node:process";
 import { connect as connectTls, type TLSSocket } from "node:tls";
 import { after, before, describe, test } from "node:test";
 import {
+  type Child,
   connectWs,
   ROOT,
   RUNTIME,
@@ -196,6 +197,24 @@ function serveArgs(dir: string, extra: string[] = []): string[] {
   ];
 }
 
+/**
+ * The child's exit, or null if it still ran after `ms` (it is then killed):
+ * no process or timer outlives the test.
+ */
+async function exitedWithin(
+  child: Child,
+  ms: number,
+): Promise<{ code: number | null; signal: string | null } | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const result = await Promise.race([
+    child.exited,
+    new Promise<null>((r) => (timer = setTimeout(() => r(null), ms))),
+  ]);
+  clearTimeout(timer);
+  if (result === null) await child.stop("SIGKILL");
+  return result;
+}
+
 describe("wsevent --tls-cert --tls-key", () => {
   let dir: string;
   let ca: Cert;
@@ -261,11 +280,7 @@ describe("wsevent --tls-cert --tls-key", () => {
       "--tls-key",
       join(dir, "live.key"),
     ]);
-    const result = await Promise.race([
-      child.exited,
-      new Promise<null>((r) => setTimeout(() => r(null), 20_000)),
-    ]);
-    if (result === null) await child.stop("SIGKILL");
+    const result = await exitedWithin(child, 20_000);
     assert.equal(result?.code, 1, child.stderr());
     assert.match(
       child.stderr(),
@@ -449,11 +464,7 @@ describe("wsevent TLS flags and files that cannot be used", () => {
   async function run(args: string[]) {
     const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
     const child = startChild(command, [...base, ...args]);
-    const result = await Promise.race([
-      child.exited,
-      new Promise<null>((r) => setTimeout(() => r(null), 20_000)),
-    ]);
-    if (result === null) await child.stop("SIGKILL");
+    const result = await exitedWithin(child, 20_000);
     return { code: result?.code, stderr: child.stderr() };
   }
 
@@ -552,8 +563,8 @@ describe("Deno least privilege with TLS and a JWT key file (spawns Deno on every
       "--no-prompt",
       ...args(),
     ]);
-    const result = await child.exited;
-    assert.equal(result.code, 2, child.stderr());
+    const result = await exitedWithin(child, 20_000);
+    assert.equal(result?.code, 2, child.stderr());
     assert.match(
       child.stderr(),
       /Cannot (read flag -tls-cert file|use flag -jwt-key: Cannot read the JWT key file)/,
