@@ -3,7 +3,7 @@
  * runner builds it and run against a real wsevent server on this runtime:
  * the ready/go/result exchange, nothing lost or duplicated over WebSocket
  * and SSE, flat out and at a steady rate, and an error line for bad input.
- * The server pings every 100 ms, so the client has to answer pings too.
+ * The server pings every 250 ms, so the client has to answer pings too.
  * A fake server then sends what wsevent does not: fragmented frames, 16 and
  * 64-bit lengths, pings between messages, SSE with CRLF, ids, comments and
  * close-delimited bodies, each message split across two reads.
@@ -273,8 +273,10 @@ function config(
     ...options,
     payloadBytes: 64,
     connectConcurrency: 8,
-    quietMs: 2000,
-    deadlineMs: 10_000,
+    // Wide: a quiet spell ends the wait early (counted lost), and a loaded
+    // 2-core machine can stall a process for a second or more.
+    quietMs: 5000,
+    deadlineMs: 15_000,
     subscriberKind: "raw",
   };
 }
@@ -320,8 +322,10 @@ describe("bench/native/client.c", { timeout: 90_000 }, () => {
       "--serve-address",
       "127.0.0.1:0",
       "--no-produce",
+      // Pings during every run, so the client must answer them; 100 ms
+      // closed a subscriber the loaded machine kept from answering in time.
       "--heartbeat",
-      "100",
+      "250",
     ]);
   });
 

@@ -268,15 +268,33 @@ describe("browser live view", () => {
           0,
         );
         assert.equal(await page.textContent("#gaps"), "0");
-        // Read together: events keep coming (one per 100 ms), so the newest
-        // row read above may already be older than #last-id now.
-        const shown = await page.evaluate(() => ({
-          last: document.getElementById("last-id")?.textContent,
-          newest: document.querySelector<HTMLElement>(
-            '#events li[data-kind="message"]',
-          )?.dataset.id,
-        }));
-        assert.equal(shown.last, shown.newest);
+        // #last-id shows an event as it arrives, its row comes with the next
+        // animation frame, and events keep coming (one per 100 ms): the two
+        // are compared inside animation frames, after the view's flush,
+        // until they agree (a view whose #last-id is off never does).
+        await page.waitForFunction(
+          () => {
+            const last = document.getElementById("last-id")?.textContent;
+            const newest = document.querySelector<HTMLElement>(
+              '#events li[data-kind="message"]',
+            )?.dataset.id;
+            return last !== undefined && last !== "" && last === newest;
+          },
+          undefined,
+          { timeout: WAIT_MS, polling: "raf" },
+        ).catch(async (error) => {
+          const shown = await page.evaluate(() => ({
+            last: document.getElementById("last-id")?.textContent,
+            newest: document.querySelector<HTMLElement>(
+              '#events li[data-kind="message"]',
+            )?.dataset.id,
+          }));
+          throw new Error(
+            `#last-id never matched the newest row: ${
+              JSON.stringify(shown)
+            }: ${error}`,
+          );
+        });
         assert.deepEqual(errors, [], "no script error on the page");
 
         const dir = join(ROOT, ".tmp", "browser");
