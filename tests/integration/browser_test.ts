@@ -270,31 +270,39 @@ describe("browser live view", () => {
         assert.equal(await page.textContent("#gaps"), "0");
         // #last-id shows an event as it arrives, its row comes with the next
         // animation frame, and events keep coming (one per 100 ms): the two
-        // are compared inside animation frames, after the view's flush,
-        // until they agree (a view whose #last-id is off never does).
-        await page.waitForFunction(
-          () => {
-            const last = document.getElementById("last-id")?.textContent;
-            const newest = document.querySelector<HTMLElement>(
-              '#events li[data-kind="message"]',
-            )?.dataset.id;
-            return last !== undefined && last !== "" && last === newest;
-          },
-          undefined,
-          { timeout: WAIT_MS, polling: "raf" },
-        ).catch(async (error) => {
-          const shown = await page.evaluate(() => ({
-            last: document.getElementById("last-id")?.textContent,
-            newest: document.querySelector<HTMLElement>(
-              '#events li[data-kind="message"]',
-            )?.dataset.id,
-          }));
-          throw new Error(
-            `#last-id never matched the newest row: ${
-              JSON.stringify(shown)
-            }: ${error}`,
-          );
-        });
+        // are read together right after the view adds rows (a mutation
+        // observer runs before any other event can arrive), three times.
+        const shown = await page.evaluate(
+          (waitMs) =>
+            new Promise<{ last?: string | null; newest?: string }[]>(
+              (resolve, reject) => {
+                const list = document.getElementById("events")!;
+                const seen: { last?: string | null; newest?: string }[] = [];
+                const timer = setTimeout(() => {
+                  observer.disconnect();
+                  reject(new Error(`only ${seen.length} flushes seen`));
+                }, waitMs);
+                const observer = new MutationObserver(() => {
+                  seen.push({
+                    last: document.getElementById("last-id")?.textContent,
+                    newest: list.querySelector<HTMLElement>(
+                      'li[data-kind="message"]',
+                    )?.dataset.id,
+                  });
+                  if (seen.length < 3) return;
+                  observer.disconnect();
+                  clearTimeout(timer);
+                  resolve(seen);
+                });
+                observer.observe(list, { childList: true });
+              },
+            ),
+          WAIT_MS,
+        );
+        for (const { last, newest } of shown) {
+          assert.ok(newest, JSON.stringify(shown));
+          assert.equal(last, newest, JSON.stringify(shown));
+        }
         assert.deepEqual(errors, [], "no script error on the page");
 
         const dir = join(ROOT, ".tmp", "browser");
