@@ -332,6 +332,24 @@ function serverError(): Response {
   });
 }
 
+/**
+ * Closes the connection after an answer given without reading the request's
+ * body (a 404, a refused publish): Bun would otherwise keep waiting for
+ * that body, with no idle timeout, so a client sending it a byte now and
+ * then (or never) held the connection for ever.
+ */
+function closeIfBodyLeft(request: Request, response: Response): Response {
+  if (
+    request.method === "GET" || request.bodyUsed || request.body === null
+  ) return response;
+  try {
+    response.headers.set("connection", "close");
+  } catch {
+    // Immutable headers: nothing this answer can say.
+  }
+  return response;
+}
+
 function serve(
   fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
   options: ServeOptions,
@@ -348,10 +366,14 @@ function serve(
       fetch: (request: Request, server: unknown) => {
         const response = fetch(request, server);
         if (response instanceof Promise) {
-          // An upgrade that waited for a JWT check.
-          return response.then((r) => r === UPGRADED ? undefined : r);
+          // An upgrade that waited for a JWT check, or a publish.
+          return response.then((r) =>
+            r === UPGRADED ? undefined : closeIfBodyLeft(request, r)
+          );
         }
-        return response === UPGRADED ? undefined : response;
+        return response === UPGRADED
+          ? undefined
+          : closeIfBodyLeft(request, response);
       },
       // Never Bun's development error page (working directory, paths, stack
       // and source lines), whatever NODE_ENV says: a plain 500 instead.

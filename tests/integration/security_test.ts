@@ -521,6 +521,7 @@ for (const server of SERVERS) {
 function slowPost(
   port: number,
   untilClosed: boolean,
+  path = "/events",
 ): Promise<{ answer: string; answeredMs: number; closedMs: number }> {
   return new Promise((resolve) => {
     const start = Date.now();
@@ -539,7 +540,7 @@ function slowPost(
     socket.setEncoding("latin1");
     socket.on("connect", () =>
       socket.write(
-        "POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n" +
+        `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n` +
           "Content-Length: 1000\r\n\r\nx",
       ));
     socket.on("data", (chunk: string) => {
@@ -584,6 +585,24 @@ for (const server of SERVERS) {
         assert.equal(statusOf(answer), 408, answer);
         assert.ok(answeredMs < 5000, `answered after ${answeredMs} ms`);
         assert.match(answer, /body_timeout/);
+        if (server.name !== "Deno.serve") {
+          assert.ok(closedMs >= 0 && closedMs < 5000, `closed: ${closedMs}`);
+        }
+      },
+    );
+
+    test(
+      server.name === "Deno.serve"
+        ? "a POST answered without its body being read (404) is answered at once (Deno.serve keeps the connection until the client ends it: its server waits for the body)"
+        : "a POST answered without its body being read (404) is answered at once and the connection is closed, not held while the body trickles",
+      async () => {
+        const { answer, answeredMs, closedMs } = await slowPost(
+          hub.port,
+          server.name !== "Deno.serve",
+          "/nope",
+        );
+        assert.equal(statusOf(answer), 404, answer);
+        assert.ok(answeredMs < 5000, `answered after ${answeredMs} ms`);
         if (server.name !== "Deno.serve") {
           assert.ok(closedMs >= 0 && closedMs < 5000, `closed: ${closedMs}`);
         }
