@@ -366,3 +366,25 @@ export function nginxTemplate(): string {
 export function seqOf(id: string): number {
   return Number(id.slice(id.lastIndexOf("-") + 1));
 }
+
+/** One line of `cli.ts subscribe URL --json`: an event, or a control message. */
+export interface SubscriberLine {
+  id?: string;
+  data?: string;
+  type?: string;
+}
+
+/** Runs `cli.ts subscribe URL --json` (it reconnects and resumes by itself) and parses its stdout lines. */
+export function startSubscriber(
+  url: string,
+): Child & { lines(): SubscriberLine[] } {
+  const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
+  const child = startChild(command, [...base, "subscribe", url, "--json"]);
+  return {
+    ...child,
+    lines: () =>
+      child.stdout().split("\n").filter((l) => l !== "").map((l) =>
+        JSON.parse(l) as SubscriberLine
+      ),
+  };
+}

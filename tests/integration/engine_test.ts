@@ -21,6 +21,7 @@ import {
   startChild,
   startNginx,
   startService,
+  startSubscriber,
   waitFor,
   type WsClient,
 } from "./_helpers.ts";
@@ -80,25 +81,6 @@ function wsIds(client: WsClient): string[] {
 
 function sseIds(client: SseClient): string[] {
   return client.messages.map((m) => m.event === "gap" ? "gap" : m.id);
-}
-
-interface Line {
-  id?: string;
-  data?: string;
-  type?: string;
-}
-
-/** `cli.ts subscribe URL --json`: reconnects and resumes by itself. */
-function subscriber(url: string): Child & { lines(): Line[] } {
-  const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
-  const child = startChild(command, [...base, "subscribe", url, "--json"]);
-  return {
-    ...child,
-    lines: () =>
-      child.stdout().split("\n").filter((l) => l !== "").map((l) =>
-        JSON.parse(l) as Line
-      ),
-  };
 }
 
 function assertContiguous(ids: string[], what: string): void {
@@ -211,7 +193,7 @@ describe("engine: instances on one Redis behind nginx", {
   });
 
   test("SIGKILL the instance a subscriber is on, mid-stream: it resumes on another through nginx with no loss and no duplicate; restarted, the instance answers a resume from before exactly", async () => {
-    const client = subscriber(`ws://127.0.0.1:${nginx.port}/events`);
+    const client = startSubscriber(`ws://127.0.0.1:${nginx.port}/events`);
     const published: string[] = [];
     let publishing = true;
     // Publishes through nginx, which may pick the instance being killed:

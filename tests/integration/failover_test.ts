@@ -1,40 +1,18 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { describe, test } from "node:test";
 import {
-  type Child,
   freePort,
   nginxTemplate,
-  ROOT,
-  runtimeCommand,
   seqOf,
   type Service,
-  startChild,
   startNginx,
   startService,
+  startSubscriber,
+  type SubscriberLine,
   waitFor,
 } from "./_helpers.ts";
 
-interface Line {
-  id?: string;
-  data?: string;
-  type?: string;
-}
-
-/** Runs `cli.ts subscribe URL --json` and parses its stdout lines. */
-function subscriber(url: string): Child & { lines(): Line[] } {
-  const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
-  const child = startChild(command, [...base, "subscribe", url, "--json"]);
-  return {
-    ...child,
-    lines: () =>
-      child.stdout().split("\n").filter((l) => l !== "").map((l) =>
-        JSON.parse(l) as Line
-      ),
-  };
-}
-
-function assertContiguous(lines: Line[]): void {
+function assertContiguous(lines: SubscriberLine[]): void {
   const gaps = lines.filter((l) => l.type === "gap");
   assert.deepEqual(gaps, [], "no gap notice");
   const ids = lines.map((l) => l.id!);
@@ -85,7 +63,7 @@ describe("failover and restarts", { timeout: 90_000 }, () => {
       startService(relayArgs(producer.port, 0)),
     ]);
     const nginx = await startNginx(nginxTemplate(), relays.map((r) => r.port));
-    const client = subscriber(`ws://127.0.0.1:${nginx.port}/events`);
+    const client = startSubscriber(`ws://127.0.0.1:${nginx.port}/events`);
     try {
       await waitFor(
         () => client.lines().length >= 20,
@@ -125,7 +103,7 @@ describe("failover and restarts", { timeout: 90_000 }, () => {
     const end = await startService(
       relayArgs(middlePort, 0, "proxy-events", "the-end"),
     );
-    const client = subscriber(`ws://127.0.0.1:${end.port}/the-end`);
+    const client = startSubscriber(`ws://127.0.0.1:${end.port}/the-end`);
     try {
       await waitFor(
         () => client.lines().length >= 20,
