@@ -1,40 +1,11 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  type Config,
-  formatUsage,
-  parseConfig,
-  parseEnvConfig,
-} from "../src/config.ts";
+import { formatUsage, parseConfig, parseEnvConfig } from "../src/config.ts";
 import { splitEndpoint } from "../src/config_compat.ts";
-import { UsageError } from "../src/errors.ts";
-
-type Env = Record<string, string | undefined>;
-
-function serve(args: readonly string[], env: Env = {}): Config {
-  const command = parseConfig(args, env);
-  if (command.kind !== "serve") throw new Error(`got ${command.kind}`);
-  return command.config;
-}
-
-/** Asserts a UsageError whose message contains every part. */
-function rejects(args: readonly string[], env: Env, ...parts: string[]): void {
-  assert.throws(
-    () => parseConfig(args, env),
-    (error: unknown) => {
-      assert.ok(error instanceof UsageError, `UsageError for ${args}`);
-      for (const part of parts) {
-        assert.ok(
-          error.message.includes(part),
-          `message ${JSON.stringify(error.message)} names ${
-            JSON.stringify(part)
-          }`,
-        );
-      }
-      return true;
-    },
-  );
-}
+import {
+  assertUsageError as rejects,
+  serveConfig as serve,
+} from "./_config.ts";
 
 describe("-serve and -consume endpoints (the original's latest flags)", () => {
   test("-serve splits address and path at the first / in every Go spelling", () => {

@@ -8,36 +8,15 @@ import {
   parseEnvConfig,
 } from "../src/config.ts";
 import { UsageError } from "../src/errors.ts";
+import { assertUsageError, serveConfig } from "./_config.ts";
 
-function serve(
-  args: readonly string[],
-  env: Record<string, string | undefined> = {},
-): Config {
-  const command = parseConfig(args, env);
-  assert.equal(command.kind, "serve");
-  if (command.kind !== "serve") throw new Error("unreachable");
-  return command.config;
-}
+const serve = serveConfig;
 
-/** Asserts a UsageError whose message contains every part. */
+/** Asserts a UsageError (name and code too) whose message contains every part. */
 function rejects(args: readonly string[], ...parts: string[]): void {
-  assert.throws(
-    () => parseConfig(args),
-    (error: unknown) => {
-      assert.ok(error instanceof UsageError, `UsageError for ${args}`);
-      assert.equal(error.name, "UsageError");
-      assert.equal(error.code, "usage");
-      for (const part of parts) {
-        assert.ok(
-          error.message.includes(part),
-          `message ${JSON.stringify(error.message)} names ${
-            JSON.stringify(part)
-          }`,
-        );
-      }
-      return true;
-    },
-  );
+  const error = assertUsageError(args, {}, ...parts);
+  assert.equal(error.name, "UsageError");
+  assert.equal(error.code, "usage");
 }
 
 /** The four spellings Go's flag package accepts for a flag with a value. */

@@ -13,6 +13,7 @@
  */
 
 import process from "node:process";
+import { createSseBroadcast } from "./_sse.ts";
 
 /** The part of Bun's server this file uses (no Bun types under deno check). */
 interface BunServer {
@@ -45,36 +46,7 @@ interface BunGlobal {
 
 const TOPIC = "events";
 const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
-const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
-const encoder = new TextEncoder();
-
-function publishSse(body: string): void {
-  if (streams.size === 0) return;
-  const frame = encoder.encode(
-    `data: ${body.split("\n").join("\ndata: ")}\n\n`,
-  );
-  for (const controller of streams) controller.enqueue(frame);
-}
-
-function subscribeSse(): Response {
-  let own: ReadableStreamDefaultController<Uint8Array> | undefined;
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      own = controller;
-      streams.add(controller);
-      controller.enqueue(encoder.encode(": subscribed\n\n"));
-    },
-    cancel() {
-      if (own) streams.delete(own);
-    },
-  });
-  return new Response(body, {
-    headers: {
-      "content-type": "text/event-stream",
-      "cache-control": "no-cache",
-    },
-  });
-}
+const sse = createSseBroadcast();
 
 async function handle(
   request: Request,
@@ -86,7 +58,7 @@ async function handle(
   if (request.method === "POST") {
     const body = await request.text();
     server.publish(TOPIC, body);
-    publishSse(body);
+    sse.publish(body);
     return new Response(null, { status: 202 });
   }
   if (request.method !== "GET") {
@@ -97,7 +69,7 @@ async function handle(
     return new Response("upgrade failed\n", { status: 400 });
   }
   if (request.headers.get("accept")?.includes("text/event-stream")) {
-    return subscribeSse();
+    return sse.subscribe();
   }
   return new Response("expected a WebSocket upgrade or text/event-stream\n", {
     status: 426,

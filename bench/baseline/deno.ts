@@ -12,22 +12,17 @@
  * @module
  */
 
+import { createSseBroadcast } from "./_sse.ts";
+
 const port = Number(Deno.args[0] ?? "0");
 const sockets = new Set<WebSocket>();
-const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
-const encoder = new TextEncoder();
-
-function sseFrame(body: string): Uint8Array {
-  return encoder.encode(`data: ${body.split("\n").join("\ndata: ")}\n\n`);
-}
+const sse = createSseBroadcast();
 
 function publish(body: string): void {
   for (const socket of sockets) {
     if (socket.readyState === WebSocket.OPEN) socket.send(body);
   }
-  if (streams.size === 0) return;
-  const frame = sseFrame(body);
-  for (const controller of streams) controller.enqueue(frame);
+  sse.publish(body);
 }
 
 function subscribeWebSocket(request: Request): Response {
@@ -36,26 +31,6 @@ function subscribeWebSocket(request: Request): Response {
   socket.onclose = () => sockets.delete(socket);
   socket.onerror = () => sockets.delete(socket);
   return response;
-}
-
-function subscribeSse(): Response {
-  let own: ReadableStreamDefaultController<Uint8Array> | undefined;
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      own = controller;
-      streams.add(controller);
-      controller.enqueue(encoder.encode(": subscribed\n\n"));
-    },
-    cancel() {
-      if (own) streams.delete(own);
-    },
-  });
-  return new Response(body, {
-    headers: {
-      "content-type": "text/event-stream",
-      "cache-control": "no-cache",
-    },
-  });
 }
 
 async function handle(request: Request): Promise<Response> {
@@ -73,7 +48,7 @@ async function handle(request: Request): Promise<Response> {
     return subscribeWebSocket(request);
   }
   if (request.headers.get("accept")?.includes("text/event-stream")) {
-    return subscribeSse();
+    return sse.subscribe();
   }
   return new Response("expected a WebSocket upgrade or text/event-stream\n", {
     status: 426,

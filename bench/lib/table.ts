@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Outcome, Runtime, ServerKind } from "./harness.ts";
+import type { Outcome, Runtime, ServerKind, Sizes } from "./harness.ts";
 
 /** A scenario's outcome per runtime and server kind, or the error that stopped it. */
 export type Results = Map<string, Outcome | Error>;
@@ -55,18 +55,21 @@ const formatPct = (value: number) => `${value.toFixed(0)}%`;
 const formatUs = (value: number) => value.toFixed(2);
 
 /** Describes the rows of every scenario, with sizes in the titles. */
-export function scenarioRows(sizes: {
-  fanoutSubscribers: number;
-  fanoutEvents: number;
-  fanoutInflight: number;
-  steadySubscribers: number;
-  steadyRate: number;
-  steadySeconds: number;
-  idleSubscribers: number;
-  relaySubscribers: number;
-  relayRate: number;
-  enginePublishEvents: number;
-}): ScenarioRows[] {
+export function scenarioRows(
+  sizes: Pick<
+    Sizes,
+    | "fanoutSubscribers"
+    | "fanoutEvents"
+    | "fanoutInflight"
+    | "steadySubscribers"
+    | "steadyRate"
+    | "steadySeconds"
+    | "idleSubscribers"
+    | "relaySubscribers"
+    | "relayRate"
+    | "enginePublishEvents"
+  >,
+): ScenarioRows[] {
   const fanoutSize =
     `${sizes.fanoutSubscribers} subs x ${sizes.fanoutEvents} ev, ${sizes.fanoutInflight} POSTs in flight`;
   const latency = (key: string): Metric => ({
