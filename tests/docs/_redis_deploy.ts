@@ -6,7 +6,6 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -18,6 +17,7 @@ import {
   waitForPort,
 } from "./_deploy_helpers.ts";
 import { ROOT } from "./_plantuml.ts";
+import { run } from "./_unit_checks.ts";
 
 const DEPLOY = join(ROOT, "docs/deploy");
 /** docs/deploy/redis.conf. */
@@ -47,21 +47,6 @@ export function redisDirective(name: string): string | undefined {
     new RegExp(`^${name}\\s`).test(line)
   );
   return lines.at(-1)?.slice(name.length).trim();
-}
-
-/** Runs a command to its end. */
-export function run(
-  command: string,
-  args: string[],
-): { status: number | null; output: string } {
-  const result = spawnSync(command, args, {
-    encoding: "utf8",
-    timeout: 20_000,
-  });
-  if (result.error) {
-    throw new Error(`cannot run ${command}: ${result.error.message}`);
-  }
-  return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 
 /** A redis-server running a test copy of docs/deploy/redis.conf. */

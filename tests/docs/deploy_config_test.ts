@@ -10,7 +10,6 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import {
   mkdirSync,
   mkdtempSync,
@@ -37,6 +36,7 @@ import {
   WS_MESSAGE,
 } from "./_deploy_helpers.ts";
 import { ROOT } from "./_plantuml.ts";
+import { assertKnownKeys, assertVerifies, run } from "./_unit_checks.ts";
 
 const DEPLOY = join(ROOT, "docs/deploy");
 const NGINX_CONF = readFileSync(join(DEPLOY, "nginx.conf"), "utf8");
@@ -70,20 +70,6 @@ function directive(text: string, pattern: RegExp): string {
   const match = pattern.exec(text);
   assert.ok(match, `missing: ${pattern}`);
   return match[1];
-}
-
-function run(
-  command: string,
-  args: string[],
-): { status: number | null; output: string } {
-  const result = spawnSync(command, args, {
-    encoding: "utf8",
-    timeout: 20_000,
-  });
-  if (result.error) {
-    throw new Error(`cannot run ${command}: ${result.error.message}`);
-  }
-  return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 
 /** Every address a test config listens on or proxies to must be 127.0.0.1. */
@@ -315,17 +301,7 @@ describe("docs/deploy/wsevent.service", () => {
   const unit = parseUnit(UNIT);
 
   test("has known sections and keys with valid values", () => {
-    assert.deepEqual([...unit.keys()], ["Unit", "Service", "Install"]);
-    for (const [section, entries] of unit) {
-      for (const [key, text] of entries) {
-        const pattern = UNIT_KEYS[section][key];
-        assert.ok(
-          pattern,
-          `[${section}] ${key} is not a key this test knows (typo?)`,
-        );
-        assert.match(text, pattern, `[${section}] ${key}=${text}`);
-      }
-    }
+    assertKnownKeys(unit, UNIT_KEYS);
   });
 
   test("runs the binary with flags cli.ts accepts, hardened, restarting on failure", () => {
@@ -376,33 +352,13 @@ describe("docs/deploy/wsevent.service", () => {
   });
 
   test("systemd-analyze verify reports nothing (scripts/setup installs systemd)", () => {
-    const probe = spawnSync("systemd-analyze", ["--version"], {
-      encoding: "utf8",
-    });
-    assert.ok(
-      !probe.error && probe.status === 0,
-      "systemd-analyze is not installed: apt-get install systemd (scripts/setup does)",
+    // verify wants ExecStart to exist: point it at /bin/true, keep the rest.
+    assertVerifies(
+      "wsevent.service",
+      UNIT.replace(
+        /^ExecStart=\/usr\/local\/bin\/wsevent/m,
+        "ExecStart=/bin/true",
+      ),
     );
-    const dir = mkdtempSync(join(tmpdir(), "wsevent-unit-"));
-    try {
-      // verify wants ExecStart to exist: point it at /bin/true, keep the rest.
-      const file = join(dir, "wsevent.service");
-      writeFileSync(
-        file,
-        UNIT.replace(
-          /^ExecStart=\/usr\/local\/bin\/wsevent/m,
-          "ExecStart=/bin/true",
-        ),
-      );
-      const result = run("systemd-analyze", ["verify", file]);
-      assert.equal(result.status, 0, result.output);
-      assert.equal(
-        result.output.trim(),
-        "",
-        `systemd-analyze verify complained:\n${result.output}`,
-      );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 });

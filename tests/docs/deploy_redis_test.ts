@@ -9,27 +9,20 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../../mod.ts";
-import {
-  BOOLEAN,
-  parseUnit,
-  type Unit,
-  UNIT_KEYS,
-  unitValue,
-} from "./_deploy_helpers.ts";
+import { BOOLEAN, parseUnit, UNIT_KEYS, unitValue } from "./_deploy_helpers.ts";
 import {
   INSTANCE_UNIT,
   instanceArgs,
   REDIS_UNIT,
   redisDirective,
-  run,
   startRedis,
   type TestRedis,
 } from "./_redis_deploy.ts";
+import { assertKnownKeys, assertVerifies } from "./_unit_checks.ts";
 import { waitFor } from "../integration/_helpers.ts";
 
 const SERVER_TEST = { timeout: 60_000 };
@@ -89,49 +82,6 @@ describe("docs/deploy/redis.conf", () => {
     },
   );
 });
-
-/** Checks every key of a unit against `keys`. */
-function assertKnownKeys(
-  unit: Unit,
-  keys: Record<string, Record<string, RegExp>>,
-): void {
-  assert.deepEqual([...unit.keys()], ["Unit", "Service", "Install"]);
-  for (const [section, entries] of unit) {
-    for (const [key, text] of entries) {
-      const pattern = keys[section][key];
-      assert.ok(
-        pattern,
-        `[${section}] ${key} is not a key this test knows (typo?)`,
-      );
-      assert.match(text, pattern, `[${section}] ${key}=${text}`);
-    }
-  }
-}
-
-/** systemd-analyze verify of `text` saved as `name` must print nothing. */
-function assertVerifies(name: string, text: string): void {
-  const probe = spawnSync("systemd-analyze", ["--version"], {
-    encoding: "utf8",
-  });
-  assert.ok(
-    !probe.error && probe.status === 0,
-    "systemd-analyze is not installed: apt-get install systemd (scripts/setup does)",
-  );
-  const dir = mkdtempSync(join(tmpdir(), "wsevent-unit-"));
-  try {
-    const file = join(dir, name);
-    writeFileSync(file, text);
-    const result = run("systemd-analyze", ["verify", file]);
-    assert.equal(result.status, 0, result.output);
-    assert.equal(
-      result.output.trim(),
-      "",
-      `systemd-analyze verify complained:\n${result.output}`,
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 describe("docs/deploy/wsevent-redis.service", () => {
   const unit = parseUnit(REDIS_UNIT);

@@ -41,6 +41,14 @@ function nextTurn(): Promise<void> {
   return new Promise((resolve) => afterTurn(resolve));
 }
 
+/** A batch and one group that `members` join, in order. */
+function groupWith(...members: Dest[]) {
+  const b = batch();
+  const group = new TurnGroup<Dest>();
+  for (const m of members) b.join(m, group);
+  return { b, group };
+}
+
 /** A batch with two groups. */
 function twoGroups() {
   return { b: batch(), one: new TurnGroup<Dest>(), two: new TurnGroup<Dest>() };
@@ -85,10 +93,8 @@ describe("TurnBatch", () => {
 
 describe("TurnGroup", () => {
   test("TurnGroup members get the turn's chunks as one shared chunk, and nothing more", async () => {
-    const b = batch();
-    const group = new TurnGroup<Dest>();
     const members = [dest("a"), dest("b"), dest("c")];
-    for (const m of members) b.join(m, group);
+    const { b, group } = groupWith(...members);
     b.broadcast(group, bytes("e0 "));
     b.broadcast(group, bytes("e1 "));
     assert.equal(b.queued(members[0]), 6, "group bytes count as queued");
@@ -100,11 +106,9 @@ describe("TurnGroup", () => {
   });
 
   test("TurnGroup member joining mid-turn gets only what was sent after it joined", async () => {
-    const b = batch();
-    const group = new TurnGroup<Dest>();
     const early = dest("early");
     const late = dest("late");
-    b.join(early, group);
+    const { b, group } = groupWith(early);
     b.broadcast(group, bytes("e0 "));
     b.join(late, group);
     b.broadcast(group, bytes("e1 "));
@@ -114,12 +118,9 @@ describe("TurnGroup", () => {
   });
 
   test("TurnGroup keeps a member's own writes in order with the group's chunks", async () => {
-    const b = batch();
-    const group = new TurnGroup<Dest>();
     const a = dest("a");
     const other = dest("other");
-    b.join(a, group);
-    b.join(other, group);
+    const { b, group } = groupWith(a, other);
     b.broadcast(group, bytes("e0 "));
     b.add(a, bytes("gap "));
     b.broadcast(group, bytes("e1 "));
@@ -129,12 +130,9 @@ describe("TurnGroup", () => {
   });
 
   test("TurnGroup member flushed early gets its share once", async () => {
-    const b = batch();
-    const group = new TurnGroup<Dest>();
     const a = dest("a", false);
     const other = dest("other");
-    b.join(a, group);
-    b.join(other, group);
+    const { b, group } = groupWith(a, other);
     b.broadcast(group, bytes("e0 "));
     a.ready = true;
     b.flush(a);
@@ -146,11 +144,9 @@ describe("TurnGroup", () => {
   });
 
   test("TurnGroup members get every chunk when one took its share of several mid-turn", async () => {
-    const b = batch();
-    const group = new TurnGroup<Dest>();
     const early = dest("early");
     const others = [dest("b"), dest("c")];
-    for (const m of [early, ...others]) b.join(m, group);
+    const { b, group } = groupWith(early, ...others);
     b.broadcast(group, bytes("e0 "));
     b.broadcast(group, bytes("e1 "));
     b.flush(early);
@@ -162,10 +158,8 @@ describe("TurnGroup", () => {
   });
 
   test("TurnGroup member that is not ready keeps its share until it is flushed", async () => {
-    const b = batch();
-    const group = new TurnGroup<Dest>();
     const a = dest("a", false);
-    b.join(a, group);
+    const { b, group } = groupWith(a);
     b.broadcast(group, bytes("e0 "));
     await nextTurn();
     b.broadcast(group, bytes("e1 "));
@@ -178,12 +172,9 @@ describe("TurnGroup", () => {
   });
 
   test("TurnGroup member dropped mid-turn gets nothing more", async () => {
-    const b = batch();
-    const group = new TurnGroup<Dest>();
     const a = dest("a");
     const other = dest("other");
-    b.join(a, group);
-    b.join(other, group);
+    const { b, group } = groupWith(a, other);
     b.broadcast(group, bytes("e0 "));
     b.drop(a);
     b.broadcast(group, bytes("e1 "));

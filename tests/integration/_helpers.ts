@@ -134,11 +134,23 @@ export interface Service extends Child {
 }
 
 /** Starts `cli.ts` with `args` on this runtime and waits for "Serving on:". */
-export async function startService(
+export function startService(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<Service> {
-  const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
+  return startServiceWith(runtimeCommand(join(ROOT, "cli.ts")), args, env);
+}
+
+/**
+ * Starts wsevent by `command` (a program and the arguments that make it run
+ * cli.ts, e.g. Deno with narrower permissions), then `args`, and waits for
+ * "Serving on:".
+ */
+export async function startServiceWith(
+  [command, base]: [string, string[]],
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Service> {
   const child = startChild(command, [...base, ...args], env);
   let exited = false;
   child.exited.then(() => (exited = true));

@@ -6,9 +6,14 @@
  * and content type of the test's choosing.
  */
 
-import { createHash } from "node:crypto";
-import { createServer, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { encodeFrame } from "./_raw_ws.ts";
+import {
+  answerSse,
+  answerUpgrade,
+  listenRaw,
+  onRequestHead,
+} from "./_raw_server.ts";
 
 /** One stream a relay opened to the hostile upstream. */
 export interface HostileStream {
@@ -47,8 +52,6 @@ export interface PostAnswer {
   body: string;
 }
 
-const HEAD_END = "\r\n\r\n";
-
 /** One chunk of a chunked HTTP body. */
 export function sseChunk(text: string | Uint8Array): Uint8Array {
   const body = typeof text === "string" ? new TextEncoder().encode(text) : text;
@@ -81,56 +84,29 @@ export function startHostileUpstream(
     body: '{"id":"x-1"}',
   },
 ): Promise<HostileUpstream> {
-  const sockets = new Set<Socket>();
   const requests: string[] = [];
   const streams: HostileStream[] = [];
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {});
-    let head = "";
-    let done = false;
-    socket.on("data", (chunk: Uint8Array) => {
-      if (done) return; // Frames or a body from the relay: ignored.
-      head += new TextDecoder("latin1").decode(chunk);
-      const end = head.indexOf(HEAD_END);
-      if (end < 0) return;
-      done = true;
-      head = head.slice(0, end);
+  return listenRaw((socket) => {
+    onRequestHead(socket, (head) => {
       requests.push(head);
       answer(socket, head, post, streams);
     });
-  });
-  return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null
-        ? address.port
-        : 0;
-      resolve({
-        port,
-        requests,
-        streams,
-        async stream(n, timeoutMs = 20_000) {
-          const deadline = Date.now() + timeoutMs;
-          while (streams.length <= n) {
-            if (Date.now() > deadline) {
-              throw new Error(
-                `No stream ${n} from the relay in ${timeoutMs} ms`,
-              );
-            }
-            await new Promise((r) => setTimeout(r, 10));
-          }
-          return streams[n];
-        },
-        close: () =>
-          new Promise<void>((done) => {
-            for (const socket of sockets) socket.destroy();
-            server.close(() => done());
-          }),
-      });
-    });
-  });
+  }).then((server) => ({
+    port: server.port,
+    requests,
+    streams,
+    async stream(n, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (streams.length <= n) {
+        if (Date.now() > deadline) {
+          throw new Error(`No stream ${n} from the relay in ${timeoutMs} ms`);
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return streams[n];
+    },
+    close: server.close,
+  }));
 }
 
 function answer(
@@ -149,21 +125,8 @@ function answer(
     return;
   }
   const upgrade = /^upgrade:\s*websocket/im.test(head);
-  if (upgrade) {
-    const key = /^sec-websocket-key:\s*(\S+)/im.exec(head)?.[1] ?? "";
-    const accept = createHash("sha1").update(
-      key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11",
-    ).digest("base64");
-    socket.write(
-      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
-        `Connection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
-    );
-  } else {
-    socket.write(
-      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" +
-        "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n",
-    );
-  }
+  if (upgrade) answerUpgrade(socket, head);
+  else answerSse(socket, "chunked");
   let closed = false;
   socket.on("close", () => (closed = true));
   streams.push({

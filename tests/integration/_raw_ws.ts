@@ -5,10 +5,17 @@
  * garbage HTTP. Also a few small helpers shared by the issue-4 tests.
  */
 
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { connect, createServer, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { connect as connectTls } from "node:tls";
+import {
+  acceptKey,
+  answerSse,
+  answerUpgrade,
+  listenRaw,
+  onRequestHead,
+} from "./_raw_server.ts";
 
 /** One frame as received from the server (servers never mask). */
 export interface Frame {
@@ -326,9 +333,7 @@ export function rawConnect(
         buffer = buffer.slice(end);
         handshaken = true;
         if (client.status === 101) {
-          const expected = createHash("sha1").update(
-            key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11",
-          ).digest("base64");
+          const expected = acceptKey(key);
           if (
             headers["Sec-WebSocket-Key"] === key &&
             client.headers["sec-websocket-accept"] !== expected
@@ -644,55 +649,21 @@ export interface SilentUpstream {
 export function startSilentUpstream(
   kind: "ws" | "sse",
 ): Promise<SilentUpstream> {
-  const sockets = new Set<Socket>();
   const accepted: number[] = [];
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {});
-    let head = "";
-    socket.setEncoding("latin1");
-    socket.on("data", (chunk: string) => {
-      if (head.includes("\r\n\r\n")) return; // Ignore frames: we never answer.
-      head += chunk;
-      if (!head.includes("\r\n\r\n")) return;
+  return listenRaw((socket) => {
+    // Frames after the head are ignored: we never answer.
+    onRequestHead(socket, (head) => {
       accepted.push(Date.now());
       if (kind === "ws") {
-        const key = /sec-websocket-key:\s*(\S+)/i.exec(head)?.[1] ?? "";
-        const accept = createHash("sha1").update(
-          key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11",
-        ).digest("base64");
-        socket.write(
-          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-            `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
-        );
+        answerUpgrade(socket, head);
         socket.write(encodeFrame(1, '{"type":"heartbeat"}', { mask: false }));
       } else {
-        socket.write(
-          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n" +
-            "Transfer-Encoding: chunked\r\n\r\n",
-        );
+        answerSse(socket, "chunked");
         const body = "retry: 1000\n: heartbeat\n\n";
         socket.write(`${body.length.toString(16)}\r\n${body}\r\n`);
       }
     });
-  });
-  return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      resolve({
-        port: typeof address === "object" && address !== null
-          ? address.port
-          : 0,
-        accepted,
-        close: () =>
-          new Promise<void>((done) => {
-            for (const socket of sockets) socket.destroy();
-            server.close(() => done());
-          }),
-      });
-    });
-  });
+  }).then((server) => ({ port: server.port, accepted, close: server.close }));
 }
 
 /** A raw SSE request: the answer's status and headers, then the streamed text. */

@@ -7,8 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { createServer, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { describe, test } from "node:test";
 import {
   connectSse,
@@ -18,6 +17,12 @@ import {
   waitFor,
 } from "./_helpers.ts";
 import { encodeFrame } from "./_raw_ws.ts";
+import {
+  answerSse,
+  answerUpgrade,
+  listenRaw,
+  onRequestHead,
+} from "./_raw_server.ts";
 
 /** An upstream without ids that sends what the test tells it to. */
 interface IdlessUpstream {
@@ -39,66 +44,34 @@ interface IdlessUpstream {
 function startIdlessUpstream(kind: "ws" | "sse"): Promise<IdlessUpstream> {
   const streams = new Set<Socket>();
   const requests: string[] = [];
-  const server = createServer((socket) => {
-    socket.on("error", () => {});
-    socket.on("close", () => streams.delete(socket));
-    let head = "";
-    socket.setEncoding("latin1");
-    socket.on("data", (chunk: string) => {
-      if (head.includes("\r\n\r\n")) return; // The relay's frames: ignored.
-      head += chunk;
-      if (!head.includes("\r\n\r\n")) return;
-      requests.push(head.slice(0, head.indexOf("\r\n")));
-      if (kind === "ws") {
-        const key = /sec-websocket-key:\s*(\S+)/i.exec(head)?.[1] ?? "";
-        const accept = createHash("sha1").update(
-          key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11",
-        ).digest("base64");
-        socket.write(
-          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
-            `Connection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
-        );
-      } else {
-        socket.write(
-          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" +
-            "Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
-        );
-      }
-      streams.add(socket);
-    });
-  });
   const write = (bytes: Uint8Array | string): void => {
     for (const socket of streams) socket.write(bytes);
   };
-  return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      resolve({
-        port: typeof address === "object" && address !== null
-          ? address.port
-          : 0,
-        requests,
-        sendText(text) {
-          if (kind === "ws") write(encodeFrame(1, text, { mask: false }));
-          else {
-            write(
-              text.split("\n").map((line) => `data: ${line}\n`).join("") +
-                "\n",
-            );
-          }
-        },
-        sendBinary(bytes) {
-          assert.equal(kind, "ws", "SSE has no binary frames");
-          write(encodeFrame(2, bytes, { mask: false }));
-        },
-        close: () =>
-          new Promise<void>((done) => {
-            for (const socket of streams) socket.destroy();
-            server.close(() => done());
-          }),
-      });
+  return listenRaw((socket) => {
+    socket.on("close", () => streams.delete(socket));
+    onRequestHead(socket, (head) => {
+      requests.push(head.slice(0, head.indexOf("\r\n")));
+      if (kind === "ws") answerUpgrade(socket, head);
+      else answerSse(socket, "close");
+      streams.add(socket);
     });
-  });
+  }).then((server) => ({
+    port: server.port,
+    requests,
+    sendText(text) {
+      if (kind === "ws") write(encodeFrame(1, text, { mask: false }));
+      else {
+        write(
+          text.split("\n").map((line) => `data: ${line}\n`).join("") + "\n",
+        );
+      }
+    },
+    sendBinary(bytes) {
+      assert.equal(kind, "ws", "SSE has no binary frames");
+      write(encodeFrame(2, bytes, { mask: false }));
+    },
+    close: server.close,
+  }));
 }
 
 interface Envelope {

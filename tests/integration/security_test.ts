@@ -21,8 +21,8 @@ import {
   ROOT,
   RUNTIME,
   type Service,
-  startChild,
   startService,
+  startServiceWith,
   waitFor,
 } from "./_helpers.ts";
 import { rawExchange } from "./_raw_ws.ts";
@@ -36,35 +36,44 @@ import {
 const SECRETS = ["alice", "secretpw", "SUBTOK", "UPTOK"];
 
 /** Starts cli.ts on Deno.serve (Deno without --allow-env). */
-async function startDenoServe(args: string[]): Promise<Service> {
+function startDenoServe(args: string[]): Promise<Service> {
   const deno = join(ROOT, "node_modules", ".bin", "deno");
-  const child = startChild(deno, [
-    "run",
-    "--allow-net",
-    join(ROOT, "cli.ts"),
-    ...args,
-  ]);
-  let exited = false;
-  child.exited.then(() => (exited = true));
-  try {
-    await waitFor(
-      () => /Serving on: \S+/.test(child.stdout()) || exited,
-      20_000,
-      "Serving on:",
-    );
-  } catch (error) {
-    // A child left running would keep the test file alive.
-    await child.stop("SIGKILL");
-    throw error;
-  }
-  assert.equal(exited, false, `deno exited early: ${child.stderr()}`);
-  const url = /Serving on: (\S+)/.exec(child.stdout())![1];
-  const port = Number(new URL(url).port);
-  return { ...child, port, url, http: `http://127.0.0.1:${port}` };
+  return startServiceWith(
+    [deno, ["run", "--allow-net", join(ROOT, "cli.ts")]],
+    args,
+  );
+}
+
+/** A server cli.ts can run on: its name and how to start a hub on it. */
+interface Server {
+  name: string;
+  start(args: string[]): Promise<Service>;
+}
+
+/**
+ * Starts a hub (free port, no producer, then `args`) on `server` before the
+ * suite's tests and stops it after them.
+ *
+ * @returns The running hub, for the suite's tests.
+ */
+function hubForSuite(server: Server, args: string[]): () => Service {
+  let hub: Service | undefined;
+  before(async () => {
+    hub = await server.start([
+      "--serve-address",
+      "127.0.0.1:0",
+      "--no-produce",
+      ...args,
+    ]);
+  });
+  after(async () => {
+    await hub?.stop();
+  });
+  return () => hub!;
 }
 
 /** The servers this runtime can run: on Deno both of its servers. */
-const SERVERS: { name: string; start(args: string[]): Promise<Service> }[] = [
+const SERVERS: Server[] = [
   {
     name: RUNTIME === "deno" ? "deno node:http" : RUNTIME,
     start: startService,
@@ -78,43 +87,73 @@ const SERVERS: { name: string; start(args: string[]): Promise<Service> }[] = [
 // the children must not inherit a production setting that would hide it.
 delete process.env.NODE_ENV;
 
+/** What a raw request got, with times in ms from its start. */
+interface RawAnswer {
+  answer: string;
+  /** When the first bytes of the answer came (-1: none). */
+  answeredMs: number;
+  /** When the exchange ended (-1: it timed out). */
+  closedMs: number;
+}
+
+/** True once `answer` holds a whole response (the head alone for 101 and SSE). */
+function isComplete(answer: string): boolean {
+  const end = answer.indexOf("\r\n\r\n");
+  if (end < 0) return false;
+  const head = answer.slice(0, end);
+  if (/^HTTP\/1\.1 101|text\/event-stream/im.test(head)) return true;
+  const length = /^content-length:\s*(\d+)/im.exec(head);
+  if (length && answer.length - end - 4 >= Number(length[1])) return true;
+  return /^transfer-encoding:\s*chunked/im.test(head) &&
+    (answer.endsWith("\r\n0\r\n\r\n") ||
+      answer.endsWith("\r\n\r\n0\r\n\r\n"));
+}
+
 /**
- * Sends a raw request and returns the answer once it is complete: the head
- * and, by Content-Length or to its last chunk, the body (the head alone for
- * 101 and SSE), or
- * what came when the server closed, or after 5 s. Never a fixed wait.
+ * Sends a raw request and waits, never for a fixed time, until: the answer
+ * is complete (by Content-Length or to its last chunk) or the server ended
+ * the connection (`"complete"`); the answer's head came or the server closed
+ * (`"head"`); or the server closed (`"closed"`). Gives up after `timeoutMs`.
  */
-function exchange(port: number, request: string): Promise<string> {
+function rawRequest(
+  port: number,
+  request: string,
+  until: "complete" | "head" | "closed",
+  timeoutMs: number,
+): Promise<RawAnswer> {
   return new Promise((resolve) => {
+    const start = Date.now();
     const socket = connect({ host: "127.0.0.1", port });
     let answer = "";
-    const done = (): void => {
+    let answeredMs = -1;
+    const finish = (closedMs = Date.now() - start): void => {
       clearTimeout(timer);
       socket.destroy();
-      resolve(answer);
+      resolve({ answer, answeredMs, closedMs });
     };
-    const timer = setTimeout(done, 5000);
+    const timer = setTimeout(() => finish(-1), timeoutMs);
     socket.setEncoding("latin1");
     socket.on("connect", () => socket.write(request));
     socket.on("data", (chunk: string) => {
+      if (answeredMs < 0) answeredMs = Date.now() - start;
       answer += chunk;
-      const end = answer.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const head = answer.slice(0, end);
-      if (/^HTTP\/1\.1 101|text\/event-stream/im.test(head)) return done();
-      const length = /^content-length:\s*(\d+)/im.exec(head);
-      if (length && answer.length - end - 4 >= Number(length[1])) done();
-      else if (/^transfer-encoding:\s*chunked/im.test(head)) {
-        if (
-          answer.endsWith("\r\n0\r\n\r\n") ||
-          answer.endsWith("\r\n\r\n0\r\n\r\n")
-        ) done();
-      }
+      if (
+        until === "head"
+          ? answer.includes("\r\n\r\n")
+          : until === "complete" && isComplete(answer)
+      ) finish();
     });
-    socket.on("end", done);
-    socket.on("close", done);
-    socket.on("error", done);
+    socket.on("close", () => finish());
+    if (until === "complete") socket.on("end", () => finish());
+    socket.on("error", () => {
+      if (until === "complete") finish();
+    });
   });
+}
+
+/** Sends a raw request and returns the answer once it is complete, or after 5 s. */
+async function exchange(port: number, request: string): Promise<string> {
+  return (await rawRequest(port, request, "complete", 5000)).answer;
 }
 
 function upgradeHead(path: string, host: string, extra = ""): string {
@@ -123,38 +162,33 @@ function upgradeHead(path: string, host: string, extra = ""): string {
     `Sec-WebSocket-Version: 13\r\n${extra}\r\n`;
 }
 
+function sseHead(path: string, host: string, extra = ""): string {
+  return `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nAccept: text/event-stream\r\n${extra}\r\n`;
+}
+
 function statusOf(answer: string): number {
   return Number(/^HTTP\/1\.[01] (\d{3})/.exec(answer)?.[1] ?? 0);
 }
 
 for (const server of SERVERS) {
   describe(`security: requests (${server.name})`, { timeout: 90_000 }, () => {
-    let hub: Service;
-    before(async () => {
-      hub = await server.start([
-        "--serve-address",
-        "127.0.0.1:0",
-        "--no-produce",
-        "--subscribe-token",
-        "SUBTOK",
-        "--allow-origin",
-        "https://app.example",
-      ]);
-    });
-    after(async () => {
-      await hub?.stop();
-    });
+    const hub = hubForSuite(server, [
+      "--subscribe-token",
+      "SUBTOK",
+      "--allow-origin",
+      "https://app.example",
+    ]);
 
     test("a bad Host header gets a plain 400, never a development error page", async () => {
       for (const host of ["[", "a b", "x:99999", "a/b", "%zz", "x#"]) {
         for (
           const head of [
             upgradeHead("/events?token=SUBTOK", host),
-            `GET /events?token=SUBTOK HTTP/1.1\r\nHost: ${host}\r\nAccept: text/event-stream\r\n\r\n`,
+            sseHead("/events?token=SUBTOK", host),
             `POST /events HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 1\r\n\r\nx`,
           ]
         ) {
-          const answer = await exchange(hub.port, head);
+          const answer = await exchange(hub().port, head);
           const what = `${JSON.stringify(host)}: ${head.split("\r\n")[0]}`;
           assert.equal(statusOf(answer), 400, `${what}\n${answer}`);
           assert.doesNotMatch(answer, /text\/html/i, what);
@@ -164,44 +198,44 @@ for (const server of SERVERS) {
     });
 
     test("the Host header never chooses the route: /metrics stays /metrics", async () => {
-      const host = `127.0.0.1:${hub.port}/events?token=SUBTOK#`;
+      const host = `127.0.0.1:${hub().port}/events?token=SUBTOK#`;
       const upgrade = await exchange(
-        hub.port,
+        hub().port,
         upgradeHead("/metrics", host),
       );
       assert.notEqual(statusOf(upgrade), 101, upgrade);
       assert.equal(statusOf(upgrade), 400, upgrade);
       const sse = await exchange(
-        hub.port,
-        `GET /metrics HTTP/1.1\r\nHost: ${host}\r\nAccept: text/event-stream\r\n\r\n`,
+        hub().port,
+        sseHead("/metrics", host),
       );
       assert.doesNotMatch(sse, /text\/event-stream/i, sse);
       assert.equal(statusOf(sse), 400, sse);
       // Sound requests are still served.
       const ok = await exchange(
-        hub.port,
-        upgradeHead("/events?token=SUBTOK", `127.0.0.1:${hub.port}`),
+        hub().port,
+        upgradeHead("/events?token=SUBTOK", `127.0.0.1:${hub().port}`),
       );
       assert.equal(statusOf(ok), 101, ok);
     });
 
     test("with -allow-origin, only listed origins pass: no same-origin from Host (DNS rebinding), scheme compared", async () => {
-      const rebind = `rebind.attacker.example:${hub.port}`;
+      const rebind = `rebind.attacker.example:${hub().port}`;
       const cases: [string, string, number][] = [
         [`http://${rebind}`, rebind, 403],
-        [`https://127.0.0.1:${hub.port}`, `127.0.0.1:${hub.port}`, 403],
-        [`http://127.0.0.1:${hub.port}`, `127.0.0.1:${hub.port}`, 403],
-        ["http://app.example", `127.0.0.1:${hub.port}`, 403],
-        ["https://app.example", `127.0.0.1:${hub.port}`, 101],
+        [`https://127.0.0.1:${hub().port}`, `127.0.0.1:${hub().port}`, 403],
+        [`http://127.0.0.1:${hub().port}`, `127.0.0.1:${hub().port}`, 403],
+        ["http://app.example", `127.0.0.1:${hub().port}`, 403],
+        ["https://app.example", `127.0.0.1:${hub().port}`, 101],
       ];
       for (const [origin, host, status] of cases) {
         const answer = await exchange(
-          hub.port,
+          hub().port,
           upgradeHead("/events?token=SUBTOK", host, `Origin: ${origin}\r\n`),
         );
         assert.equal(statusOf(answer), status, `${origin} ${host}\n${answer}`);
         const post = await exchange(
-          hub.port,
+          hub().port,
           `POST /events HTTP/1.1\r\nHost: ${host}\r\nOrigin: ${origin}\r\n` +
             "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi",
         );
@@ -517,61 +551,34 @@ for (const server of SERVERS) {
   );
 }
 
-/** Sends a POST that announces 1000 bytes and sends one, then waits. */
+/**
+ * Sends a POST that announces 1000 bytes and sends one, then waits for the
+ * answer's head, or `untilClosed` for the server to close (8 s at most).
+ */
 function slowPost(
   port: number,
   untilClosed: boolean,
   path = "/events",
-): Promise<{ answer: string; answeredMs: number; closedMs: number }> {
-  return new Promise((resolve) => {
-    const start = Date.now();
-    const socket = connect({ host: "127.0.0.1", port });
-    let answer = "";
-    let answeredMs = -1;
-    const finish = (): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ answer, answeredMs, closedMs: Date.now() - start });
-    };
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve({ answer, answeredMs, closedMs: -1 });
-    }, 8000);
-    socket.setEncoding("latin1");
-    socket.on("connect", () =>
-      socket.write(
-        `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n` +
-          "Content-Length: 1000\r\n\r\nx",
-      ));
-    socket.on("data", (chunk: string) => {
-      if (answeredMs < 0) answeredMs = Date.now() - start;
-      answer += chunk;
-      if (!untilClosed && answer.includes("\r\n\r\n")) finish();
-    });
-    socket.on("close", finish);
-    socket.on("error", () => {});
-  });
+): Promise<RawAnswer> {
+  return rawRequest(
+    port,
+    `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n` +
+      "Content-Length: 1000\r\n\r\nx",
+    untilClosed ? "closed" : "head",
+    8000,
+  );
 }
 
 for (const server of SERVERS) {
   describe(`security: bounds and status (${server.name})`, {
     timeout: 90_000,
   }, () => {
-    let hub: Service;
-    before(async () => {
-      hub = await server.start([
-        "--serve-address",
-        "127.0.0.1:0",
-        "--no-produce",
-        "--body-timeout",
-        "500",
-        "--status-token",
-        "STAT",
-      ]);
-    });
-    after(async () => {
-      await hub?.stop();
-    });
+    const hub = hubForSuite(server, [
+      "--body-timeout",
+      "500",
+      "--status-token",
+      "STAT",
+    ]);
 
     test(
       server.name === "Deno.serve"
@@ -579,7 +586,7 @@ for (const server of SERVERS) {
         : "a body that stalls gets 408 within -body-timeout and the connection is closed",
       async () => {
         const { answer, answeredMs, closedMs } = await slowPost(
-          hub.port,
+          hub().port,
           server.name !== "Deno.serve",
         );
         assert.equal(statusOf(answer), 408, answer);
@@ -597,7 +604,7 @@ for (const server of SERVERS) {
         : "a POST answered without its body being read (404) is answered at once and the connection is closed, not held while the body trickles",
       async () => {
         const { answer, answeredMs, closedMs } = await slowPost(
-          hub.port,
+          hub().port,
           server.name !== "Deno.serve",
           "/nope",
         );
@@ -612,29 +619,31 @@ for (const server of SERVERS) {
     test("a Last-Event-ID over 128 characters gets 400, and is not echoed", async () => {
       const long = "x".repeat(4000);
       const sse = await exchange(
-        hub.port,
-        `GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nLast-Event-ID: ${long}\r\n\r\n`,
+        hub().port,
+        sseHead("/events", "127.0.0.1", `Last-Event-ID: ${long}\r\n`),
       );
       assert.equal(statusOf(sse), 400, sse.slice(0, 300));
       assert.equal(sse.includes(long.slice(0, 200)), false);
       const ws = await exchange(
-        hub.port,
+        hub().port,
         upgradeHead(`/events?lastEventId=${long}`, "127.0.0.1"),
       );
       assert.equal(statusOf(ws), 400, ws.slice(0, 300));
       // An id of our own length still resumes (a gap notice: not ours).
       const ok = await exchange(
-        hub.port,
-        `GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nLast-Event-ID: ${
-          "x".repeat(128)
-        }\r\n\r\n`,
+        hub().port,
+        sseHead(
+          "/events",
+          "127.0.0.1",
+          `Last-Event-ID: ${"x".repeat(128)}\r\n`,
+        ),
       );
       assert.equal(statusOf(ok), 200, ok.slice(0, 300));
     });
 
     test("a 404 does not echo the path and says nosniff", async () => {
       const answer = await fetch(
-        `${hub.http}/%3Cscript%3Ealert(1)%3C/script%3E`,
+        `${hub().http}/%3Cscript%3Ealert(1)%3C/script%3E`,
       );
       const text = await answer.text();
       assert.equal(answer.status, 404);
@@ -644,7 +653,7 @@ for (const server of SERVERS) {
 
     test("-status-token closes /, /metrics and the details of /readyz and /healthz", async () => {
       const open = async (path: string, token?: string) => {
-        const response = await fetch(`${hub.http}${path}`, {
+        const response = await fetch(`${hub().http}${path}`, {
           headers: token ? { Authorization: `Bearer ${token}` } : {},
         });
         return { status: response.status, text: await response.text() };
