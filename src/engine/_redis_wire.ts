@@ -137,8 +137,115 @@ export function kindOf(data: EventData): "t" | "b" {
 }
 
 function payload(kind: number, bytes: Uint8Array): EventData {
-  // A copy for bytes: the client may hand out views of a buffer it reuses.
-  return kind === 0x62 /* b */ ? bytes.slice() : DECODER.decode(bytes);
+  // A copy for bytes, a plain Uint8Array of its own: the client hands out
+  // Buffers, views of the chunk it read, and Buffer's slice() is a view too
+  // (it would keep the whole chunk alive as long as the event is buffered).
+  return kind === 0x62 /* b */ ? new Uint8Array(bytes) : DECODER.decode(bytes);
+}
+
+/** The head of a live message: everything but its payload. */
+export interface LiveHead {
+  /** Its id. */
+  readonly id: EventIdParts;
+  /** When it was appended (the publisher's clock, ms), or NaN. */
+  readonly time: number;
+  /** Random per append. */
+  readonly nonce: string;
+  /** Where the kind byte is; the payload follows it. */
+  readonly kindAt: number;
+}
+
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+const LOWER_A = 0x61;
+const LOWER_Z = 0x7a;
+/** Longest seq accepted: 16 digits, as many as a safe integer may need. */
+const SEQ_DIGITS = 16;
+
+/** The ASCII text of `bytes[from, to)`, or undefined when it is not ASCII. */
+function asciiOf(
+  bytes: Uint8Array,
+  from: number,
+  to: number,
+): string | undefined {
+  let text = "";
+  for (let i = from; i < to; i++) {
+    const byte = bytes[i];
+    if (byte > 0x7f) return undefined;
+    text += String.fromCharCode(byte);
+  }
+  return text;
+}
+
+/**
+ * Reads the head of a live message (epoch, seq, time, nonce) without its
+ * payload, in one pass over its bytes: a repeat can be told and dropped
+ * before its payload is copied or decoded.
+ *
+ * @param message The message as published by the append script.
+ * @returns The head, or undefined when the message is not one of ours.
+ */
+export function parseLiveHead(message: Uint8Array): LiveHead | undefined {
+  const length = message.length;
+  // <epoch>: 1 to 32 of [0-9a-z]
+  let i = 0;
+  let epoch = "";
+  for (; i < length && i <= 32; i++) {
+    const byte = message[i];
+    if (byte === COLON) break;
+    if (
+      !(byte >= DIGIT_0 && byte <= DIGIT_9) &&
+      !(byte >= LOWER_A && byte <= LOWER_Z)
+    ) return undefined;
+    epoch += String.fromCharCode(byte);
+  }
+  if (i === 0 || i > 32 || message[i] !== COLON) return undefined;
+  // <seq>: 0, or up to 16 digits without a leading zero
+  const seqAt = ++i;
+  let seq = 0;
+  for (; i < length && message[i] !== COLON; i++) {
+    const byte = message[i];
+    if (byte < DIGIT_0 || byte > DIGIT_9) return undefined;
+    seq = seq * 10 + (byte - DIGIT_0);
+  }
+  const digits = i - seqAt;
+  if (
+    i >= length || digits === 0 || digits > SEQ_DIGITS ||
+    (digits > 1 && message[seqAt] === DIGIT_0) || !Number.isSafeInteger(seq)
+  ) return undefined;
+  // <ms>: digits (anything else reads as NaN, as Number() would)
+  const timeAt = ++i;
+  let time = 0;
+  for (; i < length && message[i] !== COLON; i++) {
+    const byte = message[i];
+    time = byte >= DIGIT_0 && byte <= DIGIT_9
+      ? time * 10 + (byte - DIGIT_0)
+      : NaN;
+  }
+  if (i >= length) return undefined;
+  if (i === timeAt) time = 0;
+  // <nonce>
+  const nonceAt = ++i;
+  while (i < length && message[i] !== COLON) i++;
+  // <k>, then at least nothing: "t" with an empty payload is an empty text
+  const kindAt = i + 1;
+  if (kindAt >= length) return undefined;
+  const kind = message[kindAt];
+  if (kind !== 0x74 && kind !== 0x62) return undefined;
+  const nonce = asciiOf(message, nonceAt, i) ??
+    DECODER.decode(message.subarray(nonceAt, i));
+  return { id: { epoch, seq }, time, nonce, kindAt };
+}
+
+/**
+ * The payload of a live message whose head was read.
+ *
+ * @param message The message.
+ * @param head Its head, from {@link parseLiveHead}.
+ * @returns Text, or a copy of the bytes.
+ */
+export function liveData(message: Uint8Array, head: LiveHead): EventData {
+  return payload(message[head.kindAt], message.subarray(head.kindAt + 1));
 }
 
 /**
@@ -148,27 +255,13 @@ function payload(kind: number, bytes: Uint8Array): EventData {
  * @returns The event, or undefined when the message is not one of ours.
  */
 export function parseLiveMessage(message: Uint8Array): WireEvent | undefined {
-  const first = message.indexOf(COLON);
-  const second = first < 0 ? -1 : message.indexOf(COLON, first + 1);
-  const third = second < 0 ? -1 : message.indexOf(COLON, second + 1);
-  const fourth = third < 0 ? -1 : message.indexOf(COLON, third + 1);
-  if (fourth < 0 || fourth + 1 >= message.length) return undefined;
-  const epoch = DECODER.decode(message.subarray(0, first));
-  const seqText = DECODER.decode(message.subarray(first + 1, second));
-  const seq = Number(seqText);
-  const time = Number(DECODER.decode(message.subarray(second + 1, third)));
-  const nonce = DECODER.decode(message.subarray(third + 1, fourth));
-  const kind = message[fourth + 1];
-  if (
-    !/^[0-9a-z]{1,32}$/.test(epoch) ||
-    !/^(0|[1-9][0-9]{0,15})$/.test(seqText) ||
-    !Number.isSafeInteger(seq) || (kind !== 0x74 && kind !== 0x62)
-  ) return undefined;
+  const head = parseLiveHead(message);
+  if (head === undefined) return undefined;
   return {
-    id: { epoch, seq },
-    data: payload(kind, message.subarray(fourth + 2)),
-    time,
-    nonce,
+    id: head.id,
+    data: liveData(message, head),
+    time: head.time,
+    nonce: head.nonce,
   };
 }
 

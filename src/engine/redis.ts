@@ -16,6 +16,9 @@
  *   before going on, so every stored event is delivered once, in order.
  *   A loss it cannot fill (trimmed, or Redis lost its data and started a
  *   new epoch) reaches the hub as a gap notice, never as a silent hole.
+ *   An instance's own append is delivered as soon as Redis answers it when
+ *   it is exactly the next event (its copy on the channel is then a
+ *   repeat, dropped by its id and nonce before its payload is read).
  * - History: a resume older than the hub's cache reads the stream
  *   (`XRANGE` after the id; from the start when the id is of another
  *   epoch, and the hub then sends the gap notice first).
@@ -218,10 +221,11 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
     // it missed from the stream once it is back.
     if (!link.writable) throw unavailable("is not connected");
     const keys = reader.keys;
+    const nonce = fresh();
     const args = [
       data,
       kindOf(data),
-      fresh(),
+      nonce,
       maxLength,
       ttl,
       keys.live,
@@ -265,8 +269,14 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
         error,
       );
     }
-    const [epoch, seq] = reply as [Uint8Array, number];
-    return `${DECODER.decode(epoch)}-${seq}`;
+    const [stored, seq] = reply as [Uint8Array, number];
+    const epoch = DECODER.decode(stored);
+    // Delivered here at once when it is the log's next event; else, and on
+    // every other instance, it comes over the live channel.
+    if (readers.get(topic.path) === reader) {
+      reader.onStored({ epoch, seq }, data, nonce);
+    }
+    return `${epoch}-${seq}`;
   };
   const status: EngineStatus = {
     // Ready once the paths served from the start are subscribed and know

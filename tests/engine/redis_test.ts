@@ -124,6 +124,37 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     }
   });
 
+  test("createRedisEngine() with appends in flight from two instances at once (own events delivered at the answer, others from the channel): every subscriber gets all, once, in id order, text and bytes", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path);
+    const b = await node(path);
+    const sent: Promise<string>[] = [];
+    for (let i = 0; i < 100; i++) {
+      sent.push(
+        append(a, `a${i}`),
+        append(b, i % 10 === 0 ? new Uint8Array([i, 0]) : `b${i}`),
+      );
+    }
+    const ids = await Promise.all(sent);
+    const ordered = [...ids].sort((x, y) => seqs([x])[0] - seqs([y])[0]);
+    assert.deepEqual(seqs(ordered), [...Array(200).keys()]);
+    for (const n of [a, b]) {
+      await waitFor(() => n.sink.ids.length >= 200, 10_000, "200 events");
+      assert.deepEqual(n.sink.log, ordered, "once each, in order, no gap");
+    }
+    // Bytes as a list: an own event keeps the appended array, one from the
+    // channel is a copy.
+    const plain = (d: string | Uint8Array) =>
+      typeof d === "string" ? d : [...d];
+    const data = new Map(a.sink.events.map((e) => [e.id, plain(e.data)]));
+    assert.deepEqual(
+      b.sink.events.map((e) => plain(e.data)),
+      b.sink.ids.map((id) => data.get(id)),
+    );
+    assert.deepEqual(data.get(ids[1]), [0, 0]);
+    assert.equal(data.get(ids[0]), "a0");
+  });
+
   test("createRedisEngine() ignores foreign messages on its channel, notices a lost live message at the next one and reads it from the stream", async () => {
     const path = `p${paths++}`;
     const a = await node(path);

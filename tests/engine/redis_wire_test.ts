@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { describe, test } from "node:test";
 import {
   entryIdOf,
+  liveData,
+  parseLiveHead,
   parseLiveMessage,
   parseRange,
   pathKeys,
@@ -33,6 +36,17 @@ describe("Redis engine wire format", () => {
     // A copy: the client may reuse its buffer.
     raw[raw.length - 1] = 1;
     assert.deepEqual([...(binary.data as Uint8Array)], [0, 58, 255]);
+    // A copy of a Buffer too (what the client hands out), not a view of
+    // the chunk it was read from.
+    const chunk = Buffer.concat([
+      Buffer.from("e1:0:5:n:b"),
+      Buffer.from([7, 8]),
+    ]);
+    const fromBuffer = parseLiveMessage(chunk.subarray(0))!.data as Uint8Array;
+    chunk[chunk.length - 1] = 0;
+    assert.deepEqual([...fromBuffer], [7, 8]);
+    assert.equal(Buffer.isBuffer(fromBuffer), false);
+    assert.equal(fromBuffer.buffer.byteLength, 2, "not a view of the chunk");
   });
 
   test("parseLiveMessage() ignores anything that is not one of ours", () => {
@@ -50,6 +64,43 @@ describe("Redis engine wire format", () => {
       ]
     ) {
       assert.equal(parseLiveMessage(bytes(text)), undefined, text);
+    }
+  });
+
+  test("parseLiveHead() reads the head alone and liveData() the payload after it; limits as parseLiveMessage()", () => {
+    const message = bytes(
+      "mx1abc:9007199254740991:1700000000000:n0nce:tpay:load",
+    );
+    const head = parseLiveHead(message)!;
+    assert.deepEqual(head.id, { epoch: "mx1abc", seq: 9007199254740991 });
+    assert.equal(head.time, 1700000000000);
+    assert.equal(head.nonce, "n0nce");
+    assert.equal(liveData(message, head), "pay:load");
+    assert.equal(
+      liveData(bytes("e:0:1:n:t"), parseLiveHead(bytes("e:0:1:n:t"))!),
+      "",
+    );
+    assert.equal(
+      parseLiveHead(bytes(`${"a".repeat(32)}:0:5:n:tx`))?.id.epoch,
+      "a".repeat(32),
+    );
+    assert.equal(parseLiveHead(bytes("e1:0:5x:n:tx"))?.time, NaN);
+    assert.equal(parseLiveHead(bytes("e1:0::n:tx"))?.time, 0);
+    const nonAscii = parseLiveHead(bytes("e1:0:5:nö:tx"));
+    assert.equal(nonAscii?.nonce, "nö");
+    for (
+      const text of [
+        `${"a".repeat(33)}:0:5:n:tx`,
+        ":0:5:n:tx",
+        "e1:01:5:n:tx",
+        "e1:9007199254740992:5:n:tx",
+        "e1:0:5:n:",
+        "e1:0:5:n",
+        "e1:0:5",
+        "e\u00e9:0:5:n:tx",
+      ]
+    ) {
+      assert.equal(parseLiveHead(bytes(text)), undefined, text);
     }
   });
 
