@@ -69,6 +69,8 @@ const FULL: Sizes = {
   quietMs: 3000,
   deadlineMs: 120_000,
   settleMs: 1000,
+  engineFixedRate: 400,
+  engineFixedEvents: 2000,
   enginePublishEvents: 20_000,
 };
 
@@ -86,6 +88,8 @@ const QUICK: Sizes = {
   quietMs: 2000,
   deadlineMs: 20_000,
   settleMs: 200,
+  engineFixedRate: 100,
+  engineFixedEvents: 200,
   enginePublishEvents: 1000,
 };
 

@@ -42,6 +42,13 @@ export interface Sizes {
   deadlineMs: number;
   /** Pause before reading memory in the idle scenario. */
   settleMs: number;
+  /**
+   * Scenario r's fixed-rate fan-out: events per second, the same open-loop
+   * rate for both engines (to the fan-out's subscribers).
+   */
+  engineFixedRate: number;
+  /** Events in scenario r's fixed-rate fan-out. */
+  engineFixedEvents: number;
   /** Events POSTed to one subscriber to measure publishing (scenario r). */
   enginePublishEvents: number;
 }

@@ -262,6 +262,34 @@ async function enginePhases(
     ? NaN
     : fan.otherCpuPct[0] / 100 * fan.seconds * 1e6 / delivered;
 
+  // The same fan-out at a fixed, open-loop rate, equal for both engines:
+  // CPU per delivery where neither server is saturated and both deliver
+  // the same events per second (the fan-out above runs each as fast as it
+  // goes, so the engine that delivers faster also writes bigger batches).
+  const fixed = await drive(
+    context,
+    clientConfig(
+      context,
+      server.url,
+      [{
+        name: "fixed",
+        url: server.url,
+        count: sizes.fanoutSubscribers,
+        transport: "ws",
+      }],
+      sizes.engineFixedEvents,
+      sizes.engineFixedRate,
+    ),
+    server,
+    undefined,
+    others,
+  );
+  outcomes.push(outcomeOf(fixed.result, fixed.serverCpuPct, {}));
+  figures.fixedCpuUs = fixed.serverCpuPct / 100 * fixed.seconds * 1e6 /
+    deliveries(fixed.result);
+  figures.fixedServerCpuPct = fixed.serverCpuPct;
+  figures.fixedP50 = fixed.result.groups[0].latency.p50;
+
   // Publishing: one subscriber, so the POSTs (and the engine) are the limit.
   const pub = await drive(
     context,

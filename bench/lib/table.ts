@@ -67,6 +67,8 @@ export function scenarioRows(
     | "idleSubscribers"
     | "relaySubscribers"
     | "relayRate"
+    | "engineFixedRate"
+    | "engineFixedEvents"
     | "enginePublishEvents"
   >,
 ): ScenarioRows[] {
@@ -151,7 +153,7 @@ export function scenarioRows(
     {
       id: "r",
       title:
-        `r Redis engine: WS fan-out ${fanoutSize}; ${sizes.enginePublishEvents} ev to 1 sub; ${sizes.steadySubscribers} subs at ${sizes.steadyRate} ev/s x ${sizes.steadySeconds} s`,
+        `r Redis engine: WS fan-out ${fanoutSize}; the same at a fixed ${sizes.engineFixedRate} ev/s; ${sizes.enginePublishEvents} ev to 1 sub; ${sizes.steadySubscribers} subs at ${sizes.steadyRate} ev/s x ${sizes.steadySeconds} s`,
       columns: ["redis", "memory"],
       metrics: [
         {
@@ -185,6 +187,17 @@ export function scenarioRows(
           format: formatUs,
           ratio: false,
         },
+        {
+          key: "fixedCpuUs",
+          label: "server CPU us/delivery, fixed rate",
+          format: formatUs,
+        },
+        {
+          key: "fixedServerCpuPct",
+          label: "server CPU (fixed rate)",
+          format: formatPct,
+        },
+        { key: "fixedP50", label: "fixed rate p50 ms", format: formatMs },
         {
           key: "publishRate",
           label: `publish ev/s, ${sizes.fanoutInflight} in flight`,
