@@ -27,6 +27,8 @@ export interface RedisLinkOptions {
    * ever ready (once per outage); it reconnects by itself.
    */
   onLost(cause: string): void;
+  /** Each failed attempt to connect (with its cause) while not ready. */
+  onError?(cause: string): void;
   /** A live message on a subscribed channel. */
   onMessage(channel: string, message: Uint8Array): void;
 }
@@ -65,9 +67,32 @@ const BYTES = { [RESP_TYPES.BLOB_STRING]: Buffer };
 const OPTIONS = { typeMapping: BYTES, timeout: 0 };
 const MAX_DELAY_MS = 2000;
 
-/** Exponential backoff with jitter: 50 ms, 100 ms, ... up to 2 s. */
-function backoff(retries: number): number {
-  const delay = Math.min(MAX_DELAY_MS, 50 * 2 ** Math.min(retries, 6));
+/** Wait between attempts while Redis refuses the URL (see {@link isRefusal}). */
+export const REFUSED_RETRY_MS = 5000;
+
+/**
+ * True for an error that no retry will mend until someone changes the
+ * URL or Redis's configuration: a wrong password or user (`WRONGPASS`), a
+ * password missing (`NOAUTH`), an ACL without a permission the engine
+ * needs (`NOPERM`), a database number beyond Redis's `databases`.
+ *
+ * @param message The error's message.
+ * @returns Whether Redis refused what the URL asks for.
+ */
+export function isRefusal(message: string): boolean {
+  return /^(WRONGPASS|NOAUTH|NOPERM)\b|DB index is out of range|invalid DB index|without any password configured/
+    .test(message);
+}
+
+/**
+ * Exponential backoff with jitter: 50 ms, 100 ms, ... up to 2 s; about
+ * {@link REFUSED_RETRY_MS} while Redis refuses the URL, so a wrong password
+ * does not open connections as fast as a Redis restart is waited for.
+ */
+function backoff(retries: number, cause?: unknown): number {
+  const delay = isRefusal(String((cause as Error | undefined)?.message))
+    ? REFUSED_RETRY_MS
+    : Math.min(MAX_DELAY_MS, 50 * 2 ** Math.min(retries, 6));
   return Math.round(delay / 2 + Math.random() * delay / 2);
 }
 
@@ -145,7 +170,10 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
       reported = true;
       options.onLost(cause);
     };
-    client.on("error", (error: Error) => lost(error.message));
+    client.on("error", (error: Error) => {
+      if (!closed && !client.isReady) options.onError?.(error.message);
+      lost(error.message);
+    });
     client.on("reconnecting", () => lost("reconnecting"));
     client.on("end", () => lost("connection closed"));
   };

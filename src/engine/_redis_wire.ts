@@ -4,8 +4,9 @@
  *
  * Per path (`P` is `--engine-prefix`, the braces a Redis Cluster hash tag
  * so that one path's keys share a slot):
- * - `P{path}:meta`, a hash: `epoch` (the log's epoch) and `seq` (the next
- *   sequence number);
+ * - `P{path}:meta`, a hash: `epoch` (the log's epoch), `seq` (the next
+ *   sequence number) and `len` (the `--buffer` of the last instance that
+ *   appended, which trims the stream to it);
  * - `P{path}:log`, a stream: entry `0-<seq+1>` holds the fields `d` (the
  *   payload), `k` (`t` text, `b` bytes), `e` (the epoch) and `n` (a nonce,
  *   random per append);
@@ -18,6 +19,14 @@
  * then it numbers the event, adds it with `MAXLEN ~`, refreshes the TTL and
  * publishes it. Redis runs it atomically, so every instance sees the same
  * ids in the same order, on the channel as in the stream.
+ *
+ * With `--history-ttl`, the stream expires that long after the last
+ * append, the meta hash {@link META_TTL_EXTRA_SECONDS} later: the
+ * numbering goes on in the same epoch after the history expired, so live
+ * subscribers get no gap notice for events they all had, and a resume
+ * from an expired id finds the stream missing what follows it (a gap
+ * notice). A missing meta hash (Redis lost its data, or nothing was
+ * published for that much longer) still starts a new epoch.
  *
  * The nonce tells a repeat from a new event under a used id: when Redis
  * loses its latest writes but keeps the epoch (a crash with AOF
@@ -55,16 +64,26 @@ export function pathKeys(prefix: string, path: string): PathKeys {
 }
 
 /**
+ * How much longer than the history (`--history-ttl`) a path's meta hash
+ * (epoch and counter, a few bytes) is kept: 30 days.
+ */
+export const META_TTL_EXTRA_SECONDS = 30 * 86400;
+
+/**
  * The append script. KEYS: meta, log. ARGV: payload, kind, a fresh epoch,
  * max length, TTL in seconds (0: none), channel, the time in ms.
  * Returns `{epoch, seq}`.
  */
 export const APPEND_SCRIPT = `
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'len')
+local epoch = meta[1]
 if not epoch then
   epoch = ARGV[3]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+end
+if meta[2] ~= ARGV[4] then
+  redis.call('HSET', KEYS[1], 'len', ARGV[4])
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1) - 1
 local added = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4],
@@ -93,7 +112,7 @@ if type(added) == 'table' and added.err then
     'e', epoch, 'n', ARGV[3])
 end
 if ARGV[5] ~= '0' then
-  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]) + ${META_TTL_EXTRA_SECONDS})
   redis.call('EXPIRE', KEYS[2], ARGV[5])
 end
 redis.call('PUBLISH', ARGV[6], epoch .. ':' .. string.format('%d', seq) ..

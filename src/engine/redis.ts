@@ -34,7 +34,7 @@ import { createEpoch, type EventData } from "../event.ts";
 import type { Topic } from "../hub.ts";
 import type { Logger } from "../log.ts";
 import { redactSecretsIn, redactUrl } from "../redact.ts";
-import { connectRedis } from "./_redis_client.ts";
+import { connectRedis, isRefusal } from "./_redis_client.ts";
 import { PAGE, Reader, type Store } from "./_redis_reader.ts";
 import {
   APPEND_SCRIPT,
@@ -42,6 +42,7 @@ import {
   entryIdOf,
   kindOf,
   parseRange,
+  type PathKeys,
   pathKeys,
   type WireEvent,
 } from "./_redis_wire.ts";
@@ -68,6 +69,24 @@ export interface RedisEngineOptions {
 }
 
 const DECODER = new TextDecoder();
+/** A refusal (wrong password, database, ACL) is logged again this often while it lasts. */
+const REFUSAL_REPEAT_MS = 60_000;
+/** Paths named in warnings of a stream trimmed to another length, at most. */
+const MAX_LENGTH_WARNINGS = 100;
+
+/** What to change when Redis refuses the URL (see `isRefusal`). */
+function adviceFor(message: string, prefix: string): string {
+  if (/^WRONGPASS/.test(message)) {
+    return "check the user and password in -engine (WSEVENT_ENGINE), and that the ACL user is on";
+  }
+  if (/^NOAUTH|without any password configured/.test(message)) {
+    return "give the user and password Redis expects in -engine: redis://user:password@host:port";
+  }
+  if (/^NOPERM/.test(message)) {
+    return `the ACL user needs the keys and channels ~${prefix}* &${prefix}* and +@read +@write +@scripting +@pubsub +@connection`;
+  }
+  return "the database number in -engine (/N) must be below Redis's `databases` (16 by default)";
+}
 
 /**
  * Creates the Redis engine. It connects in the background and reports
@@ -112,6 +131,52 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
   let down = true;
   /** An outage was logged; cleared once connected again. */
   let reported = false;
+  /** Why the engine is not ready (redacted), for `/readyz`. */
+  let problem: string | undefined;
+  let refusalLoggedAt = -Infinity;
+  let refusalLogged = "";
+  /**
+   * Redis refuses the URL's password, user, database or the ACL's
+   * permissions: no retry mends that, so it is an error, named with
+   * what to change, and logged again while it lasts (the client tries
+   * again every few seconds meanwhile, and the instance stays unready).
+   */
+  const refused = (cause: string): void => {
+    const detail = redactSecretsIn(cause, options.url);
+    problem = `Redis refuses ${shown}: ${detail}`;
+    const now = Date.now();
+    if (
+      detail === refusalLogged && now - refusalLoggedAt < REFUSAL_REPEAT_MS
+    ) return;
+    refusalLogged = detail;
+    refusalLoggedAt = now;
+    options.log?.error(
+      `engine: Redis refuses ${shown}: ${detail} (${
+        adviceFor(cause, prefix)
+      }); not ready until that is fixed (trying again every few seconds)`,
+    );
+  };
+  /** A command's failure: a refusal is reported (then thrown on). */
+  const noting = (error: unknown): never => {
+    const message = error instanceof Error ? error.message : String(error);
+    if (isRefusal(message)) refused(message);
+    throw error;
+  };
+  /** A connection's failure, redacted, with a hint where the cause is likely. */
+  const describe = (cause: string): string => {
+    // A TLS handshake with a plain Redis gets no answer at all; a TLS
+    // Redis drops a connection that speaks plain text.
+    const hint = everReady
+      ? ""
+      : options.url.protocol === "rediss:" && /timeout/i.test(cause)
+      ? " (rediss:// speaks TLS: is that port a TLS one?)"
+      : options.url.protocol === "redis:" && /ECONNRESET/.test(cause)
+      ? " (redis:// is plain text: if that port speaks TLS, use rediss://)"
+      : "";
+    return redactSecretsIn(cause, options.url) + hint;
+  };
+  /** Meta keys whose stream another instance trims to another length. */
+  const lengthWarned = new Set<string>();
   const link = connectRedis({
     url: options.url,
     commandTimeoutMs: options.commandTimeoutMs ?? 5000,
@@ -120,6 +185,8 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
       down = false;
       everReady = true;
       reported = false;
+      problem = undefined;
+      refusalLogged = "";
       options.log?.info(`engine connected to ${shown}`);
       loadScript();
       // Subscriptions are renewed by the client; once in force, read what
@@ -129,14 +196,16 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
       }, () => {});
     },
     onLost(cause) {
-      // A TLS handshake with a plain Redis gets no answer at all.
-      const hint = options.url.protocol === "rediss:" && !everReady &&
-          /timeout/i.test(cause)
-        ? " (rediss:// speaks TLS: is that port a TLS one?)"
-        : "";
-      const detail = redactSecretsIn(cause, options.url) + hint;
+      const detail = describe(cause);
       const warned = reported;
       reported = true;
+      if (isRefusal(cause)) {
+        // Logged as an error by refused(), from onError.
+        if (!down) counters.reconnects++;
+        down = true;
+        return;
+      }
+      problem = `cannot reach ${shown}: ${detail}`;
       if (!down) {
         down = true;
         counters.reconnects++;
@@ -148,6 +217,10 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
           `engine cannot reach ${shown}: ${detail}; retrying with backoff`,
         );
       }
+    },
+    onError(cause) {
+      if (isRefusal(cause)) refused(cause);
+      else problem = `cannot reach ${shown}: ${describe(cause)}`;
     },
     onMessage(channel, message) {
       byChannel.get(channel)?.onLive(message);
@@ -174,7 +247,7 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
             "+",
             "COUNT",
             String(PAGE),
-          ]),
+          ]).catch(noting),
         );
         events.push(...page);
         if (page.length < PAGE) break;
@@ -190,17 +263,36 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
         keys.meta,
         epoch,
         createEpoch(),
-      ]);
+      ]).catch(noting);
     },
     async head(keys) {
-      const reply = await link.command(["HMGET", keys.meta, "epoch", "seq"]);
-      const [epoch, seq] = reply as (Uint8Array | null)[];
+      const reply = await link.command([
+        "HMGET",
+        keys.meta,
+        "epoch",
+        "seq",
+        "len",
+      ]).catch(noting);
+      const [epoch, seq, len] = reply as (Uint8Array | null)[];
+      if (len instanceof Uint8Array) checkLength(keys, DECODER.decode(len));
       const next = seq instanceof Uint8Array ? Number(DECODER.decode(seq)) : 0;
       return {
         epoch: epoch instanceof Uint8Array ? DECODER.decode(epoch) : null,
         next: Number.isSafeInteger(next) ? next : 0,
       };
     },
+  };
+  /**
+   * Each append trims the stream to its own instance's `--buffer`: warn
+   * (once per path) when the last one to append here had another.
+   */
+  const checkLength = (keys: PathKeys, len: string): void => {
+    if (len === maxLength || lengthWarned.has(keys.meta)) return;
+    if (lengthWarned.size >= MAX_LENGTH_WARNINGS) return;
+    lengthWarned.add(keys.meta);
+    options.log?.warn(
+      `engine: ${keys.log} was last trimmed to ${len} events by an instance with -buffer ${len}, this one has -buffer ${maxLength}: each publish trims the stream to its publisher's -buffer, so give every instance the same -buffer`,
+    );
   };
   const unavailable = (
     why: string,
@@ -264,6 +356,8 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
             ]);
           });
     } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (isRefusal(message)) refused(message);
       throw unavailable(
         `did not store the event: ${why(error)}`,
         error,
@@ -299,6 +393,9 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
     },
     get readLagSeconds() {
       return store.stats.lag;
+    },
+    get problem() {
+      return this.connected ? undefined : problem;
     },
   };
   return {

@@ -38,6 +38,11 @@ export interface EngineStatus {
   readonly publishErrors: number;
   /** Seconds between an append and its live delivery here, for the last event read. */
   readonly readLagSeconds: number;
+  /**
+   * Why the engine is not connected, when it knows (shown on `/readyz`):
+   * e.g. `Redis refuses redis://app:***@db:6379: WRONGPASS ...`.
+   */
+  readonly problem?: string;
 }
 
 /** One entry of a topic's log. */

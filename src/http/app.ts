@@ -335,7 +335,11 @@ export function createApp(options: AppOptions): WseventApp {
     const body = engine === undefined ? { ready, upstreams: upstreams() } : {
       ready,
       upstreams: upstreams(),
-      engine: { name: options.engine?.name, connected: engine.connected },
+      engine: {
+        name: options.engine?.name,
+        connected: engine.connected,
+        ...(engine.problem === undefined ? {} : { problem: engine.problem }),
+      },
     };
     if (!statusAllowed(c.req.raw)) return c.json({ ready }, ready ? 200 : 503);
     return c.json(body, ready ? 200 : 503);

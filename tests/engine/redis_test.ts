@@ -6,7 +6,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createClient } from "redis";
-import { APPEND_SCRIPT, pathKeys } from "../../src/engine/_redis_wire.ts";
+import {
+  APPEND_SCRIPT,
+  META_TTL_EXTRA_SECONDS,
+  pathKeys,
+} from "../../src/engine/_redis_wire.ts";
 import { createRedisEngine } from "../../src/engine/redis.ts";
 import { type Engine, EngineUnavailableError } from "../../src/engine/types.ts";
 import { createHub, type Topic } from "../../src/hub.ts";
@@ -21,6 +25,7 @@ interface Node {
 }
 
 let redis: RedisServer;
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const engines: Engine[] = [];
 let paths = 0;
 
@@ -329,15 +334,20 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     }
   });
 
-  test("createRedisEngine() with a history TTL sets it on the path's log and meta at each append; without one they do not expire", async () => {
+  test("createRedisEngine() with a history TTL sets it on the path's log at each append, and 30 days more on its meta; without one they do not expire", async () => {
     const path = `p${paths++}`;
     const a = await node(path, { historyTtlSeconds: 600 });
     await append(a, "kept ten minutes");
     const keys = pathKeys("wsevent:", path);
-    for (const key of [keys.meta, keys.log]) {
-      const ttl = Number(await redis.cli("TTL", key));
-      assert.ok(ttl > 590 && ttl <= 600, `TTL of ${key}: ${ttl}`);
-    }
+    const logTtl = Number(await redis.cli("TTL", keys.log));
+    assert.ok(logTtl > 590 && logTtl <= 600, `TTL of the log: ${logTtl}`);
+    const metaTtl = Number(await redis.cli("TTL", keys.meta));
+    const month = META_TTL_EXTRA_SECONDS;
+    assert.equal(month, 30 * 86400);
+    assert.ok(
+      metaTtl > month + 590 && metaTtl <= month + 600,
+      `TTL of the meta: ${metaTtl}`,
+    );
     const other = `p${paths++}`;
     const b = await node(other);
     await append(b, "kept");
@@ -345,6 +355,79 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     for (const key of [otherKeys.meta, otherKeys.log]) {
       assert.equal(await redis.cli("TTL", key), "-1", key);
     }
+  });
+
+  test("createRedisEngine() with a history TTL goes on numbering after the history expired: live subscribers get no gap notice; a resume from an expired id gets one first, a resume from the last id none", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path, { historyTtlSeconds: 1 });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(await append(a, `e${i}`));
+    await waitFor(() => a.sink.ids.length === 3, 10_000, "3 events");
+    const keys = pathKeys("wsevent:", path);
+    // EXISTS also expires the key when its time is up.
+    const deadline = Date.now() + 15_000;
+    while (await redis.cli("EXISTS", keys.log) !== "0") {
+      assert.ok(Date.now() < deadline, "the history did not expire");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(await redis.cli("EXISTS", keys.meta), "1", "meta kept");
+    // Resumes on an instance that never cached them: from the first id
+    // (two events expired) and from the last one (nothing missed).
+    const c = createRedisEngine({ url: new URL(redis.url) });
+    engines.push(c);
+    const fresh = createHub({ bufferSize: 10 }).addTopic(path, "unused");
+    c.open(fresh);
+    await waitFor(() => c.status!.connected, 10_000, "the engine");
+    const expired = new FakeSink();
+    fresh.subscribe(expired, { lastEventId: ids[0] });
+    const current = new FakeSink();
+    fresh.subscribe(current, { lastEventId: ids[2] });
+    const next = await append(a, "after the expiry");
+    assert.equal(next, `${ids[0].split("-")[0]}-3`, "same epoch, next seq");
+    await waitFor(() => a.sink.ids.includes(next), 10_000, "the live event");
+    assert.deepEqual(a.sink.log, [...ids, next], "no gap notice live");
+    await waitFor(() => expired.ids.includes(next), 10_000, "the event");
+    await waitFor(() => current.ids.includes(next), 10_000, "the event");
+    assert.deepEqual(expired.log, [`gap:${ids[0]}`, next]);
+    assert.deepEqual(current.log, [next]);
+    // And from the stream, now that it holds the new event.
+    const late = new FakeSink();
+    fresh.subscribe(late, { lastEventId: ids[1] });
+    await waitFor(() => late.log.length >= 2, 10_000, "the resume");
+    assert.deepEqual(late.log, [`gap:${ids[1]}`, next]);
+  });
+
+  test("createRedisEngine() warns once per path at start when the last instance to append had another -buffer (the stream is trimmed to the publisher's)", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path, { maxLength: 50 });
+    await append(a, "trimmed to 50");
+    const keys = pathKeys("wsevent:", path);
+    assert.equal(await redis.cli("HGET", keys.meta, "len"), "50");
+    const started = async (maxLength: number): Promise<string[]> => {
+      const warnings: string[] = [];
+      const engine = createRedisEngine({
+        url: new URL(redis.url),
+        maxLength,
+        log: { ...quiet, warn: (m: string) => void warnings.push(m) },
+      });
+      engines.push(engine);
+      const topic = createHub().addTopic(path, "unused");
+      engine.open(topic);
+      // Ready once each path's log was read: compared by then.
+      await waitFor(() => engine.status!.connected, 10_000, "the engine");
+      await engine.append(topic, `from ${maxLength}`);
+      return warnings;
+    };
+    assert.deepEqual(await started(50), [], "the same -buffer: no warning");
+    const warnings = await started(1000);
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(
+      warnings[0],
+      new RegExp(
+        `\\{${path}\\}:log was last trimmed to 50 events .* this one has -buffer 1000`,
+      ),
+    );
+    assert.equal(await redis.cli("HGET", keys.meta, "len"), "1000");
   });
 
   test("createRedisEngine() opens and releases topics at run time: a subscriber let in once opened() settles gets what is appended elsewhere from then on, once; a released topic gets nothing more", async () => {
