@@ -15,10 +15,20 @@ export interface RedisOptions {
   aof?: boolean;
 }
 
+/** PEM files for a Redis that speaks TLS only (`rediss://`). */
+export interface RedisTls {
+  /** The server's certificate. */
+  cert: string;
+  /** Its key. */
+  key: string;
+  /** The CA that signed it (clients need not present certificates). */
+  ca: string;
+}
+
 /** A running redis-server. */
 export interface RedisServer {
   port: number;
-  /** `redis://127.0.0.1:<port>`. */
+  /** `redis://127.0.0.1:<port>` (`rediss://` with TLS). */
   url: string;
   /** Its data directory. */
   dir: string;
@@ -58,18 +68,38 @@ async function waitForPort(port: number, child: Child): Promise<void> {
   }
 }
 
-/** Starts redis-server for a test. */
+/**
+ * Starts redis-server for a test.
+ *
+ * @param options Persistence of its first run.
+ * @param tls Certificate files: TLS only on the port (`--port 0`).
+ */
 export async function startRedis(
   options: RedisOptions = {},
+  tls?: RedisTls,
 ): Promise<RedisServer> {
   const port = await freePort();
   let dir = mkdtempSync(join(tmpdir(), "wsevent-redis-"));
   const dirs = [dir];
   let child: Child;
+  const listen = tls === undefined ? ["--port", String(port)] : [
+    "--port",
+    "0",
+    "--tls-port",
+    String(port),
+    "--tls-cert-file",
+    tls.cert,
+    "--tls-key-file",
+    tls.key,
+    "--tls-ca-cert-file",
+    tls.ca,
+    "--tls-auth-clients",
+    "no",
+  ];
+  const cliTls = tls === undefined ? [] : ["--tls", "--cacert", tls.ca];
   const launch = async (run: RedisOptions): Promise<void> => {
     child = startChild("redis-server", [
-      "--port",
-      String(port),
+      ...listen,
       "--bind",
       "127.0.0.1",
       "--dir",
@@ -90,7 +120,7 @@ export async function startRedis(
   await launch(options);
   const server: RedisServer = {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${tls === undefined ? "redis" : "rediss"}://127.0.0.1:${port}`,
     get dir() {
       return dir;
     },
@@ -105,7 +135,12 @@ export async function startRedis(
       await launch(run);
     },
     async cli(...args) {
-      const cli = startChild("redis-cli", ["-p", String(port), ...args]);
+      const cli = startChild("redis-cli", [
+        "-p",
+        String(port),
+        ...cliTls,
+        ...args,
+      ]);
       await cli.exited;
       return cli.stdout().trim();
     },

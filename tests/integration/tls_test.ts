@@ -7,7 +7,6 @@
  */
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect as connectHttp2 } from "node:http2";
 import { tmpdir } from "node:os";
@@ -27,88 +26,7 @@ import {
   waitFor,
 } from "./_helpers.ts";
 import { rawConnect } from "./_raw_ws.ts";
-
-interface Cert {
-  cert: string;
-  key: string;
-}
-
-/** Runs openssl quietly. */
-function openssl(args: string[]): void {
-  execFileSync("openssl", args, { stdio: "ignore" });
-}
-
-/** A self-signed CA, made by openssl: what clients are told to trust. */
-function makeCa(dir: string): Cert {
-  const cert = join(dir, "ca.crt");
-  const key = join(dir, "ca.key");
-  openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    key,
-    "-out",
-    cert,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=wsevent test CA",
-  ]);
-  return { cert: readFileSync(cert, "utf8"), key: readFileSync(key, "utf8") };
-}
-
-/**
- * A server certificate for 127.0.0.1 signed by the CA (rustls, under
- * Deno, refuses a self-signed CA certificate as a server's own).
- */
-function makeCert(dir: string, name: string): Cert {
-  const cert = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  const csr = join(dir, `${name}.csr`);
-  const ext = join(dir, `${name}.ext`);
-  writeFileSync(
-    ext,
-    "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
-  );
-  openssl([
-    "req",
-    "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    key,
-    "-out",
-    csr,
-    "-subj",
-    `/CN=wsevent test ${name}`,
-  ]);
-  openssl([
-    "x509",
-    "-req",
-    "-in",
-    csr,
-    "-CA",
-    join(dir, "ca.crt"),
-    "-CAkey",
-    join(dir, "ca.key"),
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-extfile",
-    ext,
-    "-out",
-    cert,
-  ]);
-  return { cert: readFileSync(cert, "utf8"), key: readFileSync(key, "utf8") };
-}
+import { type Cert, makeCa, makeCert } from "./_tls.ts";
 
 /** An HTTP/1.1 exchange over TLS that stays open; records what arrives. */
 interface TlsExchange {
