@@ -6,19 +6,33 @@
  * (SIGUSR2) and prints the instance's fds, RSS and heap. The figures in
  * docs/churn.md come from it.
  *
+ * Warm-up, as in tests/integration/churn_test.ts: rounds of `--warm-up`
+ * connections until RSS after a collection settles (within 2% of the
+ * round before) and at least `--warm-up-min` connections have come and
+ * gone (at most `--warm-up-max`). Growth is reported against that settled
+ * baseline and against the process's start (after a collection, before
+ * any connection), both.
+ *
+ * With `--engine redis` the instance runs on a redis-server of its own
+ * (free 127.0.0.1 port, temporary directory, AOF everysec): the demo
+ * producer's events go through Redis to the churned subscribers.
+ *
  * ```sh
  * nice -n 10 node_modules/node/bin/node bench/churn.ts --runtime node
  * nice -n 10 node_modules/.bin/deno run -A bench/churn.ts --runtime bun --total 100000
+ * nice -n 10 node_modules/node/bin/node bench/churn.ts --runtime deno --engine redis
  * ```
  *
  * @module
  */
 
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { churn, gcExposedArgs, procSample } from "./lib/churn.ts";
+import { type RedisProcess, startRedis } from "./lib/redis.ts";
 
 const ROOT = resolve(import.meta.dirname ?? ".", "..");
 const BINARIES = {
@@ -34,6 +48,9 @@ const { values } = parseArgs({
     total: { type: "string", default: "100000" },
     rounds: { type: "string", default: "5" },
     "warm-up": { type: "string", default: "2000" },
+    "warm-up-min": { type: "string", default: "6000" },
+    "warm-up-max": { type: "string", default: "40000" },
+    engine: { type: "string", default: "memory" },
     concurrency: { type: "string", default: "200" },
     interval: { type: "string", default: "20" },
     buffer: { type: "string", default: "100" },
@@ -48,12 +65,47 @@ if (!(runtime in BINARIES)) {
 const total = Number(values.total);
 const rounds = Number(values.rounds);
 const warmUp = Number(values["warm-up"]);
+const warmUpMin = Number(values["warm-up-min"]);
+const warmUpMax = Number(values["warm-up-max"]);
 const concurrency = Number(values.concurrency);
-for (const [name, value] of Object.entries({ total, rounds, concurrency })) {
+for (
+  const [name, value] of Object.entries({
+    total,
+    rounds,
+    concurrency,
+    "warm-up": warmUp,
+  })
+) {
   if (!Number.isInteger(value) || value <= 0) {
     throw new RangeError(`Cannot use --${name}: expected a positive integer`);
   }
 }
+for (
+  const [name, value] of Object.entries({
+    "warm-up-min": warmUpMin,
+    "warm-up-max": warmUpMax,
+  })
+) {
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(
+      `Cannot use --${name}: expected a whole number of connections`,
+    );
+  }
+}
+if (warmUpMax < warmUpMin) {
+  throw new RangeError(
+    `Cannot use --warm-up-max ${warmUpMax}: less than --warm-up-min ${warmUpMin}`,
+  );
+}
+const engine = values.engine;
+if (engine !== "memory" && engine !== "redis") {
+  throw new TypeError(
+    `Cannot use --engine "${engine}": expected memory or redis`,
+  );
+}
+const redis: RedisProcess | undefined = engine === "redis"
+  ? await startRedis({ aof: true })
+  : undefined;
 
 const child = spawn(BINARIES[runtime], [
   ...gcExposedArgs(runtime, resolve(ROOT, "cli.ts")),
@@ -64,6 +116,7 @@ const child = spawn(BINARIES[runtime], [
   // A small replay buffer, full within seconds: not mistaken for growth.
   "-buffer",
   values.buffer!,
+  ...(redis === undefined ? [] : ["-engine", redis.url]),
 ], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
 let stdout = "";
 let stderr = "";
@@ -81,6 +134,29 @@ async function until(check: () => boolean, what: string): Promise<void> {
 await until(() => /Serving on: \S+/.test(stdout), "Serving on:");
 const port = Number(/Serving on: ws:\/\/[^\s]*:(\d+)\//.exec(stdout)![1]);
 const pid = child.pid!;
+if (redis !== undefined) {
+  // The Redis engine answers 503 until it is connected and subscribed.
+  await untilAsync(async () => {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/readyz`);
+      await response.arrayBuffer();
+      return response.status === 200;
+    } catch {
+      return false;
+    }
+  }, "/readyz 200");
+}
+
+async function untilAsync(
+  check: () => Promise<boolean>,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out: ${what}\n${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 async function heapUsed(): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -97,11 +173,24 @@ async function collect(): Promise<void> {
   await until(() => count() > before, "a collection");
 }
 
+/**
+ * Resident memory after collections: the least of four, a quarter second
+ * apart, as churn_test does (an allocator gives pages back with a delay).
+ */
+async function settledSample(): Promise<{ rssBytes: number; fds: number }> {
+  let rssBytes = Infinity;
+  for (let i = 0; i < 4; i++) {
+    await collect();
+    await new Promise((r) => setTimeout(r, 250));
+    rssBytes = Math.min(rssBytes, procSample(pid).rssBytes);
+  }
+  return { rssBytes, fds: procSample(pid).fds };
+}
+
 const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 const rows: string[] = [];
 async function row(label: string, connections: number, rate: string) {
-  await collect();
-  const sample = procSample(pid);
+  const sample = await settledSample();
   const heap = await heapUsed();
   rows.push(
     `| ${label} | ${connections} | ${rate} | ${sample.fds} | ${
@@ -113,17 +202,45 @@ async function row(label: string, connections: number, rate: string) {
 }
 
 console.log(
-  `${runtime}: ${total} connections in ${rounds} rounds, ${concurrency} in flight`,
+  `${runtime}${
+    redis === undefined ? "" : " (Redis engine)"
+  }: ${total} connections in ${rounds} rounds, ${concurrency} in flight; warm-up in rounds of ${warmUp} until RSS after a collection settles within 2%, at least ${warmUpMin}, at most ${warmUpMax}`,
 );
 console.log("| after | connections | rate/s | fds | RSS MB | heap MB |");
 console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
-await row("start", 0, "");
+const start = await row("start", 0, "");
 let done = 0;
-const warm = await churn({ port, total: warmUp, concurrency });
-done += warm.completed;
-const base = await row("warm-up", done, "");
-let failed = warm.failed;
-const reasons = [...warm.reasons];
+let failed = 0;
+const reasons: string[] = [];
+// The warm-up: rounds until RSS after a collection settles.
+let base = start;
+let warmUpDone = 0;
+let settled = false;
+while (warmUpDone < warmUpMax) {
+  const round = Math.min(warmUp, warmUpMax - warmUpDone);
+  const result = await churn({ port, total: round, concurrency });
+  warmUpDone += round;
+  done += result.completed;
+  failed += result.failed;
+  reasons.push(...result.reasons);
+  const previous = base;
+  base = await row(`warm-up`, done, "");
+  if (
+    warmUpDone >= warmUpMin && previous !== start &&
+    base.rssBytes < previous.rssBytes * 1.02
+  ) {
+    settled = true;
+    break;
+  }
+}
+const warmUpConnections = done;
+console.log(
+  `warm-up: ${warmUpDone} connections (${
+    settled
+      ? "RSS settled within 2%"
+      : "RSS not settled within 2%: stopped at --warm-up-max"
+  }); baseline RSS ${mb(base.rssBytes)} MB, ${base.fds} fds`,
+);
 let elapsed = 0;
 for (let i = 0; i < rounds; i++) {
   const result = await churn({ port, total: total / rounds, concurrency });
@@ -138,14 +255,38 @@ for (let i = 0; i < rounds; i++) {
     String(Math.round(result.completed / result.elapsedMs * 1000)),
   );
 }
-const last = procSample(pid);
+const last = await settledSample();
+const percent = (from: number) =>
+  `${last.rssBytes >= from ? "+" : ""}${
+    ((last.rssBytes / from - 1) * 100).toFixed(1)
+  }%`;
+const load = (() => {
+  try {
+    return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(
+      " ",
+    );
+  } catch {
+    return "unknown";
+  }
+})();
 console.log(
-  `${runtime}: ${done} connections (${failed} failed${
+  `${runtime}${
+    redis === undefined ? "" : " (Redis engine)"
+  }: ${done} connections (${warmUpConnections} of them warm-up; ${failed} failed${
     reasons.length ? ": " + reasons.slice(0, 3).join("; ") : ""
   }), ${
-    Math.round((done - warm.completed) / elapsed * 1000)
-  }/s; fds ${base.fds} -> ${last.fds}; RSS ${mb(base.rssBytes)} -> ${
+    Math.round((done - warmUpConnections) / elapsed * 1000)
+  }/s after the warm-up; fds ${start.fds} at start, ${base.fds} after the warm-up, ${last.fds} at the end; RSS after a collection: ${
+    mb(start.rssBytes)
+  } MB at start, ${mb(base.rssBytes)} MB after the warm-up, ${
     mb(last.rssBytes)
-  } MB (${((last.rssBytes / base.rssBytes - 1) * 100).toFixed(1)}%)`,
+  } MB at the end: ${percent(base.rssBytes)} on the settled baseline, ${
+    percent(start.rssBytes)
+  } on the process start; load average ${load}`,
 );
 child.kill("SIGTERM");
+await new Promise<void>((done) => {
+  if (child.exitCode !== null || child.signalCode !== null) done();
+  else child.once("exit", () => done());
+});
+await redis?.stop();

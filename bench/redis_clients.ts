@@ -1,8 +1,8 @@
 /**
  * Redis client micro-benchmark: which client should the Redis engine use on
  * each runtime? Starts its own `redis-server` on a free loopback port in a
- * temporary directory (no persistence, no pub/sub output limit) and measures,
- * for each client that loads on the runtime it runs on:
+ * temporary directory (`lib/redis.ts`; no persistence, no pub/sub output
+ * limit) and measures, for each client that loads on the runtime it runs on:
  *
  * - append: `EVALSHA` of the engine's kind of Lua script (HINCRBY of a meta
  *   hash, XADD with MAXLEN ~, PUBLISH of the event) with 16 calls in flight;
@@ -31,18 +31,13 @@
  */
 
 import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import process from "node:process";
 import { Buffer } from "node:buffer";
+import { procCpuSeconds, type RedisProcess, startRedis } from "./lib/redis.ts";
 
 const IN_FLIGHT = 16;
 const PAYLOAD_BYTES = 128;
 const XRANGE_ENTRIES = 1000;
-const CLOCK_TICKS_PER_S = 100;
 
 /** The append script: what the Redis engine does per published event. */
 const APPEND_LUA = `
@@ -222,103 +217,6 @@ const DRIVERS: Record<string, (url: string) => Promise<Driver>> = {
   bun: bunDriver,
 };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-interface Redis {
-  pid: number;
-  port: number;
-  url: string;
-  stop(): Promise<void>;
-}
-
-async function startRedis(): Promise<Redis> {
-  const dir = mkdtempSync(join(tmpdir(), "wsevent-redis-bench-"));
-  const port = await freePort();
-  const child: ChildProcess = spawn("redis-server", [
-    "--port",
-    String(port),
-    "--bind",
-    "127.0.0.1",
-    "--dir",
-    dir,
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--client-output-buffer-limit",
-    "pubsub 0 0 0",
-    "--loglevel",
-    "warning",
-  ], { stdio: ["ignore", "ignore", "inherit"] });
-  const exited = new Promise<void>((resolve) =>
-    child.once("exit", () => resolve())
-  );
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      await ping(port);
-      break;
-    } catch (error) {
-      if (Date.now() > deadline || child.exitCode !== null) {
-        child.kill("SIGKILL");
-        throw new Error(`redis-server did not start on port ${port}: ${error}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  return {
-    pid: child.pid ?? 0,
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    stop: async () => {
-      child.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
-      if (child.exitCode === null) child.kill("SIGKILL");
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** One PING over a raw socket, to wait for readiness without a client. */
-async function ping(port: number): Promise<void> {
-  const { connect } = await import("node:net");
-  await new Promise<void>((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.setTimeout(1_000, () => {
-      socket.destroy();
-      reject(new Error("timeout"));
-    });
-    socket.once("error", reject);
-    socket.once("connect", () => socket.write("PING\r\n"));
-    socket.once("data", (data) => {
-      socket.destroy();
-      if (data.toString().startsWith("+PONG")) resolve();
-      else reject(new Error(data.toString()));
-    });
-  });
-}
-
-/** CPU seconds (user + system) of a process, from /proc/<pid>/stat. */
-function procCpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
-  } catch {
-    return NaN;
-  }
-}
-
 interface Sample {
   events: number;
   seconds: number;
@@ -407,7 +305,7 @@ function publishFromOutside(
 
 async function pubsubRun(
   driver: Driver,
-  redis: Redis,
+  redis: RedisProcess,
   n: number,
 ): Promise<Sample & { bytes: number }> {
   const channel = `wsevent:bench:ch:${Math.random().toString(36).slice(2)}`;
@@ -561,7 +459,10 @@ async function main(): Promise<void> {
   const appendN = Math.round(20_000 * options.scale);
   const pubsubN = Math.round(100_000 * options.scale);
   const xrangeCalls = Math.max(1, Math.round(100 * options.scale));
-  const redis = await startRedis();
+  const redis = await startRedis({
+    aof: false,
+    args: ["--client-output-buffer-limit", "pubsub 0 0 0"],
+  });
   const results: Result[] = [];
   try {
     for (const name of names) {

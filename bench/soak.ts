@@ -12,8 +12,21 @@
  * `soak-<runtime>.json`, `.md` (table, RSS slope, p99 first vs last five
  * minutes) and `.svg` (plot) into `--out`.
  *
+ * With `--engine redis` (default `memory`) it starts a redis-server of its
+ * own (free 127.0.0.1 port, temporary directory, AOF everysec as
+ * docs/deploy/redis.conf) and two instances A and B on it with the same
+ * paths: publishing alternates between A and B, the subscribers are split
+ * in thirds over A, B and the relay (which consumes from A), churn runs
+ * against A, the relay is restarted every `--restart-min` minutes and B
+ * too, half a period later (its subscribers resume on the restarted B with
+ * their last id). Every subscriber must get every event once, in order,
+ * with the same id everywhere (the ids are compared, on both engines).
+ * Each sample adds B's /metrics, both instances' engine read lag and
+ * redis-server's RSS and CPU (/proc). Output: `soak-<runtime>-redis.*`.
+ *
  * ```sh
  * bench/soak --runtime node --duration-min 30      # niced, raised fd limit
+ * bench/soak --engine redis --duration-min 2 --restart-min 0.5 -- bun
  * ```
  *
  * @module
@@ -25,7 +38,8 @@ import { resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { connectUpstream, type Upstream } from "../src/upstream.ts";
-import { churn, gcExposedArgs } from "./lib/churn.ts";
+import { churn, gcExposedArgs, procSample } from "./lib/churn.ts";
+import { procCpuSeconds, type RedisProcess, startRedis } from "./lib/redis.ts";
 import {
   plotSoak,
   quantile,
@@ -55,6 +69,7 @@ const { values } = parseArgs({
     heartbeat: { type: "string", default: "5000" },
     buffer: { type: "string", default: "3000" },
     out: { type: "string", default: "docs/soak" },
+    engine: { type: "string", default: "memory" },
   },
 });
 
@@ -72,6 +87,14 @@ if (!(runtime in BINARIES)) {
     `Cannot run on "${values.runtime}": expected node, deno or bun`,
   );
 }
+const engine = values.engine;
+if (engine !== "memory" && engine !== "redis") {
+  throw new TypeError(
+    `Cannot use --engine "${engine}": expected memory or redis`,
+  );
+}
+/** Two instances A and B on a Redis of the soak's own. */
+const redisMode = engine === "redis";
 const durationS = positive("duration-min") * 60;
 const subscriberCount = Math.round(positive("subscribers"));
 const rate = positive("rate");
@@ -133,7 +156,13 @@ function sleep(ms: number): Promise<void> {
 
 /** The process figures of an instance's /metrics. */
 async function processFigures(port: number) {
-  const figures = { rssMb: NaN, heapMb: NaN, fds: NaN, loopP99Ms: NaN };
+  const figures = {
+    rssMb: NaN,
+    heapMb: NaN,
+    fds: NaN,
+    loopP99Ms: NaN,
+    readLagMs: NaN,
+  };
   try {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, {
       signal: AbortSignal.timeout(5000),
@@ -149,6 +178,13 @@ async function processFigures(port: number) {
     figures.fds = read("wsevent_process_open_fds");
     figures.loopP99Ms =
       read('wsevent_event_loop_delay_seconds{quantile="0.99"}') * 1000;
+    // Labelled with the engine's name: the first such line.
+    const lag = text.split("\n").find((l) =>
+      l.startsWith("wsevent_engine_read_lag_seconds{")
+    );
+    if (lag !== undefined) {
+      figures.readLagMs = Number(lag.slice(lag.lastIndexOf(" ") + 1)) * 1000;
+    }
   } catch {
     // Restarting: the sample shows a hole.
   }
@@ -171,6 +207,26 @@ async function collectFigures(): Promise<{ rssMb: number; heapMb: number }> {
   return { rssMb: figures.rssMb, heapMb: figures.heapMb };
 }
 
+/** Waits until an instance answers /readyz with 200 (its engine connected). */
+async function waitReady(port: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/readyz`, {
+        signal: AbortSignal.timeout(2000),
+      });
+      await response.arrayBuffer();
+      if (response.status === 200) return;
+    } catch {
+      // Not up yet.
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`127.0.0.1:${port} not ready after 30 s`);
+    }
+    await sleep(50);
+  }
+}
+
 /** What one subscriber received. */
 interface Tally {
   next: number;
@@ -181,15 +237,28 @@ interface Tally {
   upstream?: Upstream;
 }
 
-const origin = await startServer([
+const redis: RedisProcess | undefined = redisMode
+  ? await startRedis({ aof: true })
+  : undefined;
+// The origin (A with --engine redis) and B: same paths, same engine.
+const instanceArgs = (port: number) => [
   "-serve-address",
-  "127.0.0.1:0",
+  `127.0.0.1:${port}`,
   "-no-produce",
   "-heartbeat",
   String(heartbeatMs),
   "-buffer",
   bufferEvents,
-]);
+  ...(redis === undefined ? [] : ["-engine", redis.url]),
+];
+const origin = await startServer(instanceArgs(0));
+let second: Server | undefined;
+if (redis !== undefined) {
+  await waitReady(origin.port);
+  second = await startServer(instanceArgs(0));
+  await waitReady(second.port);
+}
+const secondPort = second?.port ?? 0;
 const relayArgs = (port: number) => [
   "-serve-address",
   `127.0.0.1:${port}`,
@@ -209,6 +278,19 @@ const elapsedS = () => (performance.now() - started) / 1000;
 let latencies: number[] = [];
 const allLatencies: { t: number; ms: number }[] = [];
 let delivered = 0;
+// The id each event got (from the 202, or from whoever saw it first):
+// every delivery of it must carry the same.
+const idOf = new Map<number, string>();
+let idMismatches = 0;
+function checkId(seq: number, id: string | null): void {
+  if (id === null) {
+    idMismatches++;
+    return;
+  }
+  const known = idOf.get(seq);
+  if (known === undefined) idOf.set(seq, id);
+  else if (known !== id) idMismatches++;
+}
 
 function subscribe(port: number, transport: "ws" | "sse"): Tally {
   const tally: Tally = {
@@ -232,6 +314,7 @@ function subscribe(port: number, transport: "ws" | "sse"): Tally {
       const ms = Date.now() - sent;
       latencies.push(ms);
       delivered++;
+      checkId(seq, event.id);
       if (seq < tally.next) tally.duplicates++;
       else {
         if (seq > tally.next) tally.outOfOrder++;
@@ -244,42 +327,61 @@ function subscribe(port: number, transport: "ws" | "sse"): Tally {
   return tally;
 }
 
+// Memory: four fifths on the origin, one on the relay. Redis: a third
+// each on A, B and the relay.
+const portOf = (i: number) =>
+  redisMode
+    ? [origin.port, secondPort, relayPort][i % 3]
+    : i % 5 === 4
+    ? relayPort
+    : origin.port;
 const tallies: Tally[] = [];
 for (let i = 0; i < subscriberCount; i++) {
-  const onRelay = i % 5 === 4;
-  tallies.push(
-    subscribe(onRelay ? relayPort : origin.port, i % 2 === 0 ? "ws" : "sse"),
-  );
+  tallies.push(subscribe(portOf(i), i % 2 === 0 ? "ws" : "sse"));
   if (i % 100 === 99) await sleep(100);
 }
 const connectedCount = () =>
   tallies.filter((t) => t.upstream?.connected).length;
 while (connectedCount() < subscriberCount && elapsedS() < 60) await sleep(100);
 console.log(
-  `${runtime}: ${connectedCount()} of ${subscriberCount} subscribers connected in ${
+  `${runtime}${
+    redisMode ? " (Redis engine)" : ""
+  }: ${connectedCount()} of ${subscriberCount} subscribers connected in ${
     elapsedS().toFixed(1)
   } s; running ${durationS / 60} min`,
 );
 
 // Publishing: `rate` events a second, each with its sequence and send time.
+// With --engine redis, to A and B in turn (only A while B restarts: the
+// restart waits for a POST in flight to B, so none is cut off and retried).
 let published = 0;
 let publishErrors = 0;
+const publishedTo = { a: 0, b: 0 };
+let secondAvailable = redisMode;
+let postingTo = 0;
 let running = true;
 const publishing = (async () => {
   const period = 1000 / rate;
   let due = performance.now();
+  let turn = 0;
   while (running) {
+    const toSecond = secondAvailable && turn++ % 2 === 1;
+    postingTo = toSecond ? secondPort : origin.port;
     try {
-      const response = await fetch(`http://127.0.0.1:${origin.port}/events`, {
+      const response = await fetch(`http://127.0.0.1:${postingTo}/events`, {
         method: "POST",
         body: `${published} ${Date.now()}`,
       });
-      await response.arrayBuffer();
-      if (response.status === 202) published++;
-      else publishErrors++;
+      const body = await response.text();
+      if (response.status === 202) {
+        checkId(published, (JSON.parse(body) as { id: string | null }).id);
+        published++;
+        publishedTo[toSecond ? "b" : "a"]++;
+      } else publishErrors++;
     } catch {
       publishErrors++;
     }
+    postingTo = 0;
     due += period;
     await sleep(Math.max(0, due - performance.now()));
   }
@@ -313,8 +415,27 @@ const restarting = (async () => {
   }
 })();
 
+// With --engine redis, B restarted on its port too, half a period after
+// the relay: its subscribers resume there from their last id.
+const secondRestarts: number[] = [];
+const restartingSecond = (async () => {
+  while (redisMode && running) {
+    const next = (secondRestarts.length + 0.5) * restartS;
+    while (running && elapsedS() < next) await sleep(200);
+    if (!running) break;
+    secondRestarts.push(elapsedS());
+    secondAvailable = false;
+    while (postingTo === secondPort) await sleep(10);
+    await stopServer(second!);
+    second = await startServer(instanceArgs(secondPort));
+    await waitReady(secondPort);
+    secondAvailable = true;
+  }
+})();
+
 const samples: SoakSample[] = [];
 let collected = { rssMb: NaN, heapMb: NaN };
+let redisCpu = { t: elapsedS(), s: redis ? procCpuSeconds(redis.pid) : NaN };
 while (elapsedS() < durationS) {
   if (samples.length % Math.max(1, Math.round(60 / sampleS)) === 0) {
     collected = await collectFigures();
@@ -326,9 +447,10 @@ while (elapsedS() < durationS) {
   for (let i = 0; i < window.length; i += 50) {
     allLatencies.push({ t, ms: window[i] });
   }
-  const [o, r] = await Promise.all([
+  const [o, r, b] = await Promise.all([
     processFigures(origin.port),
     processFigures(relayPort),
+    redisMode ? processFigures(secondPort) : undefined,
   ]);
   const sample: SoakSample = {
     t,
@@ -348,28 +470,77 @@ while (elapsedS() < durationS) {
     originRssAfterGcMb: collected.rssMb,
     originHeapAfterGcMb: collected.heapMb,
   };
+  if (redis !== undefined && b !== undefined) {
+    const cpu = { t: elapsedS(), s: procCpuSeconds(redis.pid) };
+    let redisRssMb = NaN;
+    try {
+      redisRssMb = procSample(redis.pid).rssBytes / 2 ** 20;
+    } catch {
+      // Gone: a hole in the plot.
+    }
+    Object.assign(sample, {
+      secondRssMb: b.rssMb,
+      secondHeapMb: b.heapMb,
+      secondFds: b.fds,
+      secondLoopP99Ms: b.loopP99Ms,
+      originReadLagMs: o.readLagMs,
+      secondReadLagMs: b.readLagMs,
+      redisRssMb,
+      redisCpuPercent: (cpu.s - redisCpu.s) / (cpu.t - redisCpu.t) * 100,
+    });
+    redisCpu = cpu;
+  }
   samples.push(sample);
   if (samples.length % Math.max(1, Math.round(60 / sampleS)) === 0) {
     console.log(
-      `${(t / 60).toFixed(1)} min: origin ${o.rssMb.toFixed(1)} MB, heap ${
-        o.heapMb.toFixed(1)
-      } MB, ${o.fds} fds; relay ${r.rssMb.toFixed(1)} MB; delivery p99 ${
+      `${(t / 60).toFixed(1)} min: ${redisMode ? "A" : "origin"} ${
+        o.rssMb.toFixed(1)
+      } MB, heap ${o.heapMb.toFixed(1)} MB, ${o.fds} fds; ${
+        b === undefined
+          ? ""
+          : `B ${b.rssMb.toFixed(1)} MB, ${b.fds} fds; read lag A/B ${
+            o.readLagMs.toFixed(1)
+          }/${b.readLagMs.toFixed(1)} ms; redis-server ${
+            sample.redisRssMb?.toFixed(1)
+          } MB, ${sample.redisCpuPercent?.toFixed(1)}% CPU; `
+      }relay ${r.rssMb.toFixed(1)} MB; delivery p99 ${
         sample.deliveryP99Ms.toFixed(1)
       } ms; ${published} published, ${churned} churned`,
     );
   }
 }
 running = false;
-await Promise.all([publishing, churning, restarting]);
+await Promise.all([publishing, churning, restarting, restartingSecond]);
 
 // Every subscriber gets the last event, or is counted short.
 const settleDeadline = Date.now() + 60_000;
 while (
   tallies.some((t) => t.next < published) && Date.now() < settleDeadline
 ) await sleep(100);
+const reconnectsOf = tallies.map((t) => t.upstream?.reconnects ?? 0);
 for (const tally of tallies) tally.upstream?.close();
-await Promise.all([stopServer(relay), stopServer(origin)]);
+await Promise.all([
+  stopServer(relay),
+  stopServer(origin),
+  ...(second === undefined ? [] : [stopServer(second)]),
+]);
+const redisCpuSeconds = redis === undefined
+  ? undefined
+  : procCpuSeconds(redis.pid);
+await redis?.stop();
 
+// Reconnects of the subscribers, by where they are: the relay's and B's
+// resume across every restart.
+const subscriberReconnects: Record<string, number> = {};
+tallies.forEach((tally, i) => {
+  const place = redisMode
+    ? ["a", "b", "relay"][i % 3]
+    : i % 5 === 4
+    ? "relay"
+    : "origin";
+  subscriberReconnects[place] = (subscriberReconnects[place] ?? 0) +
+    reconnectsOf[i];
+});
 const lost = tallies.reduce((n, t) => n + (published - t.received), 0);
 const duplicates = tallies.reduce((n, t) => n + t.duplicates, 0);
 const outOfOrder = tallies.reduce((n, t) => n + t.outOfOrder, 0);
@@ -397,13 +568,46 @@ const heapSlopeMbPerHour = slope(
   ) => [s.t / 3600, s.originHeapMb]),
 );
 const window5 = Math.min(300, durationS / 3);
+// The last window ends with the last sample, not after the final check
+// (which takes up to a minute and has no samples).
+const samplingEndS = samples.at(-1)?.t ?? elapsedS();
 const p99Of = (from: number, to: number) =>
   quantile(
     allLatencies.filter((l) => l.t > from && l.t <= to).map((l) => l.ms),
     0.99,
   );
+const finite = (pick: (s: SoakSample) => number | undefined) =>
+  samples.map(pick).filter((v): v is number => Number.isFinite(v));
+const maxOf = (values: number[]) =>
+  values.length === 0 ? null : +Math.max(...values).toFixed(1);
+const engineFigures = redisMode
+  ? {
+    publishedTo,
+    secondRestarts: secondRestarts.length,
+    secondRssMb: {
+      first: finite((s) => s.secondRssMb)[0],
+      last: finite((s) => s.secondRssMb).at(-1),
+    },
+    secondRssSlopeMbPerHour: +slope(
+      steady.filter((s) => Number.isFinite(s.secondRssMb)).map((
+        s,
+      ) => [s.t / 3600, s.secondRssMb!]),
+    ).toFixed(2),
+    readLagMaxMs: {
+      a: maxOf(finite((s) => s.originReadLagMs)),
+      b: maxOf(finite((s) => s.secondReadLagMs)),
+    },
+    redisRssMb: {
+      first: finite((s) => s.redisRssMb)[0],
+      last: finite((s) => s.redisRssMb).at(-1),
+    },
+    redisCpuSeconds,
+    redisCpuPercentMax: maxOf(finite((s) => s.redisCpuPercent)),
+  }
+  : {};
 const summary = {
   runtime,
+  engine,
   durationMin: +(elapsedS() / 60).toFixed(1),
   subscribers: subscriberCount,
   rate,
@@ -414,41 +618,60 @@ const summary = {
   duplicates,
   outOfOrder,
   gaps,
+  idMismatches,
   churned,
   churnFailed,
   relayRestarts: restarts.length,
+  subscriberReconnects,
   rssSlopeMbPerHour: +rssSlopeMbPerHour.toFixed(2),
   heapSlopeMbPerHour: +heapSlopeMbPerHour.toFixed(2),
   rssAfterGcSlopeMbPerHour: +rssAfterGcSlopeMbPerHour.toFixed(2),
   heapAfterGcSlopeMbPerHour: +heapAfterGcSlopeMbPerHour.toFixed(2),
   deliveryP99FirstMs: p99Of(0, window5),
-  deliveryP99LastMs: p99Of(elapsedS() - window5, elapsedS()),
+  deliveryP99LastMs: p99Of(samplingEndS - window5, samplingEndS),
   originRssMb: {
     first: samples[0]?.originRssMb,
     last: samples.at(-1)?.originRssMb,
   },
+  ...engineFigures,
 };
 console.log(JSON.stringify(summary));
+const name = `soak-${runtime}${redisMode ? "-redis" : ""}`;
 mkdirSync(outDir, { recursive: true });
 writeFileSync(
-  resolve(outDir, `soak-${runtime}.json`),
-  JSON.stringify({ summary, restarts, samples }, null, 1) + "\n",
+  resolve(outDir, `${name}.json`),
+  JSON.stringify({ summary, restarts, secondRestarts, samples }, null, 1) +
+    "\n",
 );
 writeFileSync(
-  resolve(outDir, `soak-${runtime}.svg`),
+  resolve(outDir, `${name}.svg`),
   plotSoak(samples, {
-    title:
-      `wsevent soak on ${runtime}: ${summary.durationMin} min, ${subscriberCount} subscribers, ${rate} events/s, churn, relay restarts`,
+    title: redisMode
+      ? `wsevent soak on ${runtime}, Redis engine: ${summary.durationMin} min, ${subscriberCount} subscribers (A, B, relay), ${rate} events/s`
+      : `wsevent soak on ${runtime}: ${summary.durationMin} min, ${subscriberCount} subscribers, ${rate} events/s, churn, relay restarts`,
     restarts,
+    secondRestarts,
   }),
 );
+const engineLine = redisMode
+  ? `Redis engine: instances A and B on one redis-server (AOF everysec), ${publishedTo.a} events published to A and ${publishedTo.b} to B, subscribers a third each on A, B and the relay (from A); ${secondRestarts.length} restarts of B; subscriber reconnects (each a resume from its last id) on A ${subscriberReconnects.a}, B ${subscriberReconnects.b}, relay ${subscriberReconnects.relay}; ids differing between subscribers: ${idMismatches}; B RSS ${
+    engineFigures.secondRssMb?.first?.toFixed(1)
+  } → ${
+    engineFigures.secondRssMb?.last?.toFixed(1)
+  } MB (slope ${engineFigures.secondRssSlopeMbPerHour} MB/h); engine read lag max A ${engineFigures.readLagMaxMs?.a} ms, B ${engineFigures.readLagMaxMs?.b} ms; redis-server RSS ${
+    engineFigures.redisRssMb?.first?.toFixed(1)
+  } → ${engineFigures.redisRssMb?.last?.toFixed(1)} MB, CPU ${
+    redisCpuSeconds?.toFixed(1)
+  } s in all (at most ${engineFigures.redisCpuPercentMax}% in a sample)\n\n`
+  : "";
 writeFileSync(
-  resolve(outDir, `soak-${runtime}.md`),
-  `${runtime}: ${summary.durationMin} min; ${published} events to ${subscriberCount} subscribers (${delivered} deliveries); lost ${lost}, duplicated ${duplicates}, out of order ${outOfOrder}, gap notices ${gaps}; ${churned} churned connections (${churnFailed} failed); ${restarts.length} relay restarts; origin RSS slope ${summary.rssSlopeMbPerHour} MB/h (heap ${summary.heapSlopeMbPerHour} MB/h; after a collection, once a minute: RSS ${summary.rssAfterGcSlopeMbPerHour} MB/h, heap ${summary.heapAfterGcSlopeMbPerHour} MB/h) after the first ${
-    Math.round(warmUpS)
-  } s; delivery p99 first ${
-    (window5 / 60).toFixed(0)
-  } min ${summary.deliveryP99FirstMs} ms, last ${summary.deliveryP99LastMs} ms\n\n` +
+  resolve(outDir, `${name}.md`),
+  engineLine +
+    `${runtime}: ${summary.durationMin} min; ${published} events to ${subscriberCount} subscribers (${delivered} deliveries); lost ${lost}, duplicated ${duplicates}, out of order ${outOfOrder}, gap notices ${gaps}; ${churned} churned connections (${churnFailed} failed); ${restarts.length} relay restarts; origin RSS slope ${summary.rssSlopeMbPerHour} MB/h (heap ${summary.heapSlopeMbPerHour} MB/h; after a collection, once a minute: RSS ${summary.rssAfterGcSlopeMbPerHour} MB/h, heap ${summary.heapAfterGcSlopeMbPerHour} MB/h) after the first ${
+      Math.round(warmUpS)
+    } s; delivery p99 first ${
+      (window5 / 60).toFixed(0)
+    } min ${summary.deliveryP99FirstMs} ms, last ${summary.deliveryP99LastMs} ms\n\n` +
     tableOf(samples, 60),
 );
-process.exit(lost === 0 && duplicates === 0 ? 0 : 1);
+process.exit(lost === 0 && duplicates === 0 && idMismatches === 0 ? 0 : 1);

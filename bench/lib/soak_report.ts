@@ -29,6 +29,24 @@ export interface SoakSample {
   /** The origin after its last collection (once a minute), when sampled. */
   originRssAfterGcMb?: number;
   originHeapAfterGcMb?: number;
+  /**
+   * With the Redis engine only: instance B (restarted now and then; the
+   * origin fields are instance A's), both instances' engine read lag, and
+   * redis-server's RSS and CPU (per cent of one core over the window).
+   */
+  secondRssMb?: number;
+  secondHeapMb?: number;
+  secondFds?: number;
+  secondLoopP99Ms?: number;
+  originReadLagMs?: number;
+  secondReadLagMs?: number;
+  redisRssMb?: number;
+  redisCpuPercent?: number;
+}
+
+/** Whether the samples are of a run with the Redis engine. */
+function isEngineRun(samples: readonly SoakSample[]): boolean {
+  return samples.some((s) => s.secondRssMb !== undefined);
 }
 
 /**
@@ -119,6 +137,86 @@ const PANELS: Panel[] = [
   },
 ];
 
+const orNaN = (v: number | undefined) => v ?? NaN;
+
+/** The panels of a Redis engine run: A (origin), B, relay, redis-server. */
+const ENGINE_PANELS: Panel[] = [
+  {
+    title: "Memory",
+    unit: "MB",
+    series: [
+      { label: "A RSS", color: "#1f77b4", value: (s) => s.originRssMb },
+      { label: "A heap", color: "#2ca02c", value: (s) => s.originHeapMb },
+      {
+        label: "B RSS",
+        color: "#17becf",
+        value: (s) => orNaN(s.secondRssMb),
+      },
+      { label: "relay RSS", color: "#ff7f0e", value: (s) => s.relayRssMb },
+      {
+        label: "A RSS after GC",
+        color: "#9467bd",
+        value: (s) => s.originRssAfterGcMb ?? NaN,
+      },
+      {
+        label: "redis-server RSS",
+        color: "#d62728",
+        value: (s) => orNaN(s.redisRssMb),
+      },
+    ],
+  },
+  {
+    title: "Open file descriptors",
+    unit: "",
+    series: [
+      { label: "A", color: "#1f77b4", value: (s) => s.originFds },
+      { label: "B", color: "#17becf", value: (s) => orNaN(s.secondFds) },
+      { label: "relay", color: "#ff7f0e", value: (s) => s.relayFds },
+    ],
+  },
+  {
+    title: "Event-loop delay p99",
+    unit: "ms",
+    series: [
+      { label: "A", color: "#1f77b4", value: (s) => s.originLoopP99Ms },
+      {
+        label: "B",
+        color: "#17becf",
+        value: (s) => orNaN(s.secondLoopP99Ms),
+      },
+      { label: "relay", color: "#ff7f0e", value: (s) => s.relayLoopP99Ms },
+    ],
+  },
+  {
+    title: "Engine read lag (last event read)",
+    unit: "ms",
+    series: [
+      {
+        label: "A",
+        color: "#1f77b4",
+        value: (s) => orNaN(s.originReadLagMs),
+      },
+      {
+        label: "B",
+        color: "#17becf",
+        value: (s) => orNaN(s.secondReadLagMs),
+      },
+    ],
+  },
+  {
+    title: "redis-server CPU",
+    unit: "% of a core",
+    series: [
+      {
+        label: "redis-server",
+        color: "#d62728",
+        value: (s) => orNaN(s.redisCpuPercent),
+      },
+    ],
+  },
+  PANELS[3],
+];
+
 /** A round upper bound for an axis. */
 function niceMax(value: number): number {
   if (!(value > 0)) return 1;
@@ -138,7 +236,8 @@ function escapeXml(text: string): string {
 
 /**
  * Plots the samples: one panel per figure, minutes on the x axis, relay
- * restarts as dashed lines.
+ * restarts as dashed lines (and, with the Redis engine, B's restarts as
+ * dotted ones).
  *
  * @param samples The samples, in time order.
  * @param options Title and the restart times (s).
@@ -146,12 +245,18 @@ function escapeXml(text: string): string {
  */
 export function plotSoak(
   samples: readonly SoakSample[],
-  options: { title: string; restarts: readonly number[] },
+  options: {
+    title: string;
+    restarts: readonly number[];
+    secondRestarts?: readonly number[];
+  },
 ): string {
+  const engineRun = isEngineRun(samples);
+  const panels = engineRun ? ENGINE_PANELS : PANELS;
   const width = 900, panelHeight = 170, left = 70, right = 170, top = 40;
   const plotWidth = width - left - right;
   const innerHeight = panelHeight - 45;
-  const height = top + PANELS.length * panelHeight + 20;
+  const height = top + panels.length * panelHeight + 20;
   const tMax = Math.max(60, samples.at(-1)?.t ?? 60);
   const x = (t: number) => left + (t / tMax) * plotWidth;
   const out: string[] = [
@@ -161,7 +266,7 @@ export function plotSoak(
       escapeXml(options.title)
     }</text>`,
   ];
-  PANELS.forEach((panel, index) => {
+  panels.forEach((panel, index) => {
     const y0 = top + index * panelHeight + 20;
     const yMax = niceMax(
       Math.max(
@@ -194,6 +299,13 @@ export function plotSoak(
         `<line x1="${x(restart)}" x2="${x(restart)}" y1="${y0}" y2="${
           y0 + innerHeight
         }" stroke="#bbb" stroke-dasharray="4 3"/>`,
+      );
+    }
+    for (const restart of options.secondRestarts ?? []) {
+      out.push(
+        `<line x1="${x(restart)}" x2="${x(restart)}" y1="${y0}" y2="${
+          y0 + innerHeight
+        }" stroke="#7fd3dc" stroke-dasharray="1 3"/>`,
       );
     }
     panel.series.forEach((series, i) => {
@@ -233,7 +345,9 @@ export function plotSoak(
   out.push(
     `<text x="${left + plotWidth / 2}" y="${
       height - 4
-    }" text-anchor="middle">minutes (dashed: relay restarts)</text>`,
+    }" text-anchor="middle">minutes (dashed: relay restarts${
+      engineRun ? "; dotted: B restarts" : ""
+    })</text>`,
     "</svg>",
   );
   return out.join("\n") + "\n";
@@ -251,15 +365,41 @@ export function tableOf(
   samples: readonly SoakSample[],
   everyS: number,
 ): string {
-  const rows = [
-    "| min | origin RSS MB | heap MB | fds | loop p99 ms | relay RSS MB | relay fds | delivery p50 / p99 ms | published | delivered | churned |",
-    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-  ];
+  const engineRun = isEngineRun(samples);
+  const rows = engineRun
+    ? [
+      "| min | A RSS MB | A heap MB | A fds | A loop p99 ms | B RSS MB | B heap MB | B fds | B loop p99 ms | read lag A / B ms | redis-server RSS MB | redis-server CPU % | relay RSS MB | relay fds | delivery p50 / p99 ms | published | delivered | churned |",
+      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    : [
+      "| min | origin RSS MB | heap MB | fds | loop p99 ms | relay RSS MB | relay fds | delivery p50 / p99 ms | published | delivered | churned |",
+      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ];
+  const f = (v: number | undefined) => orNaN(v).toFixed(1);
   let slot: SoakSample[] = [];
   const flush = () => {
     const last = slot.at(-1);
     if (last === undefined) return;
     const p99 = Math.max(...slot.map((s) => s.deliveryP99Ms));
+    if (engineRun) {
+      rows.push(
+        `| ${(last.t / 60).toFixed(1)} | ${f(last.originRssMb)} | ${
+          f(last.originHeapMb)
+        } | ${last.originFds} | ${f(last.originLoopP99Ms)} | ${
+          f(last.secondRssMb)
+        } | ${f(last.secondHeapMb)} | ${last.secondFds} | ${
+          f(last.secondLoopP99Ms)
+        } | ${f(last.originReadLagMs)} / ${f(last.secondReadLagMs)} | ${
+          f(last.redisRssMb)
+        } | ${f(last.redisCpuPercent)} | ${
+          f(last.relayRssMb)
+        } | ${last.relayFds} | ${f(last.deliveryP50Ms)} / ${
+          p99.toFixed(1)
+        } | ${last.published} | ${last.delivered} | ${last.churned} |`,
+      );
+      slot = [];
+      return;
+    }
     rows.push(
       `| ${(last.t / 60).toFixed(1)} | ${last.originRssMb.toFixed(1)} | ${
         last.originHeapMb.toFixed(1)

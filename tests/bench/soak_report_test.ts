@@ -76,3 +76,64 @@ test("plotSoak() draws a polyline per series and a line per restart, with escape
     }
   }
 });
+
+/** A sample of a run with the Redis engine: B, read lags, redis-server. */
+function engineSample(t: number, rss: number): SoakSample {
+  return {
+    ...sample(t, rss),
+    secondRssMb: rss + 1,
+    secondHeapMb: 7,
+    secondFds: 31,
+    secondLoopP99Ms: 4,
+    originReadLagMs: 1.5,
+    secondReadLagMs: 2.5,
+    redisRssMb: 12,
+    redisCpuPercent: 0.4,
+  };
+}
+
+test("tableOf() of a Redis engine run has B's, the read lags' and redis-server's columns", () => {
+  const rows = tableOf([5, 60, 65].map((t) => engineSample(t, 100 + t)), 60)
+    .trimEnd().split("\n");
+  assert.equal(rows.length, 2 + 2);
+  assert.match(rows[0], /\| B RSS MB \|.*\| redis-server CPU % \|/);
+  // Every row has as many cells as the header.
+  const cells = (row: string) => row.split(" | ").length;
+  for (const row of rows) assert.equal(cells(row), cells(rows[0]));
+  assert.match(
+    rows[2],
+    /^\| 1\.0 \| 160\.0 \| 40\.0 \| 30 \| 2\.0 \| 161\.0 \| 7\.0 \| 31 \| 4\.0 \| 1\.5 \/ 2\.5 \| 12\.0 \| 0\.4 \| 60\.0 \| 12 \|/,
+  );
+  // A sample without B (restarting) shows NaN cells, not a crash.
+  const hole = tableOf([{ ...engineSample(5, 100), secondRssMb: NaN }], 60);
+  assert.match(hole, /\| NaN \|/);
+  // The memory engine's table is unchanged: no B column.
+  assert.doesNotMatch(tableOf([sample(5, 100)], 60), /B RSS/);
+});
+
+test("plotSoak() of a Redis engine run adds B, the read lag and redis-server panels and dots B's restarts", () => {
+  const samples = [0, 30, 60, 90].map((t) => engineSample(t, 100 + t));
+  const svg = plotSoak(samples, {
+    title: "t",
+    restarts: [45],
+    secondRestarts: [20, 70],
+  });
+  // Memory 5 (no after-GC figure), fds 3, loop 3, read lag 2, redis CPU 1,
+  // delivery 2.
+  assert.equal(svg.match(/<polyline /g)?.length, 16);
+  assert.ok(svg.includes("Engine read lag"));
+  assert.ok(svg.includes("redis-server CPU"));
+  assert.ok(svg.includes("dotted: B restarts"));
+  // Six panels: one dashed line each for the relay, two dotted for B.
+  assert.equal(svg.match(/stroke-dasharray="4 3"/g)?.length, 6);
+  assert.equal(svg.match(/stroke-dasharray="1 3"/g)?.length, 12);
+  assert.ok(!svg.includes("NaN"));
+  // A memory run's plot has none of these.
+  const memory = plotSoak([0, 30].map((t) => sample(t, 100)), {
+    title: "t",
+    restarts: [],
+    secondRestarts: [10],
+  });
+  assert.ok(!memory.includes("Engine read lag"));
+  assert.ok(!memory.includes("B restarts"));
+});
