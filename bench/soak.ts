@@ -116,12 +116,20 @@ interface Server {
   stderr(): string;
 }
 
+/** Children still running: killed if the soak exits early (an error). */
+const children = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
 async function startServer(args: string[]): Promise<Server> {
   // With gc() exposed, so that a SIGUSR2 collects (see collectFigures).
   const child = spawn(BINARIES[runtime], [
     ...gcExposedArgs(runtime, resolve(ROOT, "cli.ts")),
     ...args,
   ], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
   let stdout = "";
   let stderr = "";
   child.stdout!.setEncoding("utf8").on("data", (t) => (stdout += t));
@@ -240,6 +248,16 @@ interface Tally {
 const redis: RedisProcess | undefined = redisMode
   ? await startRedis({ aof: true })
   : undefined;
+if (redis !== undefined) {
+  // Not left running if the soak stops early (its directory may stay).
+  process.once("exit", () => {
+    try {
+      process.kill(redis.pid, "SIGKILL");
+    } catch {
+      // Already stopped.
+    }
+  });
+}
 // The origin (A with --engine redis) and B: same paths, same engine.
 const instanceArgs = (port: number) => [
   "-serve-address",
@@ -532,14 +550,14 @@ await redis?.stop();
 // Reconnects of the subscribers, by where they are: the relay's and B's
 // resume across every restart.
 const subscriberReconnects: Record<string, number> = {};
-tallies.forEach((tally, i) => {
+reconnectsOf.forEach((reconnects, i) => {
   const place = redisMode
     ? ["a", "b", "relay"][i % 3]
     : i % 5 === 4
     ? "relay"
     : "origin";
   subscriberReconnects[place] = (subscriberReconnects[place] ?? 0) +
-    reconnectsOf[i];
+    reconnects;
 });
 const lost = tallies.reduce((n, t) => n + (published - t.received), 0);
 const duplicates = tallies.reduce((n, t) => n + t.duplicates, 0);
