@@ -57,7 +57,8 @@ export interface LogEntry {
 export interface HistoryRange {
   /**
    * The topic's epoch in the store now, or null when the store holds no
-   * log for the topic (nothing published yet, or the history expired).
+   * log for the topic (nothing published yet, Redis lost it, or nothing
+   * was published for the history TTL plus 30 days).
    */
   readonly epoch: string | null;
   /**
