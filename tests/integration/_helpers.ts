@@ -178,6 +178,41 @@ export async function startServiceWith(
   return { ...child, port, url, http: `http://127.0.0.1:${port}` };
 }
 
+/**
+ * Starts a hub: `cli.ts` on a free port of 127.0.0.1 without the demo
+ * producer, then `args`.
+ */
+export function startHub(
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Service> {
+  return startService(
+    ["--serve-address", "127.0.0.1:0", "--no-produce", ...args],
+    env,
+  );
+}
+
+/**
+ * Starts a relay of `upstream` (its --consume-url): `cli.ts` on a free port
+ * of 127.0.0.1 without the demo producer, then `args`.
+ */
+export function startRelay(
+  upstream: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Service> {
+  return startHub(["--consume-url", upstream, ...args], env);
+}
+
+/** Waits (5 s at most) until a relay's log says it connected to its upstream. */
+export function relayConnected(relay: Child): Promise<void> {
+  return waitFor(
+    () => /connected to/.test(relay.stderr()),
+    5_000,
+    "relay connected",
+  );
+}
+
 /** A WebSocket client that records messages. */
 export interface WsClient {
   messages: string[];

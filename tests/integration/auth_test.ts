@@ -7,7 +7,15 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { connectWs, type Service, startService, waitFor } from "./_helpers.ts";
+import {
+  connectWs,
+  relayConnected,
+  type Service,
+  startHub,
+  startRelay,
+  startService,
+  waitFor,
+} from "./_helpers.ts";
 import {
   metric,
   rawConnect,
@@ -134,16 +142,82 @@ function refusedLines(hub: Service): number {
   ) ?? []).length;
 }
 
+/** A subscriber's answer: its status and (lower-case) headers. */
+interface Answered {
+  status: number;
+  headers: Record<string, string>;
+}
+
+/** The subscribers {@link openEveryCase} opened, and how many it expects refused. */
+interface Opened<C> {
+  accepted: [string, C][];
+  refused: [string, C][];
+  unauthorized: number;
+  forbidden: number;
+}
+
+/**
+ * Opens a subscriber for every token x origin case, into `opened` (so the
+ * caller closes them all, whatever fails), and asserts each status: `ok`
+ * where expected() passes it, else expected()'s refusal, a 401 with a
+ * Bearer challenge; `check` asserts more of each answer.
+ */
+async function openEveryCase<C extends Answered>(
+  port: number,
+  opened: Opened<C>,
+  options: {
+    ok: number;
+    open(token: TokenCase, origin: OriginCase): Promise<C>;
+    check?(name: string, client: C, accepted: boolean): void;
+  },
+): Promise<void> {
+  for (const token of SUBSCRIBE_TOKENS) {
+    for (const origin of originCases(port)) {
+      const name = `${token.name}, ${origin.name}`;
+      const client = await options.open(token, origin);
+      const want = expected(token, origin);
+      if (want === 0) {
+        assert.equal(client.status, options.ok, name);
+        options.check?.(name, client, true);
+        opened.accepted.push([name, client]);
+      } else {
+        assert.equal(client.status, want, name);
+        options.check?.(name, client, false);
+        if (want === 401) {
+          opened.unauthorized++;
+          assert.match(
+            client.headers["www-authenticate"] ?? "",
+            /^Bearer/,
+            name,
+          );
+        } else opened.forbidden++;
+        opened.refused.push([name, client]);
+      }
+    }
+  }
+}
+
+/** Waits (5 s at most) for, and asserts, one "refused" warning per 401. */
+async function assertRefusalsLogged(
+  hub: Service,
+  loggedBefore: number,
+  unauthorized: number,
+): Promise<void> {
+  await waitFor(
+    () => refusedLines(hub) - loggedBefore >= unauthorized,
+    5_000,
+    `${unauthorized} "refused" warnings in the hub's log`,
+  ).catch(() => {});
+  assert.equal(refusedLines(hub) - loggedBefore, unauthorized);
+}
+
 describe("auth and origins", { timeout: 90_000 }, () => {
   let hub: Service;
   let publisher: RawPublisher;
   let counter = 0;
 
   before(async () => {
-    hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
+    hub = await startHub([
       "--publish-token",
       PUBLISH,
       "--subscribe-token",
@@ -170,8 +244,13 @@ describe("auth and origins", { timeout: 90_000 }, () => {
   };
 
   test("WebSocket: every token x origin combination: 403 for a denied origin, 401 for a missing or wrong token (before any upgrade, nothing streamed), 101 and events otherwise", async () => {
-    const accepted: [string, RawWs][] = [];
-    const refused: [string, RawWs][] = [];
+    const opened: Opened<RawWs> = {
+      accepted: [],
+      refused: [],
+      unauthorized: 0,
+      forbidden: 0,
+    };
+    const { accepted, refused } = opened;
     const unauthorizedBefore = await metric(
       hub.http,
       "wsevent_unauthorized_total",
@@ -180,35 +259,16 @@ describe("auth and origins", { timeout: 90_000 }, () => {
       hub.http,
       "wsevent_forbidden_origin_total",
     );
-    let unauthorized = 0;
-    let forbidden = 0;
     const loggedBefore = refusedLines(hub);
     try {
-      for (const token of SUBSCRIBE_TOKENS) {
-        for (const origin of originCases(hub.port)) {
-          const name = `${token.name}, ${origin.name}`;
-          const client = await rawConnect(
+      await openEveryCase(hub.port, opened, {
+        ok: 101,
+        open: (token, origin) =>
+          rawConnect(
             withQuery(`${hub.url}?format=json`, token.query),
             { headers: headersFor(token, origin) },
-          );
-          const want = expected(token, origin);
-          if (want === 0) {
-            assert.equal(client.status, 101, name);
-            accepted.push([name, client]);
-          } else {
-            assert.equal(client.status, want, name);
-            if (want === 401) {
-              unauthorized++;
-              assert.match(
-                client.headers["www-authenticate"] ?? "",
-                /^Bearer/,
-                name,
-              );
-            } else forbidden++;
-            refused.push([name, client]);
-          }
-        }
-      }
+          ),
+      });
       const body = await publishOne();
       await waitFor(
         () =>
@@ -222,62 +282,44 @@ describe("auth and origins", { timeout: 90_000 }, () => {
       }
       assert.equal(
         await metric(hub.http, "wsevent_unauthorized_total"),
-        unauthorizedBefore + unauthorized,
+        unauthorizedBefore + opened.unauthorized,
       );
       assert.equal(
         await metric(hub.http, "wsevent_forbidden_origin_total"),
-        forbiddenBefore + forbidden,
+        forbiddenBefore + opened.forbidden,
       );
       // Each refused upgrade is logged as a warning, as SSE's are.
-      await waitFor(
-        () => refusedLines(hub) - loggedBefore >= unauthorized,
-        5_000,
-        `${unauthorized} "refused" warnings in the hub's log`,
-      ).catch(() => {});
-      assert.equal(refusedLines(hub) - loggedBefore, unauthorized);
+      await assertRefusalsLogged(hub, loggedBefore, opened.unauthorized);
     } finally {
       for (const [, c] of [...accepted, ...refused]) c.destroy();
     }
   });
 
   test("SSE: every token x origin combination: 403 for a denied origin, 401 for a missing or wrong token (a JSON error, no stream), 200 and events otherwise", async () => {
-    const accepted: [string, RawSse][] = [];
-    const refused: [string, RawSse][] = [];
+    const opened: Opened<RawSse> = {
+      accepted: [],
+      refused: [],
+      unauthorized: 0,
+      forbidden: 0,
+    };
+    const { accepted, refused } = opened;
     const loggedBefore = refusedLines(hub);
-    let unauthorized = 0;
     try {
-      for (const token of SUBSCRIBE_TOKENS) {
-        for (const origin of originCases(hub.port)) {
-          const name = `${token.name}, ${origin.name}`;
-          const client = await rawSse(
+      await openEveryCase(hub.port, opened, {
+        ok: 200,
+        open: (token, origin) =>
+          rawSse(
             hub.port,
             withQuery("/events", token.query),
             headersFor(token, origin),
-          );
-          const want = expected(token, origin);
-          if (want === 0) {
-            assert.equal(client.status, 200, name);
-            assert.match(
-              client.headers["content-type"] ?? "",
-              /^text\/event-stream/,
-              name,
-            );
-            accepted.push([name, client]);
-          } else {
-            assert.equal(client.status, want, name);
-            assert.match(client.headers["content-type"] ?? "", /json/, name);
-            if (want === 401) {
-              unauthorized++;
-              assert.match(
-                client.headers["www-authenticate"] ?? "",
-                /^Bearer/,
-                name,
-              );
-            }
-            refused.push([name, client]);
-          }
-        }
-      }
+          ),
+        check: (name, client, isAccepted) =>
+          assert.match(
+            client.headers["content-type"] ?? "",
+            isAccepted ? /^text\/event-stream/ : /json/,
+            name,
+          ),
+      });
       const body = await publishOne();
       await waitFor(
         () => accepted.every(([, c]) => c.text().includes(`data: ${body}\n`)),
@@ -294,12 +336,7 @@ describe("auth and origins", { timeout: 90_000 }, () => {
           `${name}: no stream opened`,
         );
       }
-      await waitFor(
-        () => refusedLines(hub) - loggedBefore >= unauthorized,
-        5_000,
-        `${unauthorized} "refused" warnings in the hub's log`,
-      ).catch(() => {});
-      assert.equal(refusedLines(hub) - loggedBefore, unauthorized);
+      await assertRefusalsLogged(hub, loggedBefore, opened.unauthorized);
     } finally {
       for (const [, c] of [...accepted, ...refused]) c.close();
     }
@@ -443,10 +480,7 @@ describe("tokens from the environment", { timeout: 60_000 }, () => {
 describe("relays and protected upstreams", { timeout: 90_000 }, () => {
   let upstream: Service;
   before(async () => {
-    upstream = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
+    upstream = await startHub([
       "--publish-token",
       PUBLISH,
       "--subscribe-token",
@@ -462,23 +496,14 @@ describe("relays and protected upstreams", { timeout: 90_000 }, () => {
       kind === "ws" ? upstream.url : `${upstream.http}/events`;
 
     test(`a relay with --upstream-token consumes a protected ${kind} upstream`, async () => {
-      const relay = await startService([
-        "--consume-url",
-        url(),
+      const relay = await startRelay(url(), [
         "--upstream-token",
         SUBSCRIBE,
-        "--no-produce",
-        "--serve-address",
-        "127.0.0.1:0",
       ]);
       const client = connectWs(relay.url);
       try {
         await client.opened;
-        await waitFor(
-          () => /connected to/.test(relay.stderr()),
-          5_000,
-          "relay connected",
-        );
+        await relayConnected(relay);
         const publisher = await rawPublisher(upstream.port, "events");
         try {
           const answer = await publisher.post(`through ${kind}`, {
@@ -516,13 +541,7 @@ describe("relays and protected upstreams", { timeout: 90_000 }, () => {
           upstream.http,
           "wsevent_unauthorized_total",
         );
-        const relay = await startService([
-          "--consume-url",
-          url(),
-          "--no-produce",
-          "--serve-address",
-          "127.0.0.1:0",
-        ]);
+        const relay = await startRelay(url());
         try {
           await waitFor(
             () => (relay.stderr().match(/retrying in/g) ?? []).length >= 3,

@@ -12,7 +12,7 @@ import {
   RUNTIME,
   type Service,
   type SseClient,
-  startService,
+  startHub,
   waitFor,
   type WsClient,
 } from "./_helpers.ts";
@@ -137,6 +137,24 @@ async function sendAndWaitEnd(
   return { client, ms: Date.now() - start };
 }
 
+/**
+ * Sends each case's frames on a fresh connection and asserts that the
+ * server ends it with close code `code`; then that it still serves.
+ */
+async function assertEachClosedWith(
+  hub: Service,
+  sentinels: Sentinels,
+  code: number,
+  cases: [string, Uint8Array[]][],
+): Promise<void> {
+  for (const [name, frames] of cases) {
+    const { client } = await sendAndWaitEnd(hub, frames);
+    assert.equal(client.isEnded(), true, `${name}: connection ended`);
+    assert.equal(client.closeFrame?.code, code, `${name}: close code`);
+  }
+  await assertStillServing(hub, sentinels);
+}
+
 function statusOf(answer: string): number {
   return Number(/^HTTP\/1\.[01] (\d{3})/.exec(answer)?.[1] ?? 0);
 }
@@ -150,10 +168,7 @@ describe("bad input", { timeout: 90_000 }, () => {
   let sentinels: Sentinels;
 
   before(async () => {
-    hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
+    hub = await startHub([
       "--max-body",
       String(MAX_BODY),
     ]);
@@ -212,12 +227,7 @@ describe("bad input", { timeout: 90_000 }, () => {
         encodeFrame(0, "c".repeat(600)),
       ]],
     ];
-    for (const [name, frames] of cases) {
-      const { client } = await sendAndWaitEnd(hub, frames);
-      assert.equal(client.isEnded(), true, `${name}: connection ended`);
-      assert.equal(client.closeFrame?.code, 1009, `${name}: close code`);
-    }
-    await assertStillServing(hub, sentinels);
+    await assertEachClosedWith(hub, sentinels, 1009, cases);
   });
 
   test("a frame over --max-body closes with 1009 at its header, before its payload is read", async () => {
@@ -252,12 +262,7 @@ describe("bad input", { timeout: 90_000 }, () => {
       ["overlong encoding", [encodeFrame(1, new Uint8Array([0xc0, 0xaf]))]],
       ["surrogate", [encodeFrame(1, new Uint8Array([0xed, 0xa0, 0x80]))]],
     ];
-    for (const [name, frames] of cases) {
-      const { client } = await sendAndWaitEnd(hub, frames);
-      assert.equal(client.isEnded(), true, `${name}: connection ended`);
-      assert.equal(client.closeFrame?.code, 1007, `${name}: close code`);
-    }
-    await assertStillServing(hub, sentinels);
+    await assertEachClosedWith(hub, sentinels, 1007, cases);
   });
 
   test("frames from subscribers are never broadcast to other subscribers", async () => {
@@ -432,26 +437,39 @@ describe("bad input", { timeout: 90_000 }, () => {
   });
 });
 
+/**
+ * Connects `n` WebSocket and `n` SSE subscribers, adding them to `ws` and
+ * `sse` (for the caller to close), and waits until each is open.
+ */
+async function connectEach(
+  hub: Service,
+  n: number,
+  ws: WsClient[],
+  sse: SseClient[],
+): Promise<void> {
+  const newWs = Array.from({ length: n }, () => connectWs(hub.url));
+  const newSse = Array.from(
+    { length: n },
+    () => connectSse(`${hub.http}/events`),
+  );
+  ws.push(...newWs);
+  sse.push(...newSse);
+  await Promise.all([
+    ...newWs.map((c) => c.opened),
+    ...newSse.map((c) => c.headers),
+  ]);
+}
+
 describe("subscriber limit", { timeout: 60_000 }, () => {
   test("--max-subscribers 20: the 21st WebSocket and SSE subscriber get 503 before any upgrade; after some leave, new ones are accepted", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
+    const hub = await startHub([
       "--max-subscribers",
       "20",
     ]);
     const ws: WsClient[] = [];
     const sse: SseClient[] = [];
     try {
-      for (let i = 0; i < 10; i++) {
-        ws.push(connectWs(hub.url));
-        sse.push(connectSse(`${hub.http}/events`));
-      }
-      await Promise.all([
-        ...ws.map((c) => c.opened),
-        ...sse.map((c) => c.headers),
-      ]);
+      await connectEach(hub, 10, ws, sse);
       await waitForSubscribers(hub, 20);
       const refusedWs = await rawConnect(hub.url);
       refusedWs.destroy();
@@ -479,17 +497,7 @@ describe("subscriber limit", { timeout: 60_000 }, () => {
       for (const c of ws.splice(0, 2)) c.close();
       for (const c of sse.splice(0, 2)) c.close();
       await waitForSubscribers(hub, 16);
-      const again = [connectWs(hub.url), connectWs(hub.url)];
-      const againSse = [
-        connectSse(`${hub.http}/events`),
-        connectSse(`${hub.http}/events`),
-      ];
-      ws.push(...again);
-      sse.push(...againSse);
-      await Promise.all([
-        ...again.map((c) => c.opened),
-        ...againSse.map((c) => c.headers),
-      ]);
+      await connectEach(hub, 2, ws, sse);
       await waitForSubscribers(hub, 20);
       const stillFull = await rawConnect(hub.url);
       stillFull.destroy();
@@ -663,10 +671,7 @@ describe("fuzz", { timeout: 60_000 }, () => {
     const replay = `fuzz seed ${seed} (replay with WSEVENT_FUZZ_SEED=${seed})`;
     console.log(`[${RUNTIME}] ${replay}`);
     const random = createRandom(seed);
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
+    const hub = await startHub([
       "--max-body",
       String(MAX_BODY),
       "--max-subscribers",

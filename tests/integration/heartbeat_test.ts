@@ -11,7 +11,8 @@ import {
   connectWs,
   RUNTIME,
   type Service,
-  startService,
+  startHub,
+  startRelay,
   waitFor,
 } from "./_helpers.ts";
 import {
@@ -85,10 +86,7 @@ describe("heartbeats", { timeout: 60_000 }, () => {
     `--heartbeat ${DROP_HEARTBEAT_MS}: a peer that reads but never answers pings is dropped within 2 periods of its first ping (1 expected), and one that stops reading within 3 periods of its handshake (2 expected)`,
     { timeout: 30_000 },
     async () => {
-      const hub = await startService([
-        "--serve-address",
-        "127.0.0.1:0",
-        "--no-produce",
+      const hub = await startHub([
         "--heartbeat",
         String(DROP_HEARTBEAT_MS),
       ]);
@@ -155,10 +153,7 @@ describe("heartbeats", { timeout: 60_000 }, () => {
     `--heartbeat ${HEARTBEAT_MS}: well-behaved WebSocket clients stay connected across 4 intervals; JSON clients see heartbeat messages; SSE gets ": heartbeat" comments`,
     { timeout: 30_000 },
     async () => {
-      const hub = await startService([
-        "--serve-address",
-        "127.0.0.1:0",
-        "--no-produce",
+      const hub = await startHub([
         "--heartbeat",
         String(HEARTBEAT_MS),
       ]);
@@ -226,12 +221,7 @@ describe("heartbeats", { timeout: 60_000 }, () => {
           : `http://127.0.0.1:${upstream.port}/events`;
         let relay: Service | undefined;
         try {
-          relay = await startService([
-            "--consume-url",
-            url,
-            "--no-produce",
-            "--serve-address",
-            "127.0.0.1:0",
+          relay = await startRelay(url, [
             "--heartbeat",
             String(RELAY_HEARTBEAT_MS),
             "--verbose",

@@ -13,6 +13,8 @@ import {
   freePort,
   type Service,
   type SseClient,
+  startHub,
+  startRelay,
   startService,
   waitFor,
   type WsClient,
@@ -83,10 +85,7 @@ async function post(hub: Service, body: string): Promise<string> {
 
 describe("metrics", { timeout: 90_000 }, () => {
   test("/metrics is Prometheus text: HELP and TYPE before every sample, counters end in _total", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
+    const hub = await startHub([
       "--serve-path",
       "events",
       "--serve-path",
@@ -144,10 +143,7 @@ describe("metrics", { timeout: 90_000 }, () => {
   });
 
   test("subscribers by transport, published and delivered, replay buffer events and bytes, resumes and gaps, refused requests: each moves as the scenario says", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
+    const hub = await startHub([
       "--buffer",
       "5",
       "--max-subscribers",
@@ -306,17 +302,10 @@ describe("metrics", { timeout: 90_000 }, () => {
     const port = await freePort();
     const upstreamUrl = `ws://127.0.0.1:${port}/events`;
     const label = `{path="events",upstream="${upstreamUrl}"}`;
-    const relay = await startService([
-      "--consume-url",
-      upstreamUrl,
-      "--no-produce",
-      "--serve-address",
-      "127.0.0.1:0",
-    ]);
+    const relay = await startRelay(upstreamUrl);
     let upstream: Service | undefined;
-    const state = async (): Promise<
-      { ready: number; connected: number; reconnects: number }
-    > => {
+    type State = { ready: number; connected: number; reconnects: number };
+    const state = async (): Promise<State> => {
       const ready = await fetch(`${relay.http}/readyz`);
       await ready.body?.cancel();
       const text = await scrape(relay);
@@ -326,10 +315,7 @@ describe("metrics", { timeout: 90_000 }, () => {
         reconnects: metricIn(text, "wsevent_upstream_reconnects_total", label),
       };
     };
-    const waitForState = async (
-      want: { ready: number; connected: number; reconnects: number },
-      what: string,
-    ): Promise<void> => {
+    const waitForState = async (want: State, what: string): Promise<void> => {
       // The relay's retry delay grows to 5 s while its upstream is down.
       const deadline = Date.now() + 9000;
       while (true) {
@@ -356,26 +342,28 @@ describe("metrics", { timeout: 90_000 }, () => {
       };
       assert.equal(readyz.ready, false);
       assert.equal(readyz.upstreams[0].connected, false);
-      upstream = await startUpstream();
-      await waitForState(
-        { ready: 200, connected: 1, reconnects: 0 },
-        "connected",
-      );
-      await upstream.stop("SIGKILL");
-      await waitForState(
-        { ready: 503, connected: 0, reconnects: 1 },
-        "upstream killed",
-      );
-      upstream = await startUpstream();
-      await waitForState(
-        { ready: 200, connected: 1, reconnects: 1 },
-        "reconnected",
-      );
-      await upstream.stop("SIGTERM");
-      await waitForState(
-        { ready: 503, connected: 0, reconnects: 2 },
-        "upstream stopped",
-      );
+      // Each step, then the state the relay must reach after it.
+      const start = async (): Promise<void> => {
+        upstream = await startUpstream();
+      };
+      const steps: [() => Promise<unknown>, State, string][] = [
+        [start, { ready: 200, connected: 1, reconnects: 0 }, "connected"],
+        [
+          () => upstream!.stop("SIGKILL"),
+          { ready: 503, connected: 0, reconnects: 1 },
+          "upstream killed",
+        ],
+        [start, { ready: 200, connected: 1, reconnects: 1 }, "reconnected"],
+        [
+          () => upstream!.stop("SIGTERM"),
+          { ready: 503, connected: 0, reconnects: 2 },
+          "upstream stopped",
+        ],
+      ];
+      for (const [step, want, what] of steps) {
+        await step();
+        await waitForState(want, what);
+      }
       assert.equal((await fetch(`${relay.http}/healthz`)).status, 200);
     } finally {
       await upstream?.stop();

@@ -7,20 +7,20 @@ import {
   connectSse,
   connectWs,
   nginxTemplate,
+  relayConnected,
   ROOT,
   runtimeCommand,
   startChild,
+  startHub,
   startNginx,
+  startRelay,
   startService,
   waitFor,
 } from "./_helpers.ts";
 
 describe("publish and formats", { timeout: 60_000 }, () => {
   test("POST answers 202 with the id; 400 empty; 413 over the limit; events reach SSE and WebSocket", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
+    const hub = await startHub([
       "--max-body",
       "100",
     ]);
@@ -70,10 +70,7 @@ describe("publish and formats", { timeout: 60_000 }, () => {
   });
 
   test("payloads of every frame length class (1 B to 150 KB) arrive intact, bare and JSON", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
+    const hub = await startHub([
       "--max-body",
       "200000",
     ]);
@@ -104,27 +101,13 @@ describe("publish and formats", { timeout: 60_000 }, () => {
   });
 
   test("binary payloads stay binary on WebSocket and through a relay", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
-    ]);
-    const relay = await startService([
-      "--consume-url",
-      hub.url,
-      "--no-produce",
-      "--serve-address",
-      "127.0.0.1:0",
-    ]);
+    const hub = await startHub();
+    const relay = await startRelay(hub.url);
     const direct = connectWs(hub.url);
     const relayed = connectWs(relay.url);
     try {
       await Promise.all([direct.opened, relayed.opened]);
-      await waitFor(
-        () => /connected to/.test(relay.stderr()),
-        5_000,
-        "relay connected",
-      );
+      await relayConnected(relay);
       const body = new Uint8Array([0, 255, 1, 2, 3]);
       const response = await fetch(`${hub.http}/events`, {
         method: "POST",
@@ -147,10 +130,7 @@ describe("publish and formats", { timeout: 60_000 }, () => {
   });
 
   test("SSE framing: multi-line data, trailing newline, retry hint, heartbeat comments, no-buffering headers", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
+    const hub = await startHub([
       "--heartbeat",
       "200",
     ]);
@@ -189,11 +169,7 @@ describe("publish and formats", { timeout: 60_000 }, () => {
   });
 
   test("the live view and the index page arrive over HTTP with their Content-Security-Policy header (the nonce of the page's inline code)", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
-    ]);
+    const hub = await startHub();
     try {
       for (const path of ["/events", "/"]) {
         const response = await fetch(`${hub.http}${path}`, {
@@ -216,26 +192,12 @@ describe("publish and formats", { timeout: 60_000 }, () => {
   });
 
   test("an SSE upstream (http://) can be relayed, keeping ids", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
-    ]);
-    const relay = await startService([
-      "--consume-url",
-      `${hub.http}/events`,
-      "--no-produce",
-      "--serve-address",
-      "127.0.0.1:0",
-    ]);
+    const hub = await startHub();
+    const relay = await startRelay(`${hub.http}/events`);
     const json = connectWs(`${relay.url}?format=json`);
     try {
       await json.opened;
-      await waitFor(
-        () => /connected to/.test(relay.stderr()),
-        5_000,
-        "relay connected",
-      );
+      await relayConnected(relay);
       const response = await fetch(`${hub.http}/events`, {
         method: "POST",
         body: "via sse\n",
@@ -257,10 +219,7 @@ describe("publish and formats", { timeout: 60_000 }, () => {
   });
 
   test("SSE and WebSocket work through nginx", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
+    const hub = await startHub([
       "--heartbeat",
       "200",
     ]);

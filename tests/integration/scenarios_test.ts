@@ -6,6 +6,7 @@ import {
   nginxTemplate,
   seqOf,
   startNginx,
+  startRelay,
   startService,
   waitFor,
 } from "./_helpers.ts";
@@ -146,13 +147,7 @@ describe("scenarios of the original", { timeout: 90_000 }, () => {
       "-interval",
       "20",
     ]);
-    const relay = await startService([
-      "--consume-url",
-      `ws://127.0.0.1:${port}/events`,
-      "--no-produce",
-      "--serve-address",
-      "127.0.0.1:0",
-    ]);
+    const relay = await startRelay(`ws://127.0.0.1:${port}/events`);
     const client = connectWs(relay.url);
     try {
       await client.opened;

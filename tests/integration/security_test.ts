@@ -21,6 +21,8 @@ import {
   ROOT,
   RUNTIME,
   type Service,
+  startHub,
+  startRelay,
   startService,
   startServiceWith,
   waitFor,
@@ -252,17 +254,10 @@ for (const server of SERVERS) {
 describe("security: a relay and its upstream", { timeout: 120_000 }, () => {
   test("upstream credentials appear nowhere: /readyz, /metrics, index page, start-up line, logs, 502 body", async () => {
     const port = await freePort(); // Nothing listens: the relay stays down.
-    const relay = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
-      "--verbose",
-      "--forward-publish",
-      "--upstream-token",
-      "UPTOK",
-      "--consume-url",
+    const relay = await startRelay(
       `ws://alice:secretpw@127.0.0.1:${port}/events?token=SUBTOK`,
-    ]);
+      ["--verbose", "--forward-publish", "--upstream-token", "UPTOK"],
+    );
     try {
       await waitFor(
         () => /retrying in/.test(relay.stderr()),
@@ -304,14 +299,10 @@ describe("security: a relay and its upstream", { timeout: 120_000 }, () => {
       contentType: "text/html",
       body: "<script>alert(document.cookie)</script>",
     });
-    const relay = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
-      "--forward-publish",
-      "--consume-url",
+    const relay = await startRelay(
       `http://alice:secretpw@127.0.0.1:${upstream.port}/events`,
-    ]);
+      ["--forward-publish"],
+    );
     try {
       const answer = await fetch(`${relay.http}/events`, {
         method: "POST",
@@ -351,13 +342,7 @@ describe("security: a relay and its upstream", { timeout: 120_000 }, () => {
 
   test("an upstream's close reason cannot forge a log line or send escape codes", async () => {
     const upstream: HostileUpstream = await startHostileUpstream();
-    const relay = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
-      "--consume-url",
-      `ws://127.0.0.1:${upstream.port}/events`,
-    ]);
+    const relay = await startRelay(`ws://127.0.0.1:${upstream.port}/events`);
     try {
       const stream = await upstream.stream(0);
       const reason = "bye\n2026-01-01T00:00:00.000Z WARN \x1b[31mforged line";
@@ -385,10 +370,7 @@ describe("security: a relay and its upstream", { timeout: 120_000 }, () => {
 
 describe("security: publishes a client aborts", { timeout: 60_000 }, () => {
   test("a publish the client aborts mid-body is not logged as an ERROR", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
+    const hub = await startHub([
       "--verbose",
     ]);
     try {
@@ -681,10 +663,7 @@ describe("security: -buffer-bytes counts what the buffer holds", {
   timeout: 60_000,
 }, () => {
   test("bodies of newlines, whose SSE form is 7 times their size, are counted with it", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
+    const hub = await startHub([
       "--buffer-bytes",
       "1000000",
     ]);

@@ -13,7 +13,7 @@ import {
   connectWs,
   RUNTIME,
   type Service,
-  startService,
+  startHub,
   waitFor,
 } from "./_helpers.ts";
 import {
@@ -56,11 +56,8 @@ const RSS_BOUND_1K: Record<typeof RUNTIME, number> = {
  */
 const RSS_BOUND_64K = 100 * MB;
 
-/** An instance with a 256 KiB queue bound, for events of 64 KB. */
+/** A hub's flags for a 256 KiB queue bound, for events of 64 KB. */
 const SMALL_QUEUE_ARGS = [
-  "--serve-address",
-  "127.0.0.1:0",
-  "--no-produce",
   "--max-queue",
   String(256 * 1024),
   "--max-body",
@@ -121,22 +118,22 @@ function sampleRss(pid: number): { stop(): number } {
 }
 
 /**
- * Publishes 64 KB events in batches until the instance has closed a slow
- * subscriber; fails past `limit` events.
+ * Publishes 64 KB events in batches of `batch` (two connections) until the
+ * instance's counter `name` is above 0; fails with `failure` past `limit`
+ * events.
  *
  * @returns How many events were published.
  */
-async function publishUntilSlowClosed(
+async function publishUntilCounted(
   hub: Service,
+  name: string,
   batch: number,
   limit: number,
-  what: string,
+  failure: string,
 ): Promise<number> {
   let sent = 0;
-  while (
-    await metric(hub.http, "wsevent_slow_consumer_disconnects_total") < 1
-  ) {
-    assert.ok(sent < limit, `${what} was never closed`);
+  while (await metric(hub.http, name) < 1) {
+    assert.ok(sent < limit, failure);
     await publishMany(
       hub.port,
       "events",
@@ -147,6 +144,27 @@ async function publishUntilSlowClosed(
     sent += batch;
   }
   return sent;
+}
+
+/**
+ * Publishes 64 KB events in batches until the instance has closed a slow
+ * subscriber; fails past `limit` events.
+ *
+ * @returns How many events were published.
+ */
+function publishUntilSlowClosed(
+  hub: Service,
+  batch: number,
+  limit: number,
+  what: string,
+): Promise<number> {
+  return publishUntilCounted(
+    hub,
+    "wsevent_slow_consumer_disconnects_total",
+    batch,
+    limit,
+    `${what} was never closed`,
+  );
 }
 
 /**
@@ -174,6 +192,34 @@ function watchSlowClose(
       if (closedAt === 0) closedAt = Date.now();
     },
   };
+}
+
+/**
+ * Publishes 64 KB events in batches of 50 until the subscriber on
+ * `clientPort` is closed as slow (see {@link publishUntilSlowClosed}), then
+ * gives the server 6 s at most to drop that connection. The close is noticed
+ * by a poller running beside the publishing (not only between batches), so
+ * `held` is within one metrics request of the time from the close.
+ *
+ * @returns How many events were published, and the ms from the close to now.
+ */
+async function publishUntilLetGo(
+  hub: Service,
+  clientPort: number,
+  limit: number,
+  what: string,
+): Promise<{ sent: number; held: number }> {
+  const watching = watchSlowClose(hub);
+  const sent = await publishUntilSlowClosed(hub, 50, limit, what).finally(
+    () => watching.stop(),
+  );
+  const closedAt = await watching.closedAt;
+  await waitFor(
+    () => serverSideState(hub.port, clientPort) !== "01",
+    6_000,
+    "the server to drop the connection",
+  ).catch(() => {});
+  return { sent, held: Date.now() - closedAt };
 }
 
 async function subscribers(hub: Service): Promise<number> {
@@ -219,10 +265,7 @@ describe("slow consumers", { timeout: 90_000 }, () => {
     { timeout: 60_000 },
     async () => {
       const count = 10_000;
-      const hub = await startService([
-        "--serve-address",
-        "127.0.0.1:0",
-        "--no-produce",
+      const hub = await startHub([
         "--max-queue",
         "262144",
       ]);
@@ -371,10 +414,7 @@ describe("slow consumers", { timeout: 90_000 }, () => {
     { timeout: 60_000 },
     async () => {
       const count = 1000;
-      const hub = await startService([
-        "--serve-address",
-        "127.0.0.1:0",
-        "--no-produce",
+      const hub = await startHub([
         "--max-queue",
         process.env.WSEVENT_TEST_MAX_QUEUE ?? String(2 * MB),
         "--max-body",
@@ -435,7 +475,7 @@ describe("slow consumers", { timeout: 90_000 }, () => {
     "a slow subscriber that reads again at once finds close code 1008 and a reason naming the limit after its queued events (bun: the connection is dropped without one)",
     { timeout: 30_000 },
     async () => {
-      const hub = await startService(SMALL_QUEUE_ARGS);
+      const hub = await startHub(SMALL_QUEUE_ARGS);
       let slow: RawWs | undefined;
       try {
         slow = await rawConnect(`${hub.url}?format=json`, {
@@ -482,30 +522,20 @@ describe("slow consumers", { timeout: 90_000 }, () => {
     "the server lets go of a slow subscriber's connection 1 s after closing it (its close timeout; 2 s allowed on a loaded machine), even if the client never reads",
     { timeout: 30_000 },
     async () => {
-      const hub = await startService(SMALL_QUEUE_ARGS);
+      const hub = await startHub(SMALL_QUEUE_ARGS);
       let slow: RawWs | undefined;
       try {
         slow = await rawConnect(hub.url, { pauseAfterHandshake: true });
         const clientPort = slow.socket.localPort!;
         assert.equal(serverSideState(hub.port, clientPort), "01");
-        // Enough to fill both kernel buffers (a few MB on loopback) and the queue.
-        // The close is noticed by a poller running beside the publishing
-        // (not only between batches), so `closedAt` is within one metrics
-        // request of the close and `held` below is close to the timeout.
-        const watching = watchSlowClose(hub);
-        const sent = await publishUntilSlowClosed(
+        // Enough to fill both kernel buffers (a few MB on loopback) and the
+        // queue; `held` is close to the timeout.
+        const { sent, held } = await publishUntilLetGo(
           hub,
-          50,
+          clientPort,
           2000,
           "the slow subscriber",
-        ).finally(() => watching.stop());
-        const closedAt = await watching.closedAt;
-        await waitFor(
-          () => serverSideState(hub.port, clientPort) !== "01",
-          6_000,
-          "the server to drop the connection",
-        ).catch(() => {});
-        const held = Date.now() - closedAt;
+        );
         console.log(
           `[${RUNTIME}] slow subscriber closed after ${sent} x 64 KB; server side ${
             serverSideState(hub.port, clientPort)
@@ -532,10 +562,7 @@ describe("slow consumers", { timeout: 90_000 }, () => {
     "--slow-policy skip: a subscriber that stops reading and resumes gets a gap notice, then later events, and stays connected",
     { timeout: 30_000 },
     async () => {
-      const hub = await startService([
-        "--serve-address",
-        "127.0.0.1:0",
-        "--no-produce",
+      const hub = await startHub([
         "--slow-policy",
         "skip",
         "--max-queue",
@@ -550,21 +577,13 @@ describe("slow consumers", { timeout: 90_000 }, () => {
           pauseAfterHandshake: true,
         });
         await normal.opened;
-        let sent = 0;
-        while (await metric(hub.http, "wsevent_events_dropped_total") < 1) {
-          assert.ok(
-            sent < 2000,
-            "nothing was ever dropped for the lagging subscriber",
-          );
-          await publishMany(
-            hub.port,
-            "events",
-            50,
-            (i) => payload(sent + i, 64 * 1024),
-            2,
-          );
-          sent += 50;
-        }
+        const sent = await publishUntilCounted(
+          hub,
+          "wsevent_events_dropped_total",
+          50,
+          2000,
+          "nothing was ever dropped for the lagging subscriber",
+        );
         lagging.resume();
         // Once it has drained its queue, the next event comes after a gap notice.
         const parsed = (): Envelope[] =>
@@ -622,7 +641,7 @@ describe("slow consumers", { timeout: 90_000 }, () => {
     "an SSE subscriber that never reads is disconnected as slow (its queue counted by the runtime's SSE output) while a WebSocket subscriber gets every event",
     { timeout: 60_000 },
     async () => {
-      const hub = await startService(SMALL_QUEUE_ARGS);
+      const hub = await startHub(SMALL_QUEUE_ARGS);
       const json = connectWs(`${hub.url}?format=json`);
       // Sends the request, then never reads: the kernel buffers fill, then
       // the server's own queue for it.
@@ -641,20 +660,12 @@ describe("slow consumers", { timeout: 90_000 }, () => {
         await waitForCount(hub, 2);
         const clientPort = stalled.localPort!;
         assert.equal(serverSideState(hub.port, clientPort), "01");
-        const watching = watchSlowClose(hub);
-        const sent = await publishUntilSlowClosed(
+        const { sent, held } = await publishUntilLetGo(
           hub,
-          50,
+          clientPort,
           3000,
           "the stalled SSE subscriber",
-        ).finally(() => watching.stop());
-        const closedAt = await watching.closedAt;
-        await waitFor(
-          () => serverSideState(hub.port, clientPort) !== "01",
-          6_000,
-          "the server to drop the connection",
-        ).catch(() => {});
-        const held = Date.now() - closedAt;
+        );
         console.log(
           `[${RUNTIME}] stalled SSE subscriber: server side ${
             serverSideState(hub.port, clientPort)
