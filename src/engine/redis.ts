@@ -144,11 +144,14 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
   const refused = (cause: string): void => {
     const detail = redactSecretsIn(cause, options.url);
     problem = `Redis refuses ${shown}: ${detail}`;
+    // Once a minute per kind (WRONGPASS, NOPERM, ...): the wording of one
+    // kind varies with the command refused.
+    const kind = /^\S+/.exec(cause)?.[0] ?? "";
     const now = Date.now();
-    if (
-      detail === refusalLogged && now - refusalLoggedAt < REFUSAL_REPEAT_MS
-    ) return;
-    refusalLogged = detail;
+    if (kind === refusalLogged && now - refusalLoggedAt < REFUSAL_REPEAT_MS) {
+      return;
+    }
+    refusalLogged = kind;
     refusalLoggedAt = now;
     options.log?.error(
       `engine: Redis refuses ${shown}: ${detail} (${
@@ -170,7 +173,8 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
       ? ""
       : options.url.protocol === "rediss:" && /timeout/i.test(cause)
       ? " (rediss:// speaks TLS: is that port a TLS one?)"
-      : options.url.protocol === "redis:" && /ECONNRESET/.test(cause)
+      : options.url.protocol === "redis:" &&
+          /ECONNRESET|closed unexpectedly/i.test(cause)
       ? " (redis:// is plain text: if that port speaks TLS, use rediss://)"
       : "";
     return redactSecretsIn(cause, options.url) + hint;
