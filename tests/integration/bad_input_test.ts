@@ -64,6 +64,17 @@ function watch(hub: Service): Sentinels {
   };
 }
 
+/** Publishes `body` as text/plain and asserts it is accepted (202). */
+async function publishOk(hub: Service, body: string): Promise<void> {
+  const response = await fetch(`${hub.http}/events`, {
+    method: "POST",
+    body,
+    headers: { "Content-Type": "text/plain" },
+  });
+  assert.equal(response.status, 202);
+  await response.body?.cancel();
+}
+
 let probes = 0;
 
 /** Asserts /healthz answers 200 and a fresh event reaches both sentinels. */
@@ -75,13 +86,7 @@ async function assertStillServing(
   assert.equal(health.status, 200);
   await health.body?.cancel();
   const body = `probe-${++probes}`;
-  const response = await fetch(`${hub.http}/events`, {
-    method: "POST",
-    body,
-    headers: { "Content-Type": "text/plain" },
-  });
-  assert.equal(response.status, 202);
-  await response.body?.cancel();
+  await publishOk(hub, body);
   await waitFor(
     () => {
       const { json, sse } = sentinels.events();
@@ -687,13 +692,7 @@ describe("fuzz", { timeout: 60_000 }, () => {
       const started = Date.now();
       const publishMarker = async (): Promise<void> => {
         const body = `marker-${published.length}`;
-        const response = await fetch(`${hub.http}/events`, {
-          method: "POST",
-          body,
-          headers: { "Content-Type": "text/plain" },
-        });
-        assert.equal(response.status, 202);
-        await response.body?.cancel();
+        await publishOk(hub, body);
         published.push(body);
       };
       // HTTP: 300 requests, 10 at a time.
