@@ -269,6 +269,12 @@ const FLAGS: Record<string, FlagSpec> = {
     help:
       "redis: drop a path's history after this long without a publish (90s, 10m, 2h, 7d; 0: keep)",
   },
+  "engine-timeout": {
+    type: "string",
+    value: "5000",
+    help:
+      "redis: milliseconds Redis may take to answer before publishes and /readyz answer 503",
+  },
   verbose: { type: "boolean", help: "log every event" },
   quiet: { type: "boolean", help: "log errors only" },
   "log-json": { type: "boolean", help: "log lines as JSON" },
@@ -472,6 +478,12 @@ function buildConfig(
     text("engine-prefix"),
     text("history-ttl"),
   );
+  const engineTimeoutMs = readInteger(
+    "engine-timeout",
+    text("engine-timeout"),
+    100,
+    600_000,
+  );
   const consumeUrl = upstreamOf(text, values);
   const served = [...new Set(list("serve-path").map(readPath))];
   const servePatterns = served.filter(isPattern);
@@ -535,7 +547,9 @@ function buildConfig(
       ? "verbose"
       : "info",
     logJson: values["log-json"] === true,
-    engine,
+    engine: engine.kind === "redis"
+      ? { ...engine, commandTimeoutMs: engineTimeoutMs }
+      : engine,
   };
 }
 

@@ -18,6 +18,8 @@ export type EngineConfig =
     readonly prefix: string;
     /** Seconds without a publish after which a path's history expires; 0 keeps it. */
     readonly historyTtlSeconds: number;
+    /** Longest wait for Redis's answer (a command, or a new connection's handshake). @default {5000} */
+    readonly commandTimeoutMs?: number;
   };
 
 const EXPECTED =

@@ -44,6 +44,7 @@ export async function loadEngine(
     url: config.url,
     prefix: config.prefix,
     historyTtlSeconds: config.historyTtlSeconds,
+    commandTimeoutMs: config.commandTimeoutMs,
     maxLength: options.bufferSize,
     log: options.log,
   });

@@ -3,6 +3,7 @@
  * nginx, WebSocket and SSE clients that record what they receive.
  */
 
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import {
   mkdirSync,
@@ -434,4 +435,56 @@ export function startSubscriber(
         JSON.parse(l) as SubscriberLine
       ),
   };
+}
+
+/** The status `/readyz` answers, or 0 when the instance does not answer. */
+export async function readyStatus(http: string): Promise<number> {
+  try {
+    const response = await fetch(`${http}/readyz`);
+    await response.body?.cancel();
+    return response.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Waits until `/readyz` answers 200 (`ready`) or 503; throws after `timeoutMs`. */
+export async function waitForReady(
+  http: string,
+  ready: boolean,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await readyStatus(http)) !== (ready ? 200 : 503)) {
+    if (Date.now() > deadline) {
+      throw new Error(`${http}/readyz never answered ${ready ? 200 : 503}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Ids of the events a WebSocket JSON client got, and its gap notices as `gap`. */
+export function wsIds(client: Pick<WsClient, "messages">): string[] {
+  const ids: string[] = [];
+  for (const m of client.messages) {
+    const message = JSON.parse(m) as { id?: string; type?: string };
+    if (message.type === "gap") ids.push("gap");
+    else if (message.type !== "heartbeat") ids.push(message.id!);
+  }
+  return ids;
+}
+
+/** Ids of the events an SSE client got, and its gap notices as `gap`. */
+export function sseIds(client: Pick<SseClient, "messages">): string[] {
+  return client.messages.map((m) => m.event === "gap" ? "gap" : m.id);
+}
+
+/** Asserts that engine ids follow each other: one epoch, each seq the last plus one, no gap notice. */
+export function assertContiguous(ids: string[], what: string): void {
+  assert.ok(!ids.includes("gap"), `${what}: no gap notice in ${ids}`);
+  assert.equal(new Set(ids).size, ids.length, `${what}: no duplicate`);
+  for (let i = 1; i < ids.length; i++) {
+    assert.equal(seqOf(ids[i]), seqOf(ids[i - 1]) + 1, `${what}: ${ids}`);
+    assert.equal(ids[i].split("-")[0], ids[0].split("-")[0], "one epoch");
+  }
 }

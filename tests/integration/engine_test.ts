@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
+  assertContiguous,
   type Child,
   connectSse,
   connectWs,
@@ -17,13 +18,15 @@ import {
   runtimeCommand,
   seqOf,
   type Service,
-  type SseClient,
+  sseIds,
   startChild,
   startNginx,
   startService,
   startSubscriber,
   waitFor,
+  waitForReady,
   type WsClient,
+  wsIds,
 } from "./_helpers.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 
@@ -46,50 +49,6 @@ async function startInstance(
   const service = await startService(instanceArgs(redis, port));
   await waitForReady(service.http, true);
   return service;
-}
-
-async function readyStatus(http: string): Promise<number> {
-  try {
-    const response = await fetch(`${http}/readyz`);
-    await response.body?.cancel();
-    return response.status;
-  } catch {
-    return 0;
-  }
-}
-
-async function waitForReady(http: string, ready: boolean): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while ((await readyStatus(http)) !== (ready ? 200 : 503)) {
-    if (Date.now() > deadline) {
-      throw new Error(`${http}/readyz never answered ${ready ? 200 : 503}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Ids of the events a WebSocket JSON client got, and its gap notices as `gap`. */
-function wsIds(client: WsClient): string[] {
-  const ids: string[] = [];
-  for (const m of client.messages) {
-    const message = JSON.parse(m) as { id?: string; type?: string };
-    if (message.type === "gap") ids.push("gap");
-    else if (message.type !== "heartbeat") ids.push(message.id!);
-  }
-  return ids;
-}
-
-function sseIds(client: SseClient): string[] {
-  return client.messages.map((m) => m.event === "gap" ? "gap" : m.id);
-}
-
-function assertContiguous(ids: string[], what: string): void {
-  assert.ok(!ids.includes("gap"), `${what}: no gap notice in ${ids}`);
-  assert.equal(new Set(ids).size, ids.length, `${what}: no duplicate`);
-  for (let i = 1; i < ids.length; i++) {
-    assert.equal(seqOf(ids[i]), seqOf(ids[i - 1]) + 1, `${what}: ${ids}`);
-    assert.equal(ids[i].split("-")[0], ids[0].split("-")[0], "one epoch");
-  }
 }
 
 async function subscribersOn(service: Service): Promise<number> {
