@@ -114,19 +114,20 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
   // URL's host up in DNS with its brackets, so redis://[::1]:6379 never
   // connected (ENOTFOUND [::1]).
   const maintNotifications = "disabled";
-  const commands = createClient({
-    url: options.url.href,
-    socket,
-    disableOfflineQueue: true,
-    maintNotifications,
-  });
+  const connect = (offline: boolean) =>
+    createClient({
+      url: options.url.href,
+      socket,
+      disableOfflineQueue: !offline,
+      maintNotifications,
+    });
+  // No offline queue for commands: an append is never held and resent.
+  let commands = connect(false);
   // The Pub/Sub connection queues its SUBSCRIBEs while offline; the client
   // subscribes again to every channel after a reconnect.
-  const live = createClient({
-    url: options.url.href,
-    socket,
-    maintNotifications,
-  });
+  let live = connect(true);
+  /** Channels subscribed to, or being. */
+  const channels = new Set<string>();
   let closed = false;
   // node-redis' own per-command `timeout` stops once a command is written:
   // a command sent to a Redis that hangs (paused, or the network drops
@@ -156,13 +157,31 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
       options.onLost(error.message);
     }
   };
-  commands.on("ready", () => {
-    stalled = false;
-  });
+  const listener = (message: Buffer, channel: Buffer): void =>
+    options.onMessage(String(channel), message);
   const watch = (client: typeof commands): void => {
     let reported = false;
+    // node-redis' connectTimeout ends once TCP connects: a server (or a
+    // proxy, a balancer) that accepts and never answers the handshake
+    // would hold the connection for ever, and never be tried again.
+    let handshake: ReturnType<typeof setTimeout> | undefined;
+    client.on("connect", () => {
+      clearTimeout(handshake);
+      handshake = setTimeout(
+        () => replace(client),
+        options.commandTimeoutMs,
+      );
+    });
     client.on("ready", () => {
+      clearTimeout(handshake);
       reported = false;
+      if (client === commands) stalled = false;
+      // A SUBSCRIBE cut off before its answer is forgotten by node-redis
+      // (and not renewed after a reconnect): ask again for every channel;
+      // those in force cost nothing.
+      else if (channels.size > 0) {
+        client.subscribe([...channels], listener, true).catch(() => {});
+      }
       options.onReady();
     });
     const lost = (cause: string): void => {
@@ -175,15 +194,29 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
       lost(error.message);
     });
     client.on("reconnecting", () => lost("reconnecting"));
-    client.on("end", () => lost("connection closed"));
+    client.on("end", () => {
+      clearTimeout(handshake);
+      lost("connection closed");
+    });
+    // connect() retries by itself; its failure is reported through "error".
+    client.connect().catch(() => {});
+  };
+  /** Gives up a connection whose handshake got no answer, for a new one. */
+  const replace = (client: typeof commands): void => {
+    if (closed) return;
+    const fresh = connect(client === live);
+    if (client === commands) commands = fresh;
+    else live = fresh;
+    client.removeAllListeners();
+    client.on("error", () => {});
+    client.destroy();
+    options.onLost(
+      `Redis did not answer the handshake within ${options.commandTimeoutMs} ms`,
+    );
+    watch(fresh);
   };
   watch(commands);
   watch(live);
-  // connect() retries by itself; its failure is reported through "error".
-  commands.connect().catch(() => {});
-  live.connect().catch(() => {});
-  const listener = (message: Buffer, channel: Buffer): void =>
-    options.onMessage(String(channel), message);
   return {
     get ready() {
       return commands.isReady && live.isReady && !stalled;
@@ -211,8 +244,14 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
           });
         watchdog ??= setTimeout(check, options.commandTimeoutMs);
       }),
-    subscribe: (channel) => live.subscribe(channel, listener, true),
-    unsubscribe: (channel) => live.unsubscribe(channel, listener, true),
+    subscribe: (channel) => {
+      channels.add(channel);
+      return live.subscribe(channel, listener, true);
+    },
+    unsubscribe: (channel) => {
+      channels.delete(channel);
+      return live.unsubscribe(channel, listener, true);
+    },
     settle: async () => {
       await live.ping();
     },
