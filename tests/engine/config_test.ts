@@ -100,6 +100,37 @@ describe("engine flags", () => {
     assert.equal(edge.kind === "redis" && edge.historyTtlSeconds, 1800);
   });
 
+  test("parseConfig() reads -engine-timeout (milliseconds, 5000 by default) into the Redis engine's configuration", () => {
+    const redis = ["--engine", "redis://127.0.0.1:6379"];
+    const byDefault = serve(redis).engine;
+    assert.equal(
+      byDefault.kind === "redis" && byDefault.commandTimeoutMs,
+      5000,
+    );
+    const set = serve([...redis, "--engine-timeout", "750"]).engine;
+    assert.equal(set.kind === "redis" && set.commandTimeoutMs, 750);
+    const edge = parseEnvConfig({
+      WSEVENT_ENGINE: "redis://cache:6379",
+      WSEVENT_ENGINE_TIMEOUT: "2000",
+    }).engine;
+    assert.equal(edge.kind === "redis" && edge.commandTimeoutMs, 2000);
+    for (const bad of ["0", "99", "600001", "1s", "1e3", " 5"]) {
+      assertUsage(
+        () => serve([...redis, "--engine-timeout", bad]),
+        /^Cannot parse flag -engine-timeout: expected an integer from 100 to 600000, received "/,
+      );
+    }
+    assertUsage(
+      () => serve([...redis, "--engine-timeout"]),
+      /^Missing value for flag -engine-timeout/,
+    );
+    // Checked with the memory engine too, where it does nothing.
+    assertUsage(() => serve(["--engine-timeout", "abc"]), /-engine-timeout/);
+    assert.deepEqual(serve(["--engine-timeout", "100"]).engine, {
+      kind: "memory",
+    });
+  });
+
   test("parseConfig() refuses an engine for a relay, a history TTL without Redis and a bad prefix", () => {
     assertUsage(
       () =>

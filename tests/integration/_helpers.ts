@@ -481,10 +481,17 @@ export function sseIds(client: Pick<SseClient, "messages">): string[] {
 
 /** Asserts that engine ids follow each other: one epoch, each seq the last plus one, no gap notice. */
 export function assertContiguous(ids: string[], what: string): void {
-  assert.ok(!ids.includes("gap"), `${what}: no gap notice in ${ids}`);
+  assert.ok(
+    !ids.includes("gap"),
+    `${what}: no gap notice, got one after ${ids[ids.indexOf("gap") - 1]}`,
+  );
   assert.equal(new Set(ids).size, ids.length, `${what}: no duplicate`);
   for (let i = 1; i < ids.length; i++) {
-    assert.equal(seqOf(ids[i]), seqOf(ids[i - 1]) + 1, `${what}: ${ids}`);
+    assert.equal(
+      seqOf(ids[i]),
+      seqOf(ids[i - 1]) + 1,
+      `${what}: ${ids[i]} follows ${ids[i - 1]} (event ${i} of ${ids.length})`,
+    );
     assert.equal(ids[i].split("-")[0], ids[0].split("-")[0], "one epoch");
   }
 }

@@ -346,10 +346,14 @@ async function converge(row: Row): Promise<void> {
   }
 }
 
+const ms = (figure: string) => /^\d+$/.test(figure) ? `${figure} ms` : figure;
+
 function report(row: Row): void {
   rows.push(row);
   console.log(
-    `engine fault on ${RUNTIME}: ${row.fault}: ${row.accepted} publishes 202, ${row.refused} 503 (${row.storedAnyway} of them stored anyway); lost ${row.lost}, duplicated ${row.duplicated}, out of order ${row.outOfOrder}, gaps ${row.gaps}; detected ${row.detect} ms, recovered ${row.recover} ms`,
+    `engine fault on ${RUNTIME}: ${row.fault}: ${row.accepted} publishes 202, ${row.refused} 503 (${row.storedAnyway} of them stored anyway); lost ${row.lost}, duplicated ${row.duplicated}, out of order ${row.outOfOrder}, gaps ${row.gaps}; detected ${
+      ms(row.detect)
+    }, recovered ${ms(row.recover)}`,
   );
 }
 
