@@ -190,6 +190,8 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
       options.onLost(cause);
     };
     client.on("error", (error: Error) => {
+      // The attempt failed and node-redis tries again after its backoff.
+      clearTimeout(handshake);
       if (!closed && !client.isReady) options.onError?.(error.message);
       lost(error.message);
     });
