@@ -19,7 +19,6 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseConfig } from "../../mod.ts";
 import {
   type Backend,
   firstWebSocketMessage,
@@ -36,6 +35,7 @@ import {
   WS_MESSAGE,
 } from "./_deploy_helpers.ts";
 import { ROOT } from "./_plantuml.ts";
+import { serveConfig } from "../_config.ts";
 import { assertKnownKeys, assertVerifies, run } from "./_unit_checks.ts";
 
 const DEPLOY = join(ROOT, "docs/deploy");
@@ -45,9 +45,7 @@ const UNIT = readFileSync(join(DEPLOY, "wsevent.service"), "utf8");
 const SERVER_TEST = { timeout: 30_000 };
 
 function defaultHeartbeatSeconds(): number {
-  const command = parseConfig([]);
-  assert.equal(command.kind, "serve");
-  return command.kind === "serve" ? command.config.heartbeatMs / 1000 : NaN;
+  return serveConfig([]).heartbeatMs / 1000;
 }
 
 /** Seconds in an nginx time ("120s", "1h", "75" = seconds) or HAProxy time ("120s", "5000" = ms). */
@@ -283,16 +281,14 @@ describe("docs/deploy/haproxy.cfg", () => {
 
 /** The wsevent flags of an ExecStart line must be ones cli.ts accepts. */
 function assertServeFlags(args: string[]): void {
-  const command = parseConfig(args);
-  assert.equal(command.kind, "serve");
-  if (command.kind !== "serve") return;
+  const config = serveConfig(args);
   assert.equal(
-    command.config.serveAddress.host,
+    config.serveAddress.host,
     "127.0.0.1",
     "serve behind the proxy only",
   );
   assert.ok(
-    !command.config.produce,
+    !config.produce,
     "production serves published events, no demo",
   );
 }

@@ -23,6 +23,7 @@ import {
   type TestRedis,
 } from "./_redis_deploy.ts";
 import { assertKnownKeys, assertVerifies } from "./_unit_checks.ts";
+import { serveConfig } from "../_config.ts";
 import { waitFor } from "../integration/_helpers.ts";
 
 const SERVER_TEST = { timeout: 60_000 };
@@ -130,10 +131,7 @@ describe("docs/deploy/wsevent@.service", () => {
   test("runs each instance on 127.0.0.1:%i with the Redis engine of docs/deploy/redis.conf, after it", () => {
     const exec = unitValue(unit, "Service", "ExecStart") ?? "";
     assert.match(exec, /^\/usr\/local\/bin\/wsevent /);
-    const command = parseConfig(instanceArgs(8080));
-    assert.equal(command.kind, "serve");
-    if (command.kind !== "serve") return;
-    const { config } = command;
+    const config = serveConfig(instanceArgs(8080));
     assert.equal(config.serveAddress.host, "127.0.0.1");
     assert.equal(config.serveAddress.port, 8080);
     assert.ok(!config.produce, "no demo producer in production");
