@@ -64,6 +64,13 @@ const POLL_MS = 50;
  * timeout for the timers of a loaded machine.
  */
 const DETECT_BOUND_MS = 2 * TIMEOUT_MS + 1000 / RATE + POLL_MS;
+/**
+ * An instance that sends Redis nothing still notices a partition: it
+ * checks its link once it was idle for the timeout, and that check waits
+ * the timeout; plus a /readyz poll and one timeout of slack.
+ */
+const IDLE_DETECT_BOUND_MS = 4 * TIMEOUT_MS + POLL_MS;
+const IDLE_PARTITION_MS = IDLE_DETECT_BOUND_MS + TIMEOUT_MS;
 /** A healed stall delivers the late replies at once. */
 const HEAL_BOUND_MS = 2 * TIMEOUT_MS;
 /**
@@ -214,10 +221,10 @@ async function publishOnce(instance: Instance): Promise<Outcome> {
   }
 }
 
-/** Publishes to every instance, RATE a second each, until stopped. */
-function startPublishing(): () => Promise<void> {
+/** Publishes to each of `to`, RATE a second each, until stopped. */
+function startPublishing(to = instances): () => Promise<void> {
   let on = true;
-  const loops = instances.map(async (instance) => {
+  const loops = to.map(async (instance) => {
     while (on) {
       const outcome = await publishOnce(instance);
       instance.outcomes.push(outcome);
@@ -386,6 +393,8 @@ interface Phase {
    * what the fault held back.
    */
   endWithCut?: boolean;
+  /** Gets no publishes during the phase. */
+  quiet?: Instance;
 }
 
 /**
@@ -397,12 +406,13 @@ async function underFault(
   phase: Phase,
 ): Promise<{ from: number; healed: number; start: number }> {
   const start = Date.now();
-  const stop = startPublishing();
+  const publishing = instances.filter((i) => i !== phase.quiet);
+  const stop = startPublishing(publishing);
   let stopped = false;
   try {
     await waitFor(
       () =>
-        instances.every((i) =>
+        publishing.every((i) =>
           accepted(i.outcomes.filter((o) => o.sent >= start)).length >= 3
         ),
       10_000 + 10 * TIMEOUT_MS,
@@ -428,7 +438,7 @@ async function underFault(
       // Publishing goes on after healing until every instance stored one.
       await waitFor(
         () =>
-          instances.every((i) =>
+          publishing.every((i) =>
             i.outcomes.some((o) => o.sent >= healed && o.status === 202)
           ),
         RECONNECT_BOUND_MS + 1000,
@@ -608,6 +618,30 @@ describe(
       checkPartition(b, from, healed);
       assert.ok(
         recovery([b], healed) <= HEAL_BOUND_MS,
+        `ready ${row.recover} ms after healing`,
+      );
+    });
+
+    test(`partition of the Redis link of an instance that gets no publishes, for ${IDLE_PARTITION_MS} ms: its /readyz answers 503 within ${IDLE_DETECT_BOUND_MS} ms all the same, and once healed everything stored reaches everyone`, async () => {
+      const c = instances[2];
+      const { from, healed, start } = await underFault({
+        targets: [c],
+        fault: { kind: "stall" },
+        durationMs: IDLE_PARTITION_MS,
+        quiet: c,
+      });
+      const row = newRow("partition of an idle instance's link, healed", start);
+      const detected = firstSeen(c, from, 503);
+      row.detect = String(detected === undefined ? "never" : detected - from);
+      row.recover = String(recovery([c], healed));
+      await converge(row);
+      assert.ok(detected !== undefined, "/readyz answered 503");
+      assert.ok(
+        detected - from <= IDLE_DETECT_BOUND_MS,
+        `/readyz 503 after ${detected - from} ms`,
+      );
+      assert.ok(
+        recovery([c], healed) <= HEAL_BOUND_MS,
         `ready ${row.recover} ms after healing`,
       );
     });
