@@ -219,7 +219,16 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
   };
   watch(commands);
   watch(live);
-  return {
+  // The watchdog needs a command waiting: an instance that sends Redis
+  // nothing (subscribers only) would stay ready through a partition. A
+  // PING once the link was idle for the timeout (none while it is busy).
+  const probe = setInterval(() => {
+    if (
+      pending.size === 0 && commands.isReady && !stalled &&
+      Date.now() - answered >= options.commandTimeoutMs
+    ) link.command(["PING"]).catch(() => {});
+  }, options.commandTimeoutMs);
+  const link: RedisLink = {
     get ready() {
       return commands.isReady && live.isReady && !stalled;
     },
@@ -260,10 +269,12 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
     async close() {
       closed = true;
       clearTimeout(watchdog);
+      clearInterval(probe);
       for (const client of [commands, live]) {
         if (client.isReady) await client.close().catch(() => {});
         else client.destroy();
       }
     },
   };
+  return link;
 }
