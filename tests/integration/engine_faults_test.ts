@@ -7,8 +7,9 @@
  * latency with jitter on one instance's link, replies and Pub/Sub messages
  * in 1-3 byte segments, RSTs in the middle of replies and messages, a
  * partition (no FIN, no RST) of one instance's link for longer than
- * `--engine-timeout`, healed, then another ended by an RST, and a Redis
- * that accepts connections and never answers when an instance starts.
+ * `--engine-timeout`, healed; the same for an instance that gets no
+ * publishes; another ended by an RST; and a Redis that accepts
+ * connections and never answers when an instance starts.
  *
  * What the clients saw is counted: every publish answers 202 with an id or
  * 503 `engine_unavailable`; after each fault every subscriber on every
