@@ -362,8 +362,10 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (isRefusal(message)) refused(message);
+      // Not "did not store": an append sent before the link failed may
+      // still be run by Redis (its answer lost); a retry stores it twice.
       throw unavailable(
-        `did not store the event: ${why(error)}`,
+        `did not confirm that it stored the event: ${why(error)}`,
         error,
       );
     }
