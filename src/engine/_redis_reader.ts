@@ -37,6 +37,12 @@ export interface Store {
   bump(keys: PathKeys, epoch: string): Promise<void>;
 }
 
+/** A live message waiting for a sync, and when it arrived (a count). */
+interface Queued {
+  readonly event: WireEvent;
+  readonly arrival: number;
+}
+
 /** Where a path's log stands: its epoch (null when there is none) and its next seq. */
 export interface Head {
   readonly epoch: string | null;
@@ -61,7 +67,10 @@ export class Reader implements TopicHistory {
   #fresh = false;
   #syncing = false;
   #again = false;
-  #queue: WireEvent[] = [];
+  /** Live messages waiting for a sync, with their arrival numbers. */
+  #queue: Queued[] = [];
+  /** Live messages queued so far. */
+  #arrived = 0;
   /** Nonces of the newest events delivered, by seq. */
   #recent = new Map<number, string>();
 
@@ -101,11 +110,11 @@ export class Reader implements TopicHistory {
       nonce,
     };
     if (this.#syncing || last === undefined) {
-      this.#queue.push(event);
+      this.#queue.push({ event, arrival: ++this.#arrived });
       return;
     }
     if (!this.#deliverNext(event)) {
-      this.#queue.push(event);
+      this.#queue.push({ event, arrival: ++this.#arrived });
       this.sync();
     }
   }
@@ -219,6 +228,9 @@ export class Reader implements TopicHistory {
     do {
       this.#again = false;
       if (this.closed) return;
+      // Every message that arrived before the head is asked for was
+      // published before Redis answers it.
+      const asked = this.#arrived;
       const head = await this.#store.head(this.keys);
       const { epoch } = head;
       const last = this.#last ?? this.#startAt(this.#anchor ?? head);
@@ -234,7 +246,7 @@ export class Reader implements TopicHistory {
         this.#epochChanged(last, epoch);
         if (epoch !== null) await this.#readFrom(epoch);
       }
-      this.#drain();
+      this.#drain(asked);
     } while (this.#again);
   }
 
@@ -266,7 +278,7 @@ export class Reader implements TopicHistory {
       this.#fresh = true;
       return this.#last = { epoch: "", seq: -1 };
     }
-    const first = this.#queue[0];
+    const first = this.#queue[0]?.event;
     const seq = first !== undefined && first.id.epoch === epoch &&
         first.id.seq < next
       ? first.id.seq - 1
@@ -331,17 +343,26 @@ export class Reader implements TopicHistory {
     }
   }
 
-  /** Goes on with the live messages that arrived during the sync. */
-  #drain(): void {
+  /**
+   * Goes on with the live messages that arrived during the sync. One of
+   * another epoch than the log's, that arrived before the head was read, is
+   * stale: its epoch had been replaced when Redis answered (the sync told
+   * subscribers of the loss), so it is dropped; kept, it would fail every
+   * round and the sync would read the stream again and again for ever.
+   *
+   * @param asked Arrivals before the head was read.
+   */
+  #drain(asked: number): void {
     const queue = this.#queue;
     this.#queue = [];
     for (let i = 0; i < queue.length; i++) {
-      if (!this.#deliverNext(queue[i])) {
-        // Another hole: keep the rest for the next round.
-        this.#queue = queue.slice(i).concat(this.#queue);
-        this.#again = true;
-        return;
-      }
+      const { event, arrival } = queue[i];
+      if (this.#deliverNext(event)) continue;
+      if (arrival <= asked && event.id.epoch !== this.#last?.epoch) continue;
+      // Another hole: keep the rest for the next round.
+      this.#queue = queue.slice(i).concat(this.#queue);
+      this.#again = true;
+      return;
     }
   }
 

@@ -35,8 +35,12 @@ function scripted(head: Head, entries: WireEvent[] = []) {
     stats: { lag: 0 },
     async head() {
       calls.head++;
+      // A reader that loops stops here rather than hang the test.
+      if (calls.head > 100) await new Promise(() => {});
+      // Where the log stood when Redis got the question.
+      const answer = head;
       await block;
-      return head;
+      return answer;
     },
     read() {
       calls.read++;
@@ -53,6 +57,10 @@ function scripted(head: Head, entries: WireEvent[] = []) {
     store,
     calls,
     link: link as { ready: boolean },
+    /** The log's head from now on. */
+    setHead(next: Head): void {
+      head = next;
+    },
     /** Holds the next heads until `release` is called. */
     hold(): () => void {
       let release!: () => void;
@@ -152,5 +160,35 @@ describe("Redis engine reader", () => {
     assert.equal(calls.bump, 0, "a forgotten seq, and a repeat");
     r.onLive(live("ep", 904, "other", "x"));
     await waitFor(() => calls.bump === 1, 5_000, "the bump");
+  });
+
+  test("Reader drops a message of a replaced epoch that arrived during a sync, instead of reading the stream again for ever", async () => {
+    const { r, sink, calls, hold } = await reader({ epoch: "ep", next: 3 });
+    const release = hold();
+    r.sync();
+    const heads = calls.head;
+    // Published in an epoch Redis had replaced before the sync read the head.
+    r.onLive(live("old", 5, "n5", "stale"));
+    release();
+    await waitFor(() => calls.read >= 2, 5_000, "the sync");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // It came after the head was asked for, so it could have been newer:
+    // one more round reads the head again, then it is dropped. Not a loop.
+    assert.equal(calls.head, heads + 1, "one more head read, not a loop");
+    // The reader goes on live.
+    r.onLive(live("ep", 3, "n3", "three"));
+    assert.deepEqual(sink.ids, ["ep-3"]);
+  });
+
+  test("Reader keeps a message of another epoch that arrived after the head was asked for: the log may have moved on, and the next round delivers it", async () => {
+    const { r, sink, hold, setHead } = await reader({ epoch: "ep", next: 3 });
+    const release = hold();
+    r.sync();
+    // Redis started a new epoch after answering the head (lost its data).
+    r.onLive(live("new", 0, "n0", "first"));
+    setHead({ epoch: "new", next: 1 });
+    release();
+    await waitFor(() => sink.ids.length === 1, 5_000, "the event");
+    assert.deepEqual(sink.log, ["gap:ep-2", "new-0"]);
   });
 });
