@@ -15,21 +15,17 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { Buffer } from "node:buffer";
-import { createServer } from "node:net";
 import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { buildNativeClient } from "../../bench/native/build.ts";
 import { encodeFrame } from "../integration/_raw_ws.ts";
+import { listenRaw, type RawServer } from "../integration/_raw_server.ts";
 import type {
   ClientConfig,
   ClientMessage,
   ResultMessage,
 } from "../../bench/lib/protocol.ts";
-import {
-  freePort,
-  type Service,
-  startService,
-} from "../integration/_helpers.ts";
+import { freePort, type Service, startHub } from "../integration/_helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLIENT_TIMEOUT_MS = 20_000;
@@ -92,11 +88,9 @@ function runClient(binary: string, args: string[]): Promise<Run> {
 }
 
 /** A server that speaks just enough HTTP, WebSocket and SSE, awkwardly. */
-interface FakeServer {
-  port: number;
+interface FakeServer extends RawServer {
   /** Pong frames received from the client. */
   pongs(): number;
-  close(): Promise<void>;
 }
 
 /** A frame from the server: unmasked. */
@@ -148,16 +142,12 @@ function sseMessage(n: number, body: Buffer): Buffer {
  * close-delimited); each POST goes to every subscriber, written in two
  * pieces a millisecond apart so that the client reads them separately.
  */
-function startFakeServer(): Promise<FakeServer> {
+async function startFakeServer(): Promise<FakeServer> {
   const subscribers: { send(body: Buffer): void }[] = [];
-  const sockets = new Set<Socket>();
   let pongs = 0;
   let answers = 0;
-  const server = createServer((socket) => {
-    sockets.add(socket);
+  const server = await listenRaw((socket) => {
     socket.setNoDelay(true);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {});
     let buffer = Buffer.alloc(0);
     let upgraded = false;
     socket.on("data", (chunk: Buffer) => {
@@ -217,22 +207,7 @@ function startFakeServer(): Promise<FakeServer> {
       }
     });
   });
-  return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      resolve({
-        port: typeof address === "object" && address !== null
-          ? address.port
-          : 0,
-        pongs: () => pongs,
-        close: () =>
-          new Promise((done) => {
-            for (const socket of sockets) socket.destroy();
-            server.close(() => done());
-          }),
-      });
-    });
-  });
+  return { ...server, pongs: () => pongs };
 }
 
 /**
@@ -318,15 +293,9 @@ describe("bench/native/client.c", { timeout: 90_000 }, () => {
   before(async () => {
     // No skip without a compiler: the benchmark's default client needs one.
     binary = await buildNativeClient(ROOT);
-    server = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
-      // Pings during every run, so the client must answer them; 100 ms
-      // closed a subscriber the loaded machine kept from answering in time.
-      "--heartbeat",
-      "250",
-    ]);
+    // Pings during every run, so the client must answer them; 100 ms
+    // closed a subscriber the loaded machine kept from answering in time.
+    server = await startHub(["--heartbeat", "250"]);
   });
 
   after(async () => {

@@ -187,10 +187,35 @@ export function startHub(
   args: string[] = [],
   env: Record<string, string> = {},
 ): Promise<Service> {
+  return startHubOn(0, args, env);
+}
+
+/**
+ * Starts a hub as {@link startHub} does, on `port` of 127.0.0.1 (for an
+ * instance that restarts on the same port).
+ */
+export function startHubOn(
+  port: number,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Service> {
   return startService(
-    ["--serve-address", "127.0.0.1:0", "--no-produce", ...args],
+    ["--serve-address", `127.0.0.1:${port}`, "--no-produce", ...args],
     env,
   );
+}
+
+/**
+ * Starts an instance whose demo producer publishes every `intervalMs`:
+ * `cli.ts` on a free port of 127.0.0.1.
+ */
+export function startProducer(intervalMs: number): Promise<Service> {
+  return startService([
+    "--serve-address",
+    "127.0.0.1:0",
+    "--interval",
+    String(intervalMs),
+  ]);
 }
 
 /**
@@ -205,11 +230,14 @@ export function startRelay(
   return startHub(["--consume-url", upstream, ...args], env);
 }
 
-/** Waits (5 s at most) until a relay's log says it connected to its upstream. */
-export function relayConnected(relay: Child): Promise<void> {
+/** Waits (`timeoutMs`, 5 s by default, at most) until a relay's log says it connected to its upstream. */
+export function relayConnected(
+  relay: Child,
+  timeoutMs = 5_000,
+): Promise<void> {
   return waitFor(
     () => /connected to/.test(relay.stderr()),
-    5_000,
+    timeoutMs,
     "relay connected",
   );
 }

@@ -20,11 +20,14 @@ import {
 import {
   type Child,
   freePort,
+  relayConnected,
   ROOT,
   runtimeCommand,
   type Service,
   startChild,
-  startService,
+  startHub,
+  startHubOn,
+  startProducer,
   waitFor,
 } from "./_helpers.ts";
 import { startRedis } from "./_redis.ts";
@@ -78,11 +81,7 @@ function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
 
 describe("client module against a real instance", { timeout: 120_000 }, () => {
   test("subscribe() over WebSocket and SSE gets text as strings and bytes as Uint8Array, with ids; publish() returns the id", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
-    ]);
+    const hub = await startHub();
     // Start both iterations (they connect on the first next()) and wait
     // until both are connected before publishing.
     const open = { ws: false, sse: false };
@@ -116,11 +115,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
   });
 
   test("a URL with a #fragment connects (the fragment is never sent; WebSocket constructors refuse it, which was retried for ever)", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
-    ]);
+    const hub = await startHub();
     const states: string[] = [];
     const events = subscribe(`${hub.url}#section`, {
       onState: (_, detail) => states.push(detail),
@@ -144,10 +139,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
   });
 
   test("tokens: subscribe() sends them on both transports; publish() refusals are PublishError with status and code", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
+    const hub = await startHub([
       "--subscribe-token",
       "sub-secret",
       "--publish-token",
@@ -209,25 +201,11 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
         // Published by hand, not a demo producer: what arrives after the
         // restart is then sure to come over the new connection, not from
         // the client's queue (a loaded machine can queue a burst).
-        producer = await startService([
-          "--serve-address",
-          "127.0.0.1:0",
-          "--no-produce",
-        ]);
+        producer = await startHub();
         const port = await freePort();
-        const relayArgs = [
-          "--consume-url",
-          producer.url,
-          "--no-produce",
-          "--serve-address",
-          `127.0.0.1:${port}`,
-        ];
-        relay = await startService(relayArgs);
-        await waitFor(
-          () => /connected to/.test(relay!.stderr()),
-          WAIT_MS,
-          "the relay connected upstream",
-        );
+        const relayArgs = ["--consume-url", producer.url];
+        relay = await startHubOn(port, relayArgs);
+        await relayConnected(relay, WAIT_MS);
         const url = transport === "ws" ? relay.url : `${relay.http}/events`;
         let opens = 0;
         const subscription = subscribe(url, {
@@ -249,7 +227,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
         // come over a new connection.
         await relay.stop("SIGKILL");
         await send(10); // while the relay is down
-        relay = await startService(relayArgs);
+        relay = await startHubOn(port, relayArgs);
         await send(10);
         const rest = await withTimeout(
           take(subscription, 20),
@@ -279,18 +257,12 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
     const subscriptions: { close(): void }[] = [];
     try {
       const port = await freePort();
-      const args = (p: number) => [
-        "--serve-address",
-        `127.0.0.1:${p}`,
-        "--no-produce",
-        "--engine",
-        redis.url,
-      ];
-      origin = await startService(args(port));
+      const args = ["--engine", redis.url];
+      origin = await startHubOn(port, args);
       await waitReady(origin.http);
       // A second instance on the same Redis takes the publishes, also while
       // the origin is down.
-      other = await startService(args(0));
+      other = await startHub(args);
       await waitReady(other.http);
       const gaps: GapNotice[] = [];
       const opened = { ws: 0, sse: 0 };
@@ -316,7 +288,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
       await send(10);
       await origin.stop("SIGKILL");
       await send(10);
-      origin = await startService(args(port));
+      origin = await startHubOn(port, args);
       // "Serving on" comes before the engine is connected to Redis: until
       // then the origin answers 503, so wait for it to be ready.
       await waitReady(origin.http);
@@ -336,8 +308,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
 
   test("gap notices: a resume from another epoch, and across an origin restart, calls onGap before the next event", async () => {
     const port = await freePort();
-    const args = ["--serve-address", `127.0.0.1:${port}`, "--no-produce"];
-    let hub = await startService(args);
+    let hub = await startHubOn(port);
     const controller = new AbortController();
     try {
       const gaps: GapNotice[] = [];
@@ -364,7 +335,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
       assert.deepEqual(gapsBefore, [1], "the gap came before the event");
 
       await hub.stop();
-      hub = await startService(args);
+      hub = await startHubOn(port);
       await waitFor(() => opened.length === 2, WAIT_MS, "reconnected");
       const after = await publish(`${hub.http}/events`, "after");
       await waitFor(() => received.length === 2, WAIT_MS, "event after");
@@ -382,11 +353,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
   });
 
   test("a consumer slower than the stream: the queue pauses the connection and resumes, nothing lost", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
-    ]);
+    const hub = await startHub();
     const details: string[] = [];
     let open = false;
     const events = subscribe(hub.url, {
@@ -426,12 +393,7 @@ describe("client module against a real instance", { timeout: 120_000 }, () => {
 
   for (const mode of ["abort", "break", "backoff"] as const) {
     test(`stopping by ${mode}: the program exits by itself, no timer or socket left`, async () => {
-      const hub = await startService([
-        "--serve-address",
-        "127.0.0.1:0",
-        "--interval",
-        "20",
-      ]);
+      const hub = await startProducer(20);
       let url = hub.url;
       if (mode === "backoff") {
         // Nothing listens there: the client waits between retries.

@@ -14,7 +14,7 @@ import {
   connectWs,
   publish,
   seqOf,
-  startService,
+  startHub,
   waitFor,
 } from "./_helpers.ts";
 import { metric, publishMany } from "./_raw_ws.ts";
@@ -31,13 +31,7 @@ function ids(messages: string[]): string[] {
 describe("coalescing under load (-coalesce)", { timeout: 60_000 }, () => {
   test("events held after a fan-out arrive once each and in order, also for a subscriber that resumed while they were held", async () => {
     // The longest gap allowed, so a slow machine cannot end it between steps.
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
-      "--coalesce",
-      "1000",
-    ]);
+    const hub = await startHub(["--coalesce", "1000"]);
     const live = connectWs(`${hub.url}?format=json`);
     const sse = connectSse(`${hub.http}/events`);
     let resumed: ReturnType<typeof connectWs> | undefined;
@@ -110,12 +104,9 @@ describe("coalescing under load (-coalesce)", { timeout: 60_000 }, () => {
           : "(1 ms) holds some (wsevent_events_coalesced_total > 0)"
       }; every event arrives once, in order`,
       async () => {
-        const hub = await startService([
-          "--serve-address",
-          "127.0.0.1:0",
-          "--no-produce",
-          ...(coalesce === "0" ? ["-coalesce", "0"] : []),
-        ]);
+        const hub = await startHub(
+          coalesce === "0" ? ["-coalesce", "0"] : [],
+        );
         const live = connectWs(`${hub.url}?format=json`);
         try {
           await live.opened;

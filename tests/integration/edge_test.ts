@@ -8,8 +8,8 @@ import {
   nginxTemplate,
   ROOT,
   startChild,
+  startHub,
   startNginx,
-  startService,
   waitFor,
 } from "./_helpers.ts";
 
@@ -43,11 +43,7 @@ async function denoServe(
 
 describe("edge deployment", { timeout: 90_000 }, () => {
   test("three `deno serve mod.ts` relays behind nginx (spawns Deno on every runtime: deno serve is Deno's); a publish at any one reaches all, once, with the origin's id", async () => {
-    const origin = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
-    ]);
+    const origin = await startHub();
     const ports = await Promise.all([freePort(), freePort(), freePort()]);
     const edges: Child[] = [];
     let nginx;

@@ -1,47 +1,36 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
+  assertContiguous,
   freePort,
   nginxTemplate,
-  seqOf,
   type Service,
+  startHubOn,
   startNginx,
-  startService,
+  startProducer,
   startSubscriber,
   type SubscriberLine,
   waitFor,
 } from "./_helpers.ts";
 
-function assertContiguous(lines: SubscriberLine[]): void {
-  const gaps = lines.filter((l) => l.type === "gap");
-  assert.deepEqual(gaps, [], "no gap notice");
-  const ids = lines.map((l) => l.id!);
-  assert.equal(new Set(ids).size, ids.length, "no duplicate");
-  for (let i = 1; i < ids.length; i++) {
-    assert.equal(
-      seqOf(ids[i]),
-      seqOf(ids[i - 1]) + 1,
-      `no gap between ${ids[i - 1]} and ${ids[i]}`,
-    );
-    assert.equal(ids[i].split("-")[0], ids[0].split("-")[0], "one epoch");
-  }
+/** The ids a `cli.ts subscribe --json` got, and its gap notices as `gap`. */
+function ids(lines: SubscriberLine[]): string[] {
+  return lines.map((l) => l.type === "gap" ? "gap" : l.id!);
 }
 
-function relayArgs(
+/** A relay on `port` of `ws://127.0.0.1:${upstreamPort}/${from}`, serving `to`. */
+function startRelayOn(
   upstreamPort: number,
-  port: number | string,
+  port: number,
   from = "events",
   to = "events",
-): string[] {
-  return [
+): Promise<Service> {
+  return startHubOn(port, [
     "--consume-url",
     `ws://127.0.0.1:${upstreamPort}/${from}`,
-    "--no-produce",
-    "--serve-address",
-    `127.0.0.1:${port}`,
     "--serve-path",
     to,
-  ];
+  ]);
 }
 
 async function subscribersOn(relay: Service): Promise<number> {
@@ -52,15 +41,10 @@ async function subscribersOn(relay: Service): Promise<number> {
 
 describe("failover and restarts", { timeout: 90_000 }, () => {
   test("behind nginx: the relay a subscriber is on dies; it resumes on the other with no gap and no duplicate", async () => {
-    const producer = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--interval",
-      "20",
-    ]);
+    const producer = await startProducer(20);
     const relays = await Promise.all([
-      startService(relayArgs(producer.port, 0)),
-      startService(relayArgs(producer.port, 0)),
+      startRelayOn(producer.port, 0),
+      startRelayOn(producer.port, 0),
     ]);
     const nginx = await startNginx(nginxTemplate(), relays.map((r) => r.port));
     const client = startSubscriber(`ws://127.0.0.1:${nginx.port}/events`);
@@ -81,7 +65,7 @@ describe("failover and restarts", { timeout: 90_000 }, () => {
         "30 more events after failover",
       );
       assert.equal(await subscribersOn(relays[1 - victim]), 1);
-      assertContiguous(client.lines());
+      assertContiguous(ids(client.lines()), "the subscriber across failover");
     } finally {
       await client.stop();
       await nginx.stop();
@@ -90,19 +74,12 @@ describe("failover and restarts", { timeout: 90_000 }, () => {
   });
 
   test("chain of three hops: the middle relay is killed and restarted; the end sees no gap", async () => {
-    const producer = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--interval",
-      "20",
-    ]);
+    const producer = await startProducer(20);
     const middlePort = await freePort();
-    let middle = await startService(
-      relayArgs(producer.port, middlePort, "events", "proxy-events"),
-    );
-    const end = await startService(
-      relayArgs(middlePort, 0, "proxy-events", "the-end"),
-    );
+    const startMiddle = () =>
+      startRelayOn(producer.port, middlePort, "events", "proxy-events");
+    let middle = await startMiddle();
+    const end = await startRelayOn(middlePort, 0, "proxy-events", "the-end");
     const client = startSubscriber(`ws://127.0.0.1:${end.port}/the-end`);
     try {
       await waitFor(
@@ -112,16 +89,14 @@ describe("failover and restarts", { timeout: 90_000 }, () => {
       );
       await middle.stop("SIGKILL");
       await new Promise((r) => setTimeout(r, 300));
-      middle = await startService(
-        relayArgs(producer.port, middlePort, "events", "proxy-events"),
-      );
+      middle = await startMiddle();
       const before = client.lines().length;
       await waitFor(
         () => client.lines().length >= before + 40,
         20_000,
         "40 more events after the restart",
       );
-      assertContiguous(client.lines());
+      assertContiguous(ids(client.lines()), "the subscriber at the end");
       assert.match(end.stderr(), /retrying in/);
     } finally {
       await client.stop();

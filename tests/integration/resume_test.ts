@@ -5,7 +5,8 @@ import {
   connectWs,
   freePort,
   publish,
-  startService,
+  startHub,
+  startHubOn,
   waitFor,
 } from "./_helpers.ts";
 
@@ -32,13 +33,7 @@ describe("resume across a disconnect", { timeout: 60_000 }, () => {
     for (const k of [5, 30]) {
       const beyond = k > 20;
       test(`${transport}: ${k} events published while away ${beyond ? "(beyond the buffer: gap notice)" : "(within the buffer)"}`, async () => {
-        const hub = await startService([
-          "--serve-address",
-          "127.0.0.1:0",
-          "--no-produce",
-          "--buffer",
-          "20",
-        ]);
+        const hub = await startHub(["--buffer", "20"]);
         try {
           const first = await subscribeOnce(hub, transport, undefined);
           const seen = await publishMany(hub.http, 3, "before");
@@ -80,18 +75,10 @@ describe("resume across a disconnect", { timeout: 60_000 }, () => {
 
   test("resume against a restarted origin (old epoch) gets a gap notice, then the new events", async () => {
     const port = await freePort();
-    let hub = await startService([
-      "--serve-address",
-      `127.0.0.1:${port}`,
-      "--no-produce",
-    ]);
+    let hub = await startHubOn(port);
     const oldId = await publish(hub.http, "events", "old");
     await hub.stop();
-    hub = await startService([
-      "--serve-address",
-      `127.0.0.1:${port}`,
-      "--no-produce",
-    ]);
+    hub = await startHubOn(port);
     try {
       const newId = await publish(hub.http, "events", "new");
       assert.notEqual(oldId.split("-")[0], newId.split("-")[0]);
@@ -111,11 +98,7 @@ describe("resume across a disconnect", { timeout: 60_000 }, () => {
   });
 
   test("a malformed Last-Event-ID gets a gap notice and the buffer, and the instance keeps serving", async () => {
-    const hub = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--no-produce",
-    ]);
+    const hub = await startHub();
     try {
       const id = await publish(hub.http, "events", "x");
       // Over 128 characters the answer is 400 instead (issue 16).

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { promisify } from "node:util";
-import { ROOT, runtimeCommand, startChild, startService } from "./_helpers.ts";
+import { ROOT, runtimeCommand, startChild, startProducer } from "./_helpers.ts";
 
 const run = promisify(execFile);
 // deno-lint-ignore no-control-regex -- the terminal escape is what is tested
@@ -17,12 +17,7 @@ function shellQuote(arg: string): string {
 
 describe("subscribe in a terminal", { timeout: 60_000 }, () => {
   test("under a TTY (util-linux script) stderr shows a live status line; stdout stays plain data", async () => {
-    const producer = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--interval",
-      "20",
-    ]);
+    const producer = await startProducer(20);
     const dir = mkdtempSync(join(tmpdir(), "wsevent-tty-"));
     try {
       const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
@@ -60,12 +55,7 @@ describe("subscribe in a terminal", { timeout: 60_000 }, () => {
   });
 
   test("in a pipe there is no status line: stderr has plain log lines only", async () => {
-    const producer = await startService([
-      "--serve-address",
-      "127.0.0.1:0",
-      "--interval",
-      "20",
-    ]);
+    const producer = await startProducer(20);
     try {
       const [command, base] = runtimeCommand(join(ROOT, "cli.ts"));
       const child = startChild(command, [
