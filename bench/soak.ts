@@ -151,6 +151,22 @@ async function startServer(args: string[]): Promise<Server> {
   return { child, port, exited, stderr: () => stderr };
 }
 
+/**
+ * Starts a server again on its port, retrying for a while: a churned
+ * client's socket may hold that port for a moment (EADDRINUSE).
+ */
+async function restartOn(args: string[]): Promise<Server> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startServer(args);
+    } catch (error) {
+      if (attempt === 10) throw error;
+      console.error(`restart failed (attempt ${attempt}), retrying: ${error}`);
+      await sleep(1000);
+    }
+  }
+}
+
 async function stopServer(server: Server): Promise<void> {
   server.child.kill("SIGTERM");
   const timer = setTimeout(() => server.child.kill("SIGKILL"), 5000);
@@ -429,7 +445,7 @@ const restarting = (async () => {
     if (!running) break;
     restarts.push(elapsedS());
     await stopServer(relay);
-    relay = await startServer(relayArgs(relayPort));
+    relay = await restartOn(relayArgs(relayPort));
   }
 })();
 
@@ -445,7 +461,7 @@ const restartingSecond = (async () => {
     secondAvailable = false;
     while (postingTo === secondPort) await sleep(10);
     await stopServer(second!);
-    second = await startServer(instanceArgs(secondPort));
+    second = await restartOn(instanceArgs(secondPort));
     await waitReady(secondPort);
     secondAvailable = true;
   }
