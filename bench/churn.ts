@@ -242,6 +242,9 @@ console.log(
   }); baseline RSS ${mb(base.rssBytes)} MB, ${base.fds} fds`,
 );
 let elapsed = 0;
+/** After the first measured round: what the later rounds add. */
+let firstRound = base;
+let firstRoundDone = done;
 for (let i = 0; i < rounds; i++) {
   const result = await churn({ port, total: total / rounds, concurrency });
   done += result.completed;
@@ -249,11 +252,15 @@ for (let i = 0; i < rounds; i++) {
   elapsed += result.elapsedMs;
   reasons.push(...result.reasons);
   await until(() => procSample(pid).fds <= base.fds, "fds back");
-  await row(
+  const sample = await row(
     `round ${i + 1}`,
     done,
     String(Math.round(result.completed / result.elapsedMs * 1000)),
   );
+  if (i === 0) {
+    firstRound = sample;
+    firstRoundDone = done;
+  }
 }
 const last = await settledSample();
 const percent = (from: number) =>
@@ -282,7 +289,15 @@ console.log(
     mb(last.rssBytes)
   } MB at the end: ${percent(base.rssBytes)} on the settled baseline, ${
     percent(start.rssBytes)
-  } on the process start; load average ${load}`,
+  } on the process start${
+    rounds > 1
+      ? `, ${
+        percent(firstRound.rssBytes)
+      } over the last ${(done - firstRoundDone)} connections (on ${
+        mb(firstRound.rssBytes)
+      } MB after round 1)`
+      : ""
+  }; load average ${load}`,
 );
 child.kill("SIGTERM");
 await new Promise<void>((done) => {
