@@ -352,6 +352,22 @@ async function converge(row: Row): Promise<void> {
     );
   }
   assert.equal(row.lost + row.duplicated + row.gaps + row.outOfOrder, 0);
+  // Nothing left behind: two connections per instance (commands and
+  // Pub/Sub), at each proxy and at Redis (plus redis-cli's own).
+  let clients = NaN;
+  const connections = async () => {
+    const info = await redis.cli("INFO", "clients");
+    clients = Number(/connected_clients:(\d+)/.exec(info)?.[1]);
+    return instances.every((i) => i.proxy.stats.open === 2) &&
+      clients === 2 * instances.length + 1;
+  };
+  const until = Date.now() + RECONNECT_BOUND_MS;
+  while (!(await connections()) && Date.now() < until) await sleep(100);
+  assert.deepEqual(
+    [...instances.map((i) => i.proxy.stats.open), clients],
+    [...instances.map(() => 2), 2 * instances.length + 1],
+    "connections at each proxy, and at Redis",
+  );
   for (const instance of instances) {
     for (const outcome of instance.outcomes) {
       assert.ok(
