@@ -421,11 +421,14 @@ const publishing = (async () => {
   }
 })();
 
-// Churn against the origin throughout.
+// Churn against the origin throughout. It stops before publishing does:
+// a churned subscriber leaves after its first event, and without events
+// each would wait for a heartbeat (the last batch took 90 s that way).
 let churned = 0;
 let churnFailed = 0;
+let churnRunning = true;
 const churning = (async () => {
-  while (running) {
+  while (churnRunning) {
     const result = await churn({
       port: origin.port,
       total: 400,
@@ -543,8 +546,10 @@ while (elapsedS() < durationS) {
     );
   }
 }
+churnRunning = false;
+await churning;
 running = false;
-await Promise.all([publishing, churning, restarting, restartingSecond]);
+await Promise.all([publishing, restarting, restartingSecond]);
 
 // Every subscriber gets the last event, or is counted short.
 const settleDeadline = Date.now() + 60_000;
