@@ -81,6 +81,11 @@ if not epoch then
   epoch = ARGV[3]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+elseif #epoch > 32 or not string.find(epoch, '^[0-9a-z]+$') then
+  -- Not an epoch of ours (the hash edited by hand): its ids would not
+  -- parse, on the channel or on resume. A new one; the numbering goes on.
+  epoch = ARGV[3]
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
 end
 if meta[2] ~= ARGV[4] then
   redis.call('HSET', KEYS[1], 'len', ARGV[4])

@@ -12,6 +12,7 @@ import {
   pathKeys,
 } from "../../src/engine/_redis_wire.ts";
 import { createRedisEngine } from "../../src/engine/redis.ts";
+import { parseEventId } from "../../src/event.ts";
 import { type Engine, EngineUnavailableError } from "../../src/engine/types.ts";
 import { createHub, type Topic } from "../../src/hub.ts";
 import { FakeSink } from "../_fake_sink.ts";
@@ -299,6 +300,31 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     await waitFor(() => a.sink.ids.includes(next), 10_000, "the event");
     assert.deepEqual(a.sink.log, [...ids, `gap:${ids[4]}`, next]);
     assert.equal(await append(a, "then"), `${next.split("-")[0]}-6`);
+  });
+
+  test("createRedisEngine() starts a new epoch when the meta hash holds an epoch that is not an id's (edited by hand): every 202 id is a valid id, delivered on every instance after a gap notice", async () => {
+    for (const bad of ["ABC", "", "a-b", "a:b", "x".repeat(33)]) {
+      const path = `p${paths++}`;
+      const a = await node(path);
+      const b = await node(path);
+      const first = await append(a, "first");
+      await waitFor(() => b.sink.ids.length === 1, 10_000, "the first");
+      await redis.cli("HSET", pathKeys("wsevent:", path).meta, "epoch", bad);
+      const ids = [await append(a, "own"), await append(b, "other")];
+      for (const id of ids) {
+        assert.notEqual(parseEventId(id), undefined, `${id} (epoch ${bad})`);
+      }
+      assert.notEqual(ids[0].split("-")[0], first.split("-")[0]);
+      assert.deepEqual(seqs(ids), [1, 2], "the numbering goes on");
+      for (const n of [a, b]) {
+        await waitFor(
+          () => n.sink.ids.length >= 3,
+          10_000,
+          `both events after epoch ${JSON.stringify(bad)}: ${n.sink.log}`,
+        );
+        assert.deepEqual(n.sink.log, [first, `gap:${first}`, ...ids]);
+      }
+    }
   });
 
   test("createRedisEngine() answers a resume older than the cache from the stream, exactly; older than the stream with a gap notice first", async () => {
