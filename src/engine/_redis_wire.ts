@@ -15,7 +15,9 @@
  *   publishing instance's clock.
  *
  * One script appends: a missing meta hash means the log was lost or never
- * was, so it starts a new epoch (the caller's fresh one) and a new stream;
+ * was, so it starts a new epoch (the caller's fresh one) and a new stream
+ * (an epoch that is not one of ours, edited by hand, is replaced the same
+ * way, but the stream and the numbering go on);
  * then it numbers the event, adds it with `MAXLEN ~`, refreshes the TTL and
  * publishes it. Redis runs it atomically, so every instance sees the same
  * ids in the same order, on the channel as in the stream.
