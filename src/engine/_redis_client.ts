@@ -1,7 +1,8 @@
 /**
  * The Redis client behind the engine, reduced to what the engine uses: a
  * command connection and a Pub/Sub connection, each reconnecting with
- * backoff. This file is the only one that knows the client library
+ * backoff, and each given up for a new one when it stops answering (see
+ * {@link connectRedis}). This file is the only one that knows the client library
  * (node-redis, the client Redis maintains; it runs on Deno, Bun and Node),
  * so another client can take its place behind {@link RedisLink}.
  *
@@ -67,6 +68,13 @@ const BYTES = { [RESP_TYPES.BLOB_STRING]: Buffer };
 const OPTIONS = { typeMapping: BYTES, timeout: 0 };
 const MAX_DELAY_MS = 2000;
 
+/**
+ * The connections' names at Redis (`CLIENT SETNAME`, sent in the
+ * handshake's `HELLO`): `CLIENT LIST` tells an instance's two apart.
+ */
+export const COMMAND_CONNECTION_NAME = "wsevent-cmd";
+export const PUBSUB_CONNECTION_NAME = "wsevent-pubsub";
+
 /** Wait between attempts while Redis refuses the URL (see {@link isRefusal}). */
 export const REFUSED_RETRY_MS = 5000;
 
@@ -105,10 +113,24 @@ function toBuffer(arg: RedisArg): string | Buffer {
  * Opens the two connections; they connect in the background and keep
  * reconnecting until closed.
  *
+ * A connection that goes silent (a partition, a firewall or NAT that
+ * dropped it without a word, a hung Redis) is noticed and replaced, each
+ * with its own watch, in bounds of `commandTimeoutMs` (T):
+ * - commands: no reply for T while one waits fails every waiting command
+ *   and makes the link not ready; a late reply makes it ready again, and
+ *   after a further T without one the connection is destroyed and a new
+ *   one connected. Idle for T, it is asked a `PING`, so that a silent
+ *   connection is noticed without appends.
+ * - Pub/Sub: nothing received for T (no message, no reply) sends it a
+ *   `PING` (allowed while subscribed); no answer within T makes the link
+ *   not ready, destroys it and connects a new one, which subscribes again
+ *   (then `onReady()`: the engine reads what it missed from the streams).
+ *
  * @param options The URL and the callbacks.
  * @returns The link.
  */
 export function connectRedis(options: RedisLinkOptions): RedisLink {
+  const timeout = options.commandTimeoutMs;
   const socket = { connectTimeout: 2000, reconnectStrategy: backoff };
   // No Redis Enterprise maintenance notices: their handshake looks the
   // URL's host up in DNS with its brackets, so redis://[::1]:6379 never
@@ -117,6 +139,7 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
   const connect = (offline: boolean) =>
     createClient({
       url: options.url.href,
+      name: offline ? PUBSUB_CONNECTION_NAME : COMMAND_CONNECTION_NAME,
       socket,
       disableOfflineQueue: !offline,
       maintNotifications,
@@ -133,32 +156,50 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
   // a command sent to a Redis that hangs (paused, or the network drops
   // packets) would wait for ever. Replies come in order, so when none came
   // for commandTimeoutMs while commands wait, every waiting command fails
-  // and the link is not ready until Redis answers again (a late reply) or
-  // the connection is made again.
+  // and the link is not ready until Redis answers again (a late reply), or
+  // until the connection, silent for one more timeout, is replaced.
   const pending = new Set<(error: Error) => void>();
   let answered = 0;
   let stalled = false;
   let watchdog: ReturnType<typeof setTimeout> | undefined;
+  /** Replaces a stalled command connection that stays silent. */
+  let giveUp: ReturnType<typeof setTimeout> | undefined;
   const check = (): void => {
     watchdog = undefined;
     if (pending.size === 0 || closed) return;
     const idle = Date.now() - answered;
-    if (idle < options.commandTimeoutMs) {
-      watchdog = setTimeout(check, options.commandTimeoutMs - idle);
+    if (idle < timeout) {
+      watchdog = setTimeout(check, timeout - idle);
       return;
     }
-    const error = new Error(
-      `Redis did not answer within ${options.commandTimeoutMs} ms`,
-    );
+    const error = new Error(`Redis did not answer within ${timeout} ms`);
+    // Each waiting append is answered 503 now, for good: a reply that
+    // comes later, or the connection's end, finds it gone from `pending`.
     for (const reject of pending) reject(error);
     pending.clear();
     if (!stalled) {
       stalled = true;
       options.onLost(error.message);
+      const client = commands;
+      clearTimeout(giveUp);
+      giveUp = setTimeout(() => {
+        if (stalled && client === commands) {
+          replace(
+            client,
+            `Redis did not answer on the command connection for ${
+              2 * timeout
+            } ms; connecting a new one`,
+          );
+        }
+      }, timeout);
     }
   };
-  const listener = (message: Buffer, channel: Buffer): void =>
+  /** When the Pub/Sub connection last received anything. */
+  let heard = Date.now();
+  const listener = (message: Buffer, channel: Buffer): void => {
+    heard = Date.now();
     options.onMessage(String(channel), message);
+  };
   const watch = (client: typeof commands): void => {
     let reported = false;
     // node-redis' connectTimeout ends once TCP connects: a server (or a
@@ -168,19 +209,26 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
     client.on("connect", () => {
       clearTimeout(handshake);
       handshake = setTimeout(
-        () => replace(client),
-        options.commandTimeoutMs,
+        () =>
+          replace(
+            client,
+            `Redis did not answer the handshake within ${timeout} ms`,
+          ),
+        timeout,
       );
     });
     client.on("ready", () => {
       clearTimeout(handshake);
       reported = false;
       if (client === commands) stalled = false;
-      // A SUBSCRIBE cut off before its answer is forgotten by node-redis
-      // (and not renewed after a reconnect): ask again for every channel;
-      // those in force cost nothing.
-      else if (channels.size > 0) {
-        client.subscribe([...channels], listener, true).catch(() => {});
+      else {
+        heard = Date.now();
+        // A SUBSCRIBE cut off before its answer is forgotten by node-redis
+        // (and not renewed after a reconnect): ask again for every
+        // channel; those in force cost nothing.
+        if (channels.size > 0) {
+          client.subscribe([...channels], listener, true).catch(() => {});
+        }
       }
       options.onReady();
     });
@@ -203,31 +251,71 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
     // connect() retries by itself; its failure is reported through "error".
     client.connect().catch(() => {});
   };
-  /** Gives up a connection whose handshake got no answer, for a new one. */
-  const replace = (client: typeof commands): void => {
+  /**
+   * Gives up a silent connection (destroyed: what it still had to send or
+   * receive is dropped with it) and connects a new one in its place.
+   */
+  const replace = (client: typeof commands, cause: string): void => {
     if (closed) return;
     const fresh = connect(client === live);
-    if (client === commands) commands = fresh;
-    else live = fresh;
+    if (client === commands) {
+      commands = fresh;
+      clearTimeout(giveUp);
+    } else live = fresh;
     client.removeAllListeners();
     client.on("error", () => {});
     client.destroy();
-    options.onLost(
-      `Redis did not answer the handshake within ${options.commandTimeoutMs} ms`,
-    );
+    options.onLost(cause);
     watch(fresh);
   };
   watch(commands);
   watch(live);
+  // The Pub/Sub connection only receives: one that went silent (a NAT or
+  // firewall dropped it, the command connection still fine) would leave
+  // the instance ready with no live events for ever. A PING once nothing
+  // came for the timeout; no answer within the timeout replaces it.
+  let listening: ReturnType<typeof setTimeout> | undefined;
+  const listen = (): void => {
+    listening = undefined;
+    if (closed) return;
+    const idle = Date.now() - heard;
+    if (!live.isReady || idle < timeout) {
+      listening = setTimeout(listen, live.isReady ? timeout - idle : timeout);
+      return;
+    }
+    const client = live;
+    const silent = setTimeout(() => {
+      if (client === live) {
+        replace(
+          client,
+          `Redis did not answer a PING on the Pub/Sub connection within ${timeout} ms; connecting a new one`,
+        );
+      }
+      listen();
+    }, timeout);
+    client.ping().then(() => {
+      if (client !== live || closed) return;
+      heard = Date.now();
+      clearTimeout(silent);
+      listen();
+    }, () => {
+      // Lost meanwhile: node-redis reconnects it, or it was replaced.
+      if (client !== live || closed) return;
+      clearTimeout(silent);
+      listening = setTimeout(listen, timeout);
+    });
+    listening = silent;
+  };
+  listen();
   // The watchdog needs a command waiting: an instance that sends Redis
   // nothing (subscribers only) would stay ready through a partition. A
   // PING once the link was idle for the timeout (none while it is busy).
   const probe = setInterval(() => {
     if (
       pending.size === 0 && commands.isReady && !stalled &&
-      Date.now() - answered >= options.commandTimeoutMs
+      Date.now() - answered >= timeout
     ) link.command(["PING"]).catch(() => {});
-  }, options.commandTimeoutMs);
+  }, timeout);
   const link: RedisLink = {
     get ready() {
       return commands.isReady && live.isReady && !stalled;
@@ -239,21 +327,27 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
       new Promise((resolve, reject) => {
         if (pending.size === 0) answered = Date.now();
         pending.add(reject);
+        const client = commands;
         const settle = (): boolean => {
-          answered = Date.now();
-          if (stalled) {
-            stalled = false;
-            options.onReady();
+          // Only the connection in use speaks for the link: one replaced
+          // ends its commands with errors that are no answer from Redis.
+          if (client === commands) {
+            answered = Date.now();
+            if (stalled) {
+              stalled = false;
+              clearTimeout(giveUp);
+              options.onReady();
+            }
           }
           return pending.delete(reject);
         };
-        commands.sendCommand(args.map(toBuffer), OPTIONS)
+        client.sendCommand(args.map(toBuffer), OPTIONS)
           .then((reply) => {
             if (settle()) resolve(reply);
           }, (error) => {
             if (settle()) reject(error);
           });
-        watchdog ??= setTimeout(check, options.commandTimeoutMs);
+        watchdog ??= setTimeout(check, timeout);
       }),
     subscribe: (channel) => {
       channels.add(channel);
@@ -269,6 +363,8 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
     async close() {
       closed = true;
       clearTimeout(watchdog);
+      clearTimeout(giveUp);
+      clearTimeout(listening);
       clearInterval(probe);
       for (const client of [commands, live]) {
         if (client.isReady) await client.close().catch(() => {});

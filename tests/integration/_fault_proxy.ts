@@ -21,6 +21,12 @@
  *
  * {@link FaultProxy.cut} resets every open connection at once.
  *
+ * A fault applies to every connection, or to those a {@link Selection}
+ * picks: the ones whose first bytes from the client contain a string (a
+ * Redis client's name, sent in its handshake), and/or only those open when
+ * the fault is set (a NAT or firewall that drops one connection: the next
+ * one goes through).
+ *
  * @module
  */
 
@@ -36,6 +42,21 @@ export type Fault =
   | { kind: "reset"; maxBytes: number }
   | { kind: "slice"; maxSegment: number }
   | { kind: "blackhole" };
+
+/** Which connections a fault applies to (see {@link FaultProxy.set}). */
+export interface Selection {
+  /**
+   * Those whose first {@link GREETING_BYTES} bytes from the client contain
+   * this (as latin1 text); a connection that has not sent them yet is not
+   * picked until it does.
+   */
+  match?: string;
+  /** Only the connections open now: new ones are not faulted. */
+  openOnly?: boolean;
+}
+
+/** Bytes from the client kept to match a {@link Selection} against. */
+export const GREETING_BYTES = 1024;
 
 /** What the proxy did, for assertions. */
 export interface ProxyStats {
@@ -58,13 +79,19 @@ export interface ProxyStats {
 export interface FaultProxy {
   /** The port it listens on (127.0.0.1). */
   readonly port: number;
-  /** Switches the fault; open connections follow at once. */
-  set(fault: Fault): void;
+  /**
+   * Switches the fault; open connections follow at once. With `only`, it
+   * applies to the connections picked (the others carry on unfaulted);
+   * `blackhole` takes no selection (it acts before a client speaks).
+   */
+  set(fault: Fault, only?: Selection): void;
   /** The current fault. */
   readonly fault: Fault;
   readonly stats: ProxyStats;
   /** Cuts every open connection now, with an RST each way. */
   cut(): void;
+  /** Open connections whose first bytes from the client contain `text`. */
+  count(text: string): number;
   /** Stops listening and destroys every connection. */
   close(): Promise<void>;
 }
@@ -97,6 +124,7 @@ class Pipe {
   }
 
   #push(chunk: Buffer): void {
+    if (!this.downstream) this.#link.greet(chunk);
     this.queue.push(chunk);
     this.queued += chunk.byteLength;
     const stats = this.#link.proxy.stats;
@@ -117,8 +145,7 @@ class Pipe {
   async #drain(): Promise<void> {
     const link = this.#link;
     while (!link.dead) {
-      const fault = link.proxy.fault;
-      if (fault.kind === "stall") return; // set() pumps again on heal
+      if (link.fault.kind === "stall") return; // set() pumps again on heal
       const chunk = this.queue.shift();
       if (chunk === undefined) break;
       this.queued -= chunk.byteLength;
@@ -126,13 +153,13 @@ class Pipe {
       await this.#forward(chunk);
     }
     if (this.ended && this.queue.length === 0 && !link.dead) {
-      if (link.proxy.fault.kind !== "stall") this.#sink.end();
+      if (link.fault.kind !== "stall") this.#sink.end();
     }
   }
 
   async #forward(chunk: Buffer): Promise<void> {
     const link = this.#link;
-    const fault = link.proxy.fault;
+    const fault = link.fault;
     switch (fault.kind) {
       case "latency": {
         const delay = Math.max(
@@ -209,6 +236,8 @@ class Link {
   readonly down: Pipe;
   /** A close from either side, waiting out a stall. */
   #closing = false;
+  /** The first bytes from the client (latin1), for a {@link Selection}. */
+  greeting = "";
 
   constructor(proxy: Proxy, client: Socket, targetPort: number) {
     this.proxy = proxy;
@@ -223,10 +252,27 @@ class Link {
     this.down = new Pipe(this.target, client, this, true);
   }
 
+  /** The fault that applies to this connection. */
+  get fault(): Fault {
+    const { chosen, only } = this.proxy;
+    if (chosen !== undefined && !chosen.has(this)) return NONE;
+    if (only?.match !== undefined && !this.greeting.includes(only.match)) {
+      return NONE;
+    }
+    return this.proxy.fault;
+  }
+
+  /** Keeps the first bytes from the client. */
+  greet(chunk: Buffer): void {
+    if (this.greeting.length >= GREETING_BYTES) return;
+    this.greeting += chunk.subarray(0, GREETING_BYTES - this.greeting.length)
+      .toString("latin1");
+  }
+
   #onClose(): void {
     if (this.dead) return;
     this.#closing = true;
-    if (this.proxy.fault.kind === "stall") return; // closes nothing now
+    if (this.fault.kind === "stall") return; // closes nothing now
     this.destroy();
   }
 
@@ -262,9 +308,15 @@ class Link {
   }
 }
 
+const NONE: Fault = { kind: "none" };
+
 /** The proxy's state, shared by its links. */
 class Proxy {
-  fault: Fault = { kind: "none" };
+  fault: Fault = NONE;
+  /** The fault's selection, if any. */
+  only: Selection | undefined;
+  /** With `openOnly`: the connections open when the fault was set. */
+  chosen: Set<Link> | undefined;
   links = new Set<Link>();
   holes = new Set<Socket>();
   stats: ProxyStats = {
@@ -319,12 +371,22 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
       proxy.stats.open = proxy.links.size + proxy.holes.size;
       return proxy.stats;
     },
-    set(fault: Fault) {
-      const was = proxy.fault.kind;
+    set(fault: Fault, only?: Selection) {
+      if (only !== undefined && fault.kind === "blackhole") {
+        throw new TypeError(
+          "The blackhole fault takes no selection: it acts before a client speaks",
+        );
+      }
+      const links = [...proxy.links];
+      const was = links.map((link) => link.fault.kind);
       proxy.fault = fault;
-      for (const link of [...proxy.links]) {
+      proxy.only = only;
+      proxy.chosen = only?.openOnly
+        ? new Set(links.filter((link) => link.fault !== NONE))
+        : undefined;
+      for (const [n, link] of links.entries()) {
         link.budget = undefined;
-        if (was === "stall" && fault.kind !== "stall") link.heal();
+        if (was[n] === "stall" && link.fault.kind !== "stall") link.heal();
         else {
           link.up.pump();
           link.down.pump();
@@ -335,6 +397,10 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     },
     cut() {
       for (const link of [...proxy.links]) link.reset();
+    },
+    count(text: string) {
+      return [...proxy.links].filter((link) => link.greeting.includes(text))
+        .length;
     },
     close() {
       for (const link of [...proxy.links]) link.reset();

@@ -8,8 +8,10 @@
  * in 1-3 byte segments, RSTs in the middle of replies and messages, a
  * partition (no FIN, no RST) of one instance's link for longer than
  * `--engine-timeout`, healed; the same for an instance that gets no
- * publishes; another ended by an RST; and a Redis that accepts
- * connections and never answers when an instance starts.
+ * publishes; another ended by an RST; a Redis that accepts connections
+ * and never answers when an instance starts; and a partition of only one
+ * of an instance's two connections (Pub/Sub, or commands), never healed
+ * until the instance has replaced it (a NAT or firewall that dropped it).
  *
  * What the clients saw is counted: every publish answers 202 with an id or
  * 503 `engine_unavailable`; after each fault every subscriber on every
@@ -25,6 +27,10 @@ import assert from "node:assert/strict";
 import { appendFileSync } from "node:fs";
 import process from "node:process";
 import { after, before, describe, test } from "node:test";
+import {
+  COMMAND_CONNECTION_NAME,
+  PUBSUB_CONNECTION_NAME,
+} from "../../src/engine/_redis_client.ts";
 import {
   type Fault,
   type FaultProxy,
@@ -80,6 +86,19 @@ const HEAL_BOUND_MS = 2 * TIMEOUT_MS;
  * and its handshake, subscriptions and catch-up take a few round trips.
  */
 const RECONNECT_BOUND_MS = 3 * TIMEOUT_MS + MAX_BACKOFF_MS;
+/**
+ * Only the Pub/Sub connection partitioned, with live events flowing: it is
+ * asked a PING once nothing came for the timeout, and given up when no
+ * answer came within the timeout; plus a /readyz poll and one timeout of
+ * slack.
+ */
+const PUBSUB_DETECT_BOUND_MS = 3 * TIMEOUT_MS + POLL_MS;
+/**
+ * Only the command connection partitioned: noticed as a partition of the
+ * whole link (DETECT_BOUND_MS), replaced after one more timeout without a
+ * reply; then a new connection's handshake (one more timeout of slack).
+ */
+const COMMAND_REPLACE_BOUND_MS = DETECT_BOUND_MS + 2 * TIMEOUT_MS;
 /** Every subscriber has everything within this, once the faults are off. */
 const SETTLE_MS = 20_000;
 
@@ -698,8 +717,164 @@ describe(
         `ready ${row.recover} ms after the RST`,
       );
     });
+
+    test(`partition of only the Pub/Sub connection of an instance with subscribers (a NAT or firewall dropped it; commands still answered), never healed meanwhile: /readyz 503 within ${PUBSUB_DETECT_BOUND_MS} ms, a new Pub/Sub connection, ready again, and every event stored reaches every subscriber once, in order`, async () => {
+      const b = instances[1];
+      const row = await oneConnection(b, PUBSUB_CONNECTION_NAME, {
+        detectBound: PUBSUB_DETECT_BOUND_MS,
+        // The new connection that went into the partition is given up
+        // after its handshake's timeout, then one goes through.
+        recoverBound: RECONNECT_BOUND_MS,
+        newOnesToo: true,
+        // Its appends are stored all along: the command connection works.
+        refused: false,
+      });
+      await converge(row);
+    });
+
+    test(`partition of only the command connection of an instance, longer than ${COMMAND_REPLACE_BOUND_MS} ms: its publishes answer 503 and /readyz 503, it gives the connection up for a new one and publishes are stored again before the partition heals; everything stored reaches everyone once, in order`, async () => {
+      const b = instances[1];
+      const row = await oneConnection(b, COMMAND_CONNECTION_NAME, {
+        detectBound: DETECT_BOUND_MS,
+        recoverBound: COMMAND_REPLACE_BOUND_MS,
+        newOnesToo: false,
+        refused: true,
+      });
+      await converge(row);
+    });
   },
 );
+
+/**
+ * Partitions only `b`'s connection named `name` while every instance
+ * publishes, and checks that b notices within `detectBound` of the fault's
+ * start (/readyz 503), and is ready again and stores, with a new connection
+ * of that kind, within `recoverBound` of the moment new connections go
+ * through, the old one still silent (a NAT or firewall that dropped one
+ * connection). With `newOnesToo`, the new connections are silent too until
+ * /readyz answered 503 and one was given up (so that the 503 is seen: a new
+ * connection that goes through is ready in a few ms). Then it heals (the
+ * old connections are released at Redis) and returns the row.
+ */
+async function oneConnection(b: Instance, name: string, options: {
+  detectBound: number;
+  recoverBound: number;
+  newOnesToo: boolean;
+  /** Its publishes answer 503 until it is ready again (else 202). */
+  refused: boolean;
+}): Promise<Row> {
+  const start = Date.now();
+  const stop = startPublishing();
+  let healed = false;
+  try {
+    await waitFor(
+      () =>
+        instances.every((i) =>
+          accepted(i.outcomes.filter((o) => o.sent >= start)).length >= 3
+        ),
+      10_000 + 10 * TIMEOUT_MS,
+      "publishes stored by every instance before the fault",
+    );
+    assert.equal(b.proxy.count(name), 1, `one ${name} connection`);
+    const accepts = b.proxy.stats.accepted;
+    const from = Date.now();
+    const fault: Fault = { kind: "stall" };
+    b.proxy.set(fault, { match: name, openOnly: !options.newOnesToo });
+    await waitFor(
+      () => firstSeen(b, from, 503) !== undefined,
+      options.detectBound + TIMEOUT_MS,
+      `/readyz 503 on ${b.name}`,
+    );
+    const detected = firstSeen(b, from, 503)!;
+    let through = from;
+    if (options.newOnesToo) {
+      await waitFor(
+        () => b.proxy.stats.accepted > accepts,
+        RECONNECT_BOUND_MS,
+        `a new ${name} connection`,
+      );
+      through = Date.now();
+      b.proxy.set(fault, { match: name, openOnly: true });
+    }
+    await waitFor(
+      () => firstSeen(b, detected, 200) !== undefined,
+      through + options.recoverBound + TIMEOUT_MS - Date.now(),
+      `${b.name} ready again with a new ${name} connection, unhealed`,
+    );
+    const recovered = firstSeen(b, detected, 200)!;
+    await waitFor(
+      () =>
+        instances.every((i) =>
+          i.outcomes.some((o) => o.sent >= recovered && o.status === 202)
+        ),
+      RECONNECT_BOUND_MS,
+      "a publish stored by every instance after the new connection",
+    );
+    // The old connection is still open at Redis, silent at the proxy: a
+    // new one took its place (and the other connection was kept).
+    const silent = b.proxy.count(name);
+    const accepts2 = b.proxy.stats.accepted - accepts;
+    const list = await redis.cli("CLIENT", "LIST");
+    await stop();
+    b.proxy.set({ kind: "none" });
+    healed = true;
+    if (options.newOnesToo) {
+      assert.ok(silent >= 2, `${silent} ${name} connections at b's proxy`);
+    } else {
+      assert.equal(silent, 2, `${name} connections at b's proxy`);
+      assert.equal(accepts2, 1, "connections accepted");
+    }
+    assert.equal(
+      list.split("\n").filter((l) => l.includes(` name=${name} `)).length,
+      instances.length + 1,
+      `${name} connections at Redis:\n${list}`,
+    );
+    assert.ok(
+      detected - from <= options.detectBound,
+      `/readyz 503 after ${detected - from} ms`,
+    );
+    assert.ok(
+      recovered - through <= options.recoverBound,
+      `ready ${recovered - through} ms after new connections went through`,
+    );
+    assert.ok(
+      !b.readiness.some((r) =>
+        r.at > detected && r.at < recovered && r.status !== 503
+      ),
+      "/readyz 503 until the new connection was ready",
+    );
+    const during = b.outcomes.filter((o) =>
+      o.sent >= from && o.answered < recovered
+    );
+    assert.ok(during.length >= 3, `${during.length} publishes to b`);
+    for (const o of during) {
+      assert.ok(
+        o.answered - o.sent <= DETECT_BOUND_MS,
+        `a publish answered after ${o.answered - o.sent} ms`,
+      );
+      if (!options.refused) {
+        assert.equal(o.status, 202, "appends stored all along");
+        continue;
+      }
+      // Sent once the connection was silent: never a 202, and a 503 that
+      // does not say it was not stored.
+      assert.equal(o.status, 503, "no 202 on the silent connection");
+      assert.match(
+        o.error!,
+        /^Cannot publish: the engine's Redis \(redis:\/\/127\.0\.0\.1:\d+\) (is not connected|did not confirm that it stored the event: Redis did not answer within 1000 ms)$/,
+      );
+    }
+    const row = newRow(`partition of only the ${name} connection`, start);
+    row.detect = String(detected - from);
+    row.recover = `${recovered - through} (unhealed)`;
+    return row;
+  } finally {
+    if (!healed) {
+      await stop();
+      b.proxy.set({ kind: "none" });
+    }
+  }
+}
 
 /**
  * During a partition of `b`'s link: /readyz 503 within the bound and until
