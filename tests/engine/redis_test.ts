@@ -192,6 +192,42 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     assert.ok(a.engine.status!.reconnects > reconnects, "reconnect counted");
   });
 
+  test("createRedisEngine() tells live subscribers with a gap notice when events it had not read yet were trimmed from the stream, then goes on", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path);
+    const first = await append(a, "first");
+    await waitFor(() => a.sink.ids.length === 1, 10_000, "1 event");
+    for (const data of ["x1", "x2", "x3"]) await appendUnseen(path, data);
+    await redis.cli("XTRIM", pathKeys("wsevent:", path).log, "MAXLEN", "1");
+    const last = await append(a, "last");
+    await waitFor(() => a.sink.ids.includes(last), 10_000, "the last event");
+    assert.deepEqual(a.sink.events.map((e) => e.data), ["first", "x3", "last"]);
+    assert.deepEqual(seqs(a.sink.ids), [0, 3, 4]);
+    assert.equal(a.sink.log[1], `gap:${first}`, "the gap notice before x3");
+  });
+
+  test("createRedisEngine() stores every append across a SCRIPT FLUSH (NOSCRIPT: the script is sent whole), appends in flight included, each once", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path);
+    const b = await node(path);
+    await append(a, "loads the script");
+    const sent: Promise<string>[] = [];
+    for (let i = 0; i < 40; i++) {
+      if (i === 20) sent.push(redis.cli("SCRIPT", "FLUSH"));
+      sent.push(append(i % 2 ? a : b, `e${i}`));
+    }
+    const ids = (await Promise.all(sent)).filter((r) => r !== "OK");
+    assert.equal(ids.length, 40);
+    ids.sort((x, y) => seqs([x])[0] - seqs([y])[0]);
+    assert.deepEqual(seqs(ids), [...Array(40).keys()].map((i) => i + 1));
+    await redis.cli("SCRIPT", "FLUSH");
+    ids.push(await append(a, "after"));
+    for (const n of [a, b]) {
+      await waitFor(() => n.sink.ids.length >= 42, 10_000, "42 events");
+      assert.deepEqual(n.sink.log.slice(1), ids, "once each, in order");
+    }
+  });
+
   test("createRedisEngine() tells live subscribers when Redis lost the log, then goes on in the new epoch", async () => {
     const path = `p${paths++}`;
     const a = await node(path);
