@@ -16,8 +16,9 @@
  *
  * One script appends: a missing meta hash means the log was lost or never
  * was, so it starts a new epoch (the caller's fresh one) and a new stream
- * (an epoch that is not one of ours, edited by hand, is replaced the same
- * way, but the stream and the numbering go on);
+ * (an epoch or a counter that is not one of ours, edited by hand, is
+ * replaced the same way, but the stream stays and the numbering goes on
+ * after it);
  * then it numbers the event, adds it with `MAXLEN ~`, refreshes the TTL and
  * publishes it. Redis runs it atomically, so every instance sees the same
  * ids in the same order, on the channel as in the stream.
@@ -77,17 +78,28 @@ export const META_TTL_EXTRA_SECONDS = 30 * 86400;
  * Returns `{epoch, seq}`.
  */
 export const APPEND_SCRIPT = `
-local meta = redis.call('HMGET', KEYS[1], 'epoch', 'len')
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'len', 'seq')
 local epoch = meta[1]
 if not epoch then
   epoch = ARGV[3]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
-elseif #epoch > 32 or not string.find(epoch, '^[0-9a-z]+$') then
-  -- Not an epoch of ours (the hash edited by hand): its ids would not
-  -- parse, on the channel or on resume. A new one; the numbering goes on.
+elseif #epoch > 32 or not string.find(epoch, '^[0-9a-z]+$') or
+    not string.find(meta[3] or '', '^%d+$') or #meta[3] > 15 then
+  -- Not an epoch or a counter of ours (the hash edited by hand): its ids
+  -- would not parse, on the channel or on resume, or the counter would
+  -- not count. A new epoch, after the stream's last entry.
+  local next = 0
+  local info = redis.pcall('XINFO', 'STREAM', KEYS[2])
+  if type(info) == 'table' and not info.err then
+    for i = 1, #info, 2 do
+      if info[i] == 'last-generated-id' then
+        next = tonumber(string.match(info[i + 1], '^0%-(%d+)$') or '0')
+      end
+    end
+  end
   epoch = ARGV[3]
-  redis.call('HSET', KEYS[1], 'epoch', epoch)
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', next)
 end
 if meta[2] ~= ARGV[4] then
   redis.call('HSET', KEYS[1], 'len', ARGV[4])

@@ -338,27 +338,44 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     assert.equal(await append(a, "then"), `${next.split("-")[0]}-6`);
   });
 
-  test("createRedisEngine() starts a new epoch when the meta hash holds an epoch that is not an id's (edited by hand): every 202 id is a valid id, delivered on every instance after a gap notice", async () => {
-    for (const bad of ["ABC", "", "a-b", "a:b", "x".repeat(33)]) {
+  test("createRedisEngine() starts a new epoch when the meta hash was edited by hand (an epoch or a counter that is not an id's): every 202 id is a valid id, delivered on every instance after a gap notice", async () => {
+    const cases: [field: string, value: string, dropLog?: boolean][] = [
+      ["epoch", "ABC"],
+      ["epoch", ""],
+      ["epoch", "a-b"],
+      ["epoch", "a:b"],
+      ["epoch", "x".repeat(33)],
+      ["seq", "abc"],
+      ["seq", "-5", true],
+      ["seq", "99999999999999999"],
+    ];
+    for (const [field, bad, dropLog] of cases) {
+      const what = `${field} ${JSON.stringify(bad)}`;
       const path = `p${paths++}`;
+      const keys = pathKeys("wsevent:", path);
       const a = await node(path);
       const b = await node(path);
       const first = await append(a, "first");
       await waitFor(() => b.sink.ids.length === 1, 10_000, "the first");
-      await redis.cli("HSET", pathKeys("wsevent:", path).meta, "epoch", bad);
-      const ids = [await append(a, "own"), await append(b, "other")];
-      for (const id of ids) {
-        assert.notEqual(parseEventId(id), undefined, `${id} (epoch ${bad})`);
+      await redis.cli("HSET", keys.meta, field, bad);
+      if (dropLog) await redis.cli("DEL", keys.log);
+      const ids: string[] = [];
+      for (const n of [a, b]) {
+        ids.push(
+          await append(n, "next").catch((e) => `${what}: ${e.message}`),
+        );
       }
-      assert.notEqual(ids[0].split("-")[0], first.split("-")[0]);
-      assert.deepEqual(seqs(ids), [1, 2], "the numbering goes on");
+      for (const id of ids) assert.notEqual(parseEventId(id), undefined, id);
+      assert.notEqual(ids[0].split("-")[0], first.split("-")[0], what);
+      // After the stream's last entry; from 0 without a stream.
+      assert.deepEqual(seqs(ids), dropLog ? [0, 1] : [1, 2], what);
       for (const n of [a, b]) {
         await waitFor(
           () => n.sink.ids.length >= 3,
           10_000,
-          `both events after epoch ${JSON.stringify(bad)}: ${n.sink.log}`,
+          `both events after ${what}: ${n.sink.log}`,
         );
-        assert.deepEqual(n.sink.log, [first, `gap:${first}`, ...ids]);
+        assert.deepEqual(n.sink.log, [first, `gap:${first}`, ...ids], what);
       }
     }
   });
