@@ -133,6 +133,11 @@ class Pipe {
     this.pump();
   }
 
+  /** Nothing waits here and nothing is on its way. */
+  get idle(): boolean {
+    return !this.#busy && this.queue.length === 0;
+  }
+
   /** Forwards what waits, one chunk at a time, as the fault says. */
   pump(): void {
     if (this.#busy || this.#link.dead) return;
@@ -245,8 +250,11 @@ class Link {
     this.target = connect({ host: "127.0.0.1", port: targetPort });
     for (const socket of [client, this.target]) {
       socket.setNoDelay(true);
-      socket.on("error", () => this.#onClose());
-      socket.on("close", () => this.#onClose());
+      // An error is an RST (what waits is lost, as in TCP); a close
+      // without one came after a FIN, which TCP delivers after the bytes
+      // before it.
+      socket.on("error", () => this.#onClose(true));
+      socket.on("close", () => this.#onClose(false));
     }
     this.up = new Pipe(client, this.target, this, false);
     this.down = new Pipe(this.target, client, this, true);
@@ -269,21 +277,33 @@ class Link {
       .toString("latin1");
   }
 
-  #onClose(): void {
+  #onClose(failed: boolean): void {
     if (this.dead) return;
     this.#closing = true;
     if (this.fault.kind === "stall") return; // closes nothing now
-    this.destroy();
+    if (failed) this.destroy();
+    else this.#destroyWhenDrained();
+  }
+
+  /**
+   * Destroys the link once both pipes have forwarded what waits in them
+   * (a delayed chunk included), or after 10 s: a close frame that waits
+   * out a latency still arrives before the FIN, as it would over TCP.
+   */
+  #destroyWhenDrained(deadline = Date.now() + 10_000): void {
+    if (this.dead) return;
+    if ((this.up.idle && this.down.idle) || Date.now() > deadline) {
+      this.destroy();
+      return;
+    }
+    setTimeout(() => this.#destroyWhenDrained(deadline), 10);
   }
 
   /** After a stall: deliver what waited, then a close that waited. */
   heal(): void {
     this.up.pump();
     this.down.pump();
-    if (this.#closing) {
-      // Let the queued bytes go first.
-      setImmediate(() => this.destroy());
-    }
+    if (this.#closing) this.#destroyWhenDrained();
   }
 
   reset(): void {
