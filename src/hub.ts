@@ -446,7 +446,19 @@ export class Topic {
         "the event stream never reached that id",
       )
     ) return;
+    let previous: EventIdParts | undefined;
     for (const entry of range.entries) {
+      // Never a silent hole: an entry deleted from the middle of the log.
+      if (
+        previous !== undefined && member.pending === undefined &&
+        entry.id.seq !== previous.seq + 1 &&
+        !this.#gap(
+          member,
+          formatEventId(previous.epoch, previous.seq),
+          "events were removed from the engine's history",
+        )
+      ) return;
+      previous = entry.id;
       this.#send(member, new StreamEvent(entry.id, entry.data));
       if (member.removed) return;
     }

@@ -292,16 +292,20 @@ export class Reader implements TopicHistory {
       entryIdOf(last.seq + 1),
       Number.MAX_SAFE_INTEGER,
     );
-    const first = events[0];
-    if (first !== undefined && first.id.seq > last.seq + 1) {
-      this.topic.notifyGap({
-        lastEventId: `${last.epoch}-${last.seq}`,
-        reason:
-          "events were trimmed from the engine's history before this instance read them",
-      });
-    }
+    let expected = last.seq + 1;
     for (const event of events) {
-      if (event.id.epoch === last.epoch) this.#deliver(event);
+      if (event.id.epoch !== last.epoch) continue;
+      // Trimmed before this instance read them, or deleted from the middle
+      // of the stream (XDEL by hand): never a silent hole.
+      if (event.id.seq > expected) {
+        this.topic.notifyGap({
+          lastEventId: `${last.epoch}-${expected - 1}`,
+          reason:
+            "events were removed from the engine's history before this instance read them",
+        });
+      }
+      this.#deliver(event);
+      expected = event.id.seq + 1;
     }
   }
 

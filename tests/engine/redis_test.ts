@@ -206,6 +206,32 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     assert.equal(a.sink.log[1], `gap:${first}`, "the gap notice before x3");
   });
 
+  test("createRedisEngine() tells live subscribers with a gap notice when an event it had not read yet was deleted from the middle of the stream (XDEL by hand)", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path);
+    await append(a, "first");
+    await waitFor(() => a.sink.ids.length === 1, 10_000, "1 event");
+    for (const data of ["x1", "x2", "x3"]) await appendUnseen(path, data);
+    await redis.cli("XDEL", pathKeys("wsevent:", path).log, "0-3");
+    const last = await append(a, "last");
+    await waitFor(() => a.sink.ids.includes(last), 10_000, "the last event");
+    assert.deepEqual(a.sink.events.map((e) => e.data), [
+      "first",
+      "x1",
+      "x3",
+      "last",
+    ]);
+    const [first, x1, x3] = a.sink.ids;
+    assert.deepEqual(a.sink.log.slice(1), [x1, `gap:${x1}`, x3, last]);
+    // A resume across the hole, from the stream (another instance's cache
+    // is empty): the same.
+    const b = await node(path);
+    const resumed = new FakeSink();
+    b.topic.subscribe(resumed, { lastEventId: first });
+    await waitFor(() => resumed.ids.includes(last), 10_000, "the resume");
+    assert.deepEqual(resumed.log, [x1, `gap:${x1}`, x3, last]);
+  });
+
   test("createRedisEngine() stores every append across a SCRIPT FLUSH (NOSCRIPT: the script is sent whole), appends in flight included, each once", async () => {
     const path = `p${paths++}`;
     const a = await node(path);
