@@ -336,6 +336,14 @@ export class Reader implements TopicHistory {
     let delivered = false;
     for (const event of events) {
       if (event.id.epoch !== epoch) continue;
+      const previous = this.#last;
+      if (delivered && previous && event.id.seq !== previous.seq + 1) {
+        // Deleted from the middle of the stream (XDEL by hand).
+        this.topic.notifyGap({
+          lastEventId: `${previous.epoch}-${previous.seq}`,
+          reason: "events were removed from the engine's history",
+        });
+      }
       this.#deliver(event);
       delivered = true;
     }

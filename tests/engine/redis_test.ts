@@ -232,6 +232,34 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     assert.deepEqual(resumed.log, [x1, `gap:${x1}`, x3, last]);
   });
 
+  test("createRedisEngine() reading a new epoch from its start after Redis lost the log, tells live subscribers of an event deleted from its middle too", async () => {
+    const path = `p${paths++}`;
+    const keys = pathKeys("wsevent:", path);
+    const a = await node(path);
+    const first = await append(a, "first");
+    await waitFor(() => a.sink.ids.length === 1, 10_000, "1 event");
+    await redis.cli("DEL", keys.meta, keys.log);
+    for (const data of ["y0", "y1", "y2"]) await appendUnseen(path, data);
+    await redis.cli("XDEL", keys.log, "0-2");
+    const last = await append(a, "last");
+    await waitFor(() => a.sink.ids.includes(last), 10_000, "the last event");
+    assert.deepEqual(a.sink.events.map((e) => e.data), [
+      "first",
+      "y0",
+      "y2",
+      "last",
+    ]);
+    const [, y0, y2] = a.sink.ids;
+    assert.deepEqual(a.sink.log, [
+      first,
+      `gap:${first}`,
+      y0,
+      `gap:${y0}`,
+      y2,
+      last,
+    ]);
+  });
+
   test("createRedisEngine() stores every append across a SCRIPT FLUSH (NOSCRIPT: the script is sent whole), appends in flight included, each once", async () => {
     const path = `p${paths++}`;
     const a = await node(path);
