@@ -352,6 +352,27 @@ describe("createRedisEngine()", { timeout: 60_000 }, () => {
     assert.deepEqual(resumed.log, [`gap:${bIds[3]}`, ...bIds.slice(0, 3)]);
   });
 
+  test("createRedisEngine() answers a resume from before the point where Redis lost its latest writes (epoch kept, ids reused) with a gap notice, not with the new events under the reused ids", async () => {
+    const path = `p${paths++}`;
+    const a = await node(path);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await append(a, `e${i}`));
+    await waitFor(() => a.sink.ids.length === 5, 10_000, "5 events");
+    const keys = pathKeys("wsevent:", path);
+    await redis.cli("XDEL", keys.log, "0-4", "0-5");
+    await redis.cli("XSETID", keys.log, "0-3");
+    await redis.cli("HSET", keys.meta, "seq", "3");
+    assert.equal(await append(a, "new 3"), ids[3], "Redis reuses the id");
+    await newEpoch(keys.meta, ids[0]);
+    const after = await append(a, "after");
+    // A subscriber that saw e0..e2 (e3 and e4, acknowledged, are lost).
+    const b = await node(path);
+    const resumed = new FakeSink();
+    b.topic.subscribe(resumed, { lastEventId: ids[2] });
+    await waitFor(() => resumed.ids.includes(after), 10_000, "the resume");
+    assert.deepEqual(resumed.log, [`gap:${ids[2]}`, after]);
+  });
+
   test("createRedisEngine() answers a resume from an id the log never reached (forged, or another cluster's) with a gap notice and the log for that subscriber alone: the epoch stays, live subscribers get no gap notice", async () => {
     const path = `p${paths++}`;
     const a = await node(path);
