@@ -48,6 +48,7 @@ async function start(): Promise<Instance> {
   // close subscribers with 1001, stop the timers, then end the process.
   runtime.onShutdownSignal(async (signal) => {
     log.info(`received ${signal}: closing subscribers and stopping`);
+    await created.drain();
     await created.stop();
     setTimeout(() => runtime.exit(0), EXIT_GRACE_MS);
   });

@@ -34,6 +34,9 @@ import { createTopicPatterns, type TopicPatterns } from "./topics.ts";
 import type { Upstream } from "./upstream.ts";
 import { VERSION } from "./version.ts";
 
+/** What a shutdown gives publishes in flight beyond the engine's timeout. */
+const DRAIN_MARGIN_MS = 1000;
+
 /** A wired instance. */
 export interface Instance {
   /** The HTTP app. */
@@ -42,6 +45,13 @@ export interface Instance {
   hub: Hub;
   /** The engine that stores the events. */
   engine: Engine;
+  /**
+   * First step of a shutdown, before {@link Instance.stop}: new publishes
+   * get `503` `shutting_down`; resolves once the publishes in flight are
+   * answered (`202` once stored, or `503`), within the engine's timeout
+   * plus a second.
+   */
+  drain(): Promise<void>;
   /** Stops producer, relay and heartbeat; closes subscribers with 1001 and waits (bounded) for them; closes the engine. */
   stop(): Promise<void>;
 }
@@ -231,7 +241,7 @@ export function createInstance(
     }];
   const loopDelay = monitorLoopDelay();
   stops.push(loopDelay.stop);
-  const { app, heartbeat, live } = createApp({
+  const { app, heartbeat, live, drain } = createApp({
     hub,
     topics: patterns,
     forwardPatternUrl: config.forwardPublish && config.consumeUrl !== null &&
@@ -265,6 +275,16 @@ export function createInstance(
     app,
     hub,
     engine,
+    async drain() {
+      // A Redis append is answered within its command timeout: 202 once
+      // stored, else 503.
+      const engineMs = config.engine.kind === "redis"
+        ? config.engine.commandTimeoutMs ?? 5000
+        : 0;
+      if (!await drain(engineMs + DRAIN_MARGIN_MS)) {
+        log.warn("publishes still waiting for the engine at shutdown");
+      }
+    },
     async stop() {
       clearInterval(timer);
       for (const stop of stops) stop();
@@ -276,6 +296,9 @@ export function createInstance(
       for (const topic of topics) engine.release(topic);
       patterns?.close();
       await engine.close();
+      // What closing the engine refused is answered 503 before the server
+      // closes its connections.
+      await drain(DRAIN_MARGIN_MS);
     },
   };
 }

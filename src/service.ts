@@ -19,7 +19,7 @@ const SHUTDOWN_TIMEOUT_MS = 1000;
 export interface Service {
   /** One URL per served path. */
   urls: string[];
-  /** Stops accepting, closes subscribers with 1001, stops the server. */
+  /** Answers publishes in flight (new ones get 503), closes subscribers with 1001, stops the server. */
   shutdown(): Promise<void>;
 }
 
@@ -94,6 +94,9 @@ export async function startService(
       `${tls ? "wss" : "ws"}://${shown}:${server.port}/${encodeURI(path)}`
     ),
     async shutdown() {
+      // Publishes in flight are answered before the engine closes, then
+      // subscribers get 1001, then the server closes its connections.
+      await instance.drain();
       await instance.stop();
       await Promise.race([
         server.shutdown(),

@@ -110,6 +110,14 @@ export interface WseventApp {
   heartbeat(): void;
   /** Subscribers that receive heartbeats. */
   readonly live: ReadonlySet<WebSocketSink>;
+  /**
+   * Shutdown, first step: from now on a publish not yet stored is answered
+   * `503` `shutting_down` (with `Connection: close`); resolves once every
+   * publish in flight has been answered, or after `timeoutMs`.
+   *
+   * @returns Whether every publish in flight was answered in time.
+   */
+  drain(timeoutMs: number): Promise<boolean>;
 }
 
 const JSON_HEADERS = { "Content-Type": "application/json" };
@@ -467,7 +475,47 @@ export function createApp(options: AppOptions): WseventApp {
     });
   };
 
+  // Shutdown: publishes in flight are answered before the engine closes
+  // (a cut connection would leave a publisher unable to tell whether its
+  // event was stored); those arriving meanwhile get a clear 503.
+  let draining = false;
+  let inFlight = 0;
+  const drained = new Set<() => void>();
+  const shuttingDown = (): Response =>
+    Response.json({
+      error: "The instance is shutting down",
+      code: "shutting_down",
+    }, {
+      status: 503,
+      headers: { ...NOSNIFF, "Retry-After": "1", Connection: "close" },
+    });
   const publish = async (
+    request: Request,
+    target: Topic | string,
+  ): Promise<Response> => {
+    if (draining) return shuttingDown();
+    inFlight++;
+    try {
+      return await publishNow(request, target);
+    } finally {
+      if (--inFlight === 0) { for (const wake of drained) wake(); }
+    }
+  };
+  const drain = (timeoutMs: number): Promise<boolean> => {
+    draining = true;
+    if (inFlight === 0) return Promise.resolve(true);
+    return new Promise((done) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        drained.delete(wake);
+        done(inFlight === 0);
+      };
+      const timer = setTimeout(wake, timeoutMs);
+      drained.add(wake);
+    });
+  };
+
+  const publishNow = async (
     request: Request,
     target: Topic | string,
   ): Promise<Response> => {
@@ -481,6 +529,8 @@ export function createApp(options: AppOptions): WseventApp {
         maxBody,
         options.bodyTimeoutMs ?? 10_000,
       );
+      // Its body arrived after the shutdown began: not stored, and said so.
+      if (draining) return shuttingDown();
       const forwardTo =
         typeof target === "string" || options.topics?.owns(target)
           ? options.forwardPatternUrl?.(path) ?? null
@@ -720,6 +770,7 @@ export function createApp(options: AppOptions): WseventApp {
   return {
     app: { fetch },
     live,
+    drain,
     heartbeat() {
       for (const sink of live) sink.heartbeat();
     },
