@@ -362,7 +362,8 @@ export function createApp(options: AppOptions): WseventApp {
           rejects,
           options.engine,
           options.topics,
-        ) + formatProcessMetrics(options.processStats?.() ?? {}),
+        ) + publishesInFlight() +
+          formatProcessMetrics(options.processStats?.() ?? {}),
         200,
         { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
       ),
@@ -489,6 +490,10 @@ export function createApp(options: AppOptions): WseventApp {
       status: 503,
       headers: { ...NOSNIFF, "Retry-After": "1", Connection: "close" },
     });
+  const publishesInFlight = (): string =>
+    "# HELP wsevent_publishes_in_flight Publishes being read or stored, not yet answered.\n" +
+    "# TYPE wsevent_publishes_in_flight gauge\n" +
+    `wsevent_publishes_in_flight ${inFlight}\n`;
   const publish = async (
     request: Request,
     target: Topic | string,
