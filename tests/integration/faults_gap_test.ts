@@ -12,8 +12,11 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { connectUpstream, type Upstream } from "../../src/upstream.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
+import {
+  type LoggedSubscriber,
+  subscribeWsAndSse,
+} from "./_logged_subscriber.ts";
 import {
   publish,
   RUNTIME,
@@ -27,29 +30,6 @@ const HEARTBEAT_MS = 1000;
 const ORIGIN_BUFFER = 20;
 /** Events published while the link is down: well over the buffer. */
 const DURING = 60;
-
-interface Subscriber {
-  name: string;
-  /** Event ids, with "GAP" where a gap notice came. */
-  log: string[];
-  upstream: Upstream;
-}
-
-function subscribe(name: string, url: string): Subscriber {
-  const subscriber: Subscriber = {
-    name,
-    log: [],
-    upstream: undefined as unknown as Upstream,
-  };
-  subscriber.upstream = connectUpstream({
-    url: new URL(url),
-    heartbeatMs: HEARTBEAT_MS,
-    maxDelayMs: 500,
-    onEvent: (event) => void subscriber.log.push(event.id ?? "?"),
-    onGap: () => void subscriber.log.push("GAP"),
-  });
-  return subscriber;
-}
 
 async function gapsSent(service: Service): Promise<number> {
   const text = await (await fetch(`${service.http}/metrics`)).text();
@@ -78,7 +58,7 @@ test(
       throw error;
     });
     let relay: Service | undefined;
-    const subscribers: Subscriber[] = [];
+    const subscribers: LoggedSubscriber[] = [];
     try {
       relay = await startService([
         ...common,
@@ -88,15 +68,7 @@ test(
         `ws://127.0.0.1:${proxy.port}/events`,
       ]);
       const at = `127.0.0.1:${relay.port}/events`;
-      subscribers.push(
-        subscribe("ws", `ws://${at}`),
-        subscribe("sse", `http://${at}`),
-      );
-      await waitFor(
-        () => subscribers.every((s) => s.upstream.connected),
-        15_000,
-        "subscribers connected",
-      );
+      await subscribeWsAndSse(at, HEARTBEAT_MS, subscribers);
       const published: string[] = [];
       const send = async (n: number) => {
         for (let i = 0; i < n; i++) {

@@ -10,8 +10,11 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { connectUpstream, type Upstream } from "../../src/upstream.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
+import {
+  type LoggedSubscriber,
+  subscribeWsAndSse,
+} from "./_logged_subscriber.ts";
 import {
   freePort,
   publish,
@@ -23,33 +26,6 @@ import {
 } from "./_helpers.ts";
 
 const HEARTBEAT_MS = 1000;
-
-interface Subscriber {
-  name: string;
-  log: string[];
-  opened: number;
-  upstream: Upstream;
-}
-
-function subscribe(name: string, url: string): Subscriber {
-  const subscriber: Subscriber = {
-    name,
-    log: [],
-    opened: 0,
-    upstream: undefined as unknown as Upstream,
-  };
-  subscriber.upstream = connectUpstream({
-    url: new URL(url),
-    heartbeatMs: HEARTBEAT_MS,
-    maxDelayMs: 500,
-    onEvent: (event) => void subscriber.log.push(event.id ?? "?"),
-    onGap: () => void subscriber.log.push("GAP"),
-    onState: (state) => {
-      if (state === "open") subscriber.opened++;
-    },
-  });
-  return subscriber;
-}
 
 test(
   `faults on ${RUNTIME}: subscribers behind a 1 KB/s cap while their relay restarts: every event once and in order, no gap`,
@@ -78,22 +54,14 @@ test(
     ];
     let relay: Service | undefined;
     let proxy: Awaited<ReturnType<typeof startFaultProxy>> | undefined;
-    const subscribers: Subscriber[] = [];
+    const subscribers: LoggedSubscriber[] = [];
     try {
       relay = await startService(relayArgs);
       await relayConnected(relay, 15_000);
       proxy = await startFaultProxy(port);
       proxy.set({ kind: "bandwidth", bytesPerSecond: 1024 });
       const at = `127.0.0.1:${proxy.port}/events`;
-      subscribers.push(
-        subscribe("ws", `ws://${at}`),
-        subscribe("sse", `http://${at}`),
-      );
-      await waitFor(
-        () => subscribers.every((s) => s.upstream.connected),
-        15_000,
-        "subscribers connected",
-      );
+      await subscribeWsAndSse(at, HEARTBEAT_MS, subscribers);
       const published: string[] = [];
       const send = async (n: number) => {
         for (let i = 0; i < n; i++) {
