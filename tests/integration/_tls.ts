@@ -18,13 +18,9 @@ function openssl(args: string[]): void {
   execFileSync("openssl", args, { stdio: "ignore" });
 }
 
-/** A self-signed CA, made by openssl: what clients are told to trust. */
-export function makeCa(dir: string): Cert {
-  const cert = join(dir, "ca.crt");
-  const key = join(dir, "ca.key");
-  openssl([
-    "req",
-    "-x509",
+/** openssl req arguments for a new P-256 key, unencrypted, written to `key`. */
+function newEcKey(key: string): string[] {
+  return [
     "-newkey",
     "ec",
     "-pkeyopt",
@@ -32,6 +28,17 @@ export function makeCa(dir: string): Cert {
     "-nodes",
     "-keyout",
     key,
+  ];
+}
+
+/** A self-signed CA, made by openssl: what clients are told to trust. */
+export function makeCa(dir: string): Cert {
+  const cert = join(dir, "ca.crt");
+  const key = join(dir, "ca.key");
+  openssl([
+    "req",
+    "-x509",
+    ...newEcKey(key),
     "-out",
     cert,
     "-days",
@@ -60,13 +67,7 @@ export function makeCert(dir: string, name: string): Cert {
   openssl([
     "req",
     "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    key,
+    ...newEcKey(key),
     "-out",
     csr,
     "-subj",
