@@ -250,6 +250,7 @@ export function createInstance(
       : undefined,
     websocket,
     maxBodyBytes: config.maxBodyBytes,
+    maxQueueBytes: config.maxQueueBytes,
     publishToken: config.publishToken,
     statusToken: config.statusToken,
     bodyTimeoutMs: config.bodyTimeoutMs,

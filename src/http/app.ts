@@ -9,6 +9,7 @@
 import { Hono } from "hono";
 import { type Engine, EngineUnavailableError } from "../engine/types.ts";
 import type { Hub, Subscription, Topic } from "../hub.ts";
+import type { EventData } from "../event.ts";
 import type { Logger } from "../log.ts";
 import { originAllowed, requestToken, timingSafeEqual } from "./guard.ts";
 import { ExpiryTimers } from "./_expiry.ts";
@@ -39,6 +40,12 @@ import {
   type UpgradeContext,
   upgradeSubscriber,
 } from "./websocket.ts";
+import {
+  errorFrame,
+  type PublisherHooks,
+  type PublisherSocket,
+  upgradePublisher,
+} from "./ws_publish.ts";
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -80,6 +87,8 @@ export interface AppOptions {
   allowOrigins?: readonly string[];
   /** Where a POST is forwarded instead of published here (relay). @default {null} */
   forwardPublishUrl?: URL | null;
+  /** Most bytes of answers queued for a WebSocket publisher that does not read them. @default {4194304} */
+  maxQueueBytes?: number;
   /** Token for the forwarded POST. @default {null} */
   upstreamToken?: string | null;
   /**
@@ -258,6 +267,7 @@ export function createApp(options: AppOptions): WseventApp {
     request: Request,
     action: "subscribe" | "publish",
     path: string,
+    socket = false,
   ): Response | JwtGrant | Promise<Response | JwtGrant> => {
     if (!originAllowed(request, options.allowOrigins ?? [])) {
       return refuse(
@@ -272,7 +282,7 @@ export function createApp(options: AppOptions): WseventApp {
       : options.publishToken;
     const jwt = options.jwt ?? null;
     if (!token && jwt === null) return OPEN;
-    const given = credential(request, action);
+    const given = credential(request, action, socket);
     if (given !== null && token && timingSafeEqual(given, token)) return OPEN;
     if (given === null || jwt === null) {
       return refuse(
@@ -297,11 +307,13 @@ export function createApp(options: AppOptions): WseventApp {
   // `wsevent_token` cookie (browsers), taken only without an Origin or from
   // an allowed one: a cross-site form could post with it, and a cross-site
   // page could open a WebSocket with it (no CORS there) and read the stream.
+  // A publisher's WebSocket may send `?token=` too (browsers again).
   const credential = (
     request: Request,
     action: "subscribe" | "publish",
+    socket: boolean,
   ): string | null => {
-    const given = requestToken(request, action === "subscribe");
+    const given = requestToken(request, action === "subscribe" || socket);
     if (given !== null || request.headers.has("authorization")) return given;
     if (!cookieOrigin(request)) return null;
     return cookieToken(request);
@@ -377,6 +389,7 @@ export function createApp(options: AppOptions): WseventApp {
     target: Topic | string,
     query: URLSearchParams,
   ): Response | Promise<Response> => {
+    if (query.has("publish")) return openPublisher(request, env, target, query);
     const path = typeof target === "string" ? target : target.path;
     const checked = guard(request, "subscribe", path);
     const go = (grant: JwtGrant): Response | Promise<Response> => {
@@ -493,7 +506,10 @@ export function createApp(options: AppOptions): WseventApp {
   const publishesInFlight = (): string =>
     "# HELP wsevent_publishes_in_flight Publishes being read or stored, not yet answered.\n" +
     "# TYPE wsevent_publishes_in_flight gauge\n" +
-    `wsevent_publishes_in_flight ${inFlight}\n`;
+    `wsevent_publishes_in_flight ${inFlight}\n` +
+    "# HELP wsevent_publisher_connections WebSocket publisher connections open.\n" +
+    "# TYPE wsevent_publisher_connections gauge\n" +
+    `wsevent_publisher_connections ${publishers.size}\n`;
   const publish = async (
     request: Request,
     target: Topic | string,
@@ -508,6 +524,7 @@ export function createApp(options: AppOptions): WseventApp {
   };
   const drain = (timeoutMs: number): Promise<boolean> => {
     draining = true;
+    for (const socket of publishers) socket.drain();
     if (inFlight === 0) return Promise.resolve(true);
     return new Promise((done) => {
       const wake = (): void => {
@@ -583,6 +600,144 @@ export function createApp(options: AppOptions): WseventApp {
         headers,
       });
     }
+  };
+
+  // Publishing over a WebSocket (`?publish`): checked like a POST before
+  // the upgrade, then each message stored like a POST's body.
+  const publishers = new Set<PublisherSocket>();
+  const publisherHooks: PublisherHooks = {
+    publish: (path, data) => publishFrame(path, data),
+    begin: () => void inFlight++,
+    end: () => {
+      if (--inFlight === 0) { for (const wake of drained) wake(); }
+    },
+    opened(socket) {
+      publishers.add(socket);
+      if (socket.sink !== undefined) live.add(socket.sink);
+    },
+    closed(socket) {
+      publishers.delete(socket);
+      if (socket.sink !== undefined) live.delete(socket.sink);
+    },
+    draining: () => draining,
+    maxFrameBytes: maxBody,
+    maxQueueBytes: options.maxQueueBytes ?? 4 << 20,
+  };
+  const openPublisher = (
+    request: Request,
+    env: unknown,
+    target: Topic | string,
+    query: URLSearchParams,
+  ): Response | Promise<Response> => {
+    const flag = query.get("publish");
+    if (flag !== "" && flag !== "1" && flag !== "true") {
+      return refuse(
+        request,
+        "bad_request",
+        400,
+        "Cannot publish: ?publish takes no value (or 1, true)",
+      );
+    }
+    if (!isWebSocketUpgrade(request)) {
+      return refuse(
+        request,
+        "bad_request",
+        400,
+        "Cannot publish with a GET: ?publish needs a WebSocket upgrade; POST one event instead",
+      );
+    }
+    const path = typeof target === "string" ? target : target.path;
+    const checked = guard(request, "publish", path, true);
+    const go = (): Response | Promise<Response> => {
+      const problem = handshakeProblem(request);
+      if (problem !== null) return refuse(request, "bad_request", 400, problem);
+      if (draining) return shuttingDown();
+      // A topic on demand is created (or refused) now, with a plain HTTP
+      // answer, unless the publishes are forwarded upstream.
+      if (forwardTarget(target, path) === null) {
+        const topic = resolve(request, target);
+        if (!isTopic(topic)) return topic;
+      }
+      return upgradePublisher(
+        upgradeContext(request, env),
+        path,
+        options.websocket,
+        publisherHooks,
+      );
+    };
+    if (isPromise(checked)) {
+      return checked.then((grant) => isGrant(grant) ? go() : grant);
+    }
+    return isGrant(checked) ? go() : checked;
+  };
+  const forwardTarget = (target: Topic | string, path: string): URL | null =>
+    typeof target === "string" ||
+      (typeof target !== "string" && options.topics?.owns(target))
+      ? options.forwardPatternUrl?.(path) ?? null
+      : options.forwardPublishUrl ?? null;
+  // One publisher message: stored (or forwarded) like a POST's body, and
+  // answered with the frame a publisher reads.
+  const publishFrame = (
+    path: string,
+    data: EventData,
+  ): string | Promise<string> => {
+    if (draining) {
+      return errorFrame(503, "shutting_down", "The instance is shutting down");
+    }
+    try {
+      const known = hub.topic(path);
+      const target = known ?? path;
+      const forwardTo = forwardTarget(target, path);
+      if (forwardTo) {
+        return forwardPublish(
+          data,
+          null,
+          forwardTo,
+          options.upstreamToken ?? null,
+        )
+          .then(frameOf, frameOfError);
+      }
+      const topic = known !== undefined && !options.topics?.owns(known)
+        ? known
+        : obtainQuietly(path);
+      if (!isTopic(topic)) return frameOf(topic);
+      const id = options.engine === undefined
+        ? topic.publish(data).id
+        : options.engine.append(topic, data);
+      return typeof id === "string"
+        ? `{"id":"${id}"}`
+        : id.then((stored) => `{"id":"${stored}"}`, frameOfError);
+    } catch (error) {
+      return frameOfError(error);
+    }
+  };
+  const obtainQuietly = (path: string): Topic | Response => {
+    try {
+      return options.topics!.obtain(path);
+    } catch (error) {
+      if (!(error instanceof TopicRefusedError)) throw error;
+      return Response.json({ error: error.message, code: error.code }, {
+        status: error.status,
+      });
+    }
+  };
+  // A POST's JSON answer, as a publisher's frame (with its status).
+  const frameOf = async (response: Response): Promise<string> => {
+    const body = await response.json() as Record<string, unknown>;
+    if (response.status === 202) return JSON.stringify({ id: body.id ?? null });
+    return JSON.stringify({ ...body, status: response.status });
+  };
+  const frameOfError = (error: unknown): string => {
+    if (error instanceof EngineUnavailableError) {
+      options.log?.warn(`refused a publish: ${error.message}`);
+      return errorFrame(503, error.code, error.message);
+    }
+    options.log?.error(
+      `publish failed: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    );
+    return errorFrame(500, "internal", "Internal error");
   };
 
   // Ids are made of base-36 letters, digits and "-": no escaping.

@@ -102,6 +102,12 @@ class SocketSink implements WebSocketSink {
     }
   }
 
+  reply(text: string): number {
+    if (this.#closed) return 0;
+    this.#ops.text(this.#socket, text, undefined);
+    return this.#ops.buffered(this.#socket);
+  }
+
   heartbeat(): void {
     if (this.#closed) return;
     const ops = this.#ops;

@@ -17,6 +17,13 @@ export interface WebSocketSink extends Sink {
    * says it (WebSocket).
    */
   expire?(reason: string): void;
+  /**
+   * Sends a text frame of our own (a publisher's answer), after what was
+   * sent before it.
+   *
+   * @returns The bytes queued for the peer.
+   */
+  reply?(text: string): number;
 }
 
 /** The runtime's WebSocket support, given to {@link createApp}. */

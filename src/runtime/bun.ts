@@ -115,9 +115,12 @@ const bunOps: SocketOps<BunSocket> = {
   },
 };
 
-/** A subscriber's socket callbacks, in the shape of Hono's WSEvents. */
+/** A socket's callbacks, in the shape of Hono's WSEvents. */
 interface SocketEvents {
   onOpen(event: undefined, ws: { raw: BunSocket; close(): void }): void;
+  /** Set on a publisher: only its messages are read (a subscriber's are ignored). */
+  readonly publisher?: true;
+  onMessage?(event: { data: string | Uint8Array }): void;
   onClose(): void;
 }
 
@@ -164,9 +167,14 @@ const handlers = {
   open(ws: BunSocket & { data: SocketEvents }): void {
     ws.data.onOpen(undefined, { raw: ws, close: closeSocket });
   },
-  // Frames from subscribers are not events; maxPayloadLength closes an
-  // oversized one with 1009.
-  message(): void {},
+  // Frames from subscribers are not events (only a publisher's are);
+  // maxPayloadLength closes an oversized one with 1009.
+  message(
+    ws: BunSocket & { data: SocketEvents },
+    message: string | Uint8Array,
+  ): void {
+    if (ws.data.publisher) ws.data.onMessage?.({ data: message });
+  },
   close(ws: BunSocket & { data: SocketEvents }): void {
     ws.data.onClose();
   },

@@ -207,9 +207,12 @@ function createNodeSink(raw: unknown, format: "raw" | "json"): WebSocketSink {
   return createSocketSink(nodeOps, socket, format);
 }
 
-/** A subscriber's socket callbacks, in the shape of Hono's WSEvents. */
+/** A socket's callbacks, in the shape of Hono's WSEvents. */
 interface SocketEvents {
   onOpen(event: undefined, ws: { raw: WebSocket; close(): void }): void;
+  /** Set on a publisher: only its messages are read (a subscriber's are ignored). */
+  readonly publisher?: true;
+  onMessage?(event: { data: string | Uint8Array }): void;
   onClose(): void;
 }
 
@@ -252,6 +255,23 @@ function onSocketClose(this: WebSocket): void {
   events?.onClose();
 }
 
+// A text message as a string (ws has checked its UTF-8 and closes a bad
+// one with 1007), a binary one as its bytes.
+function onSocketMessage(
+  this: WebSocket,
+  data: Buffer | ArrayBuffer | Buffer[],
+  isBinary: boolean,
+): void {
+  const bytes = Buffer.isBuffer(data)
+    ? data
+    : Array.isArray(data)
+    ? Buffer.concat(data)
+    : Buffer.from(data);
+  eventsOf.get(this)?.onMessage?.({
+    data: isBinary ? bytes : bytes.toString("utf8"),
+  });
+}
+
 // ws emits "error" (then "close") on a protocol error; without a listener
 // the emitter would throw.
 function onSocketError(): void {}
@@ -264,6 +284,7 @@ function opened(socket: WebSocket, events: SocketEvents): void {
   eventsOf.set(socket, events);
   socket.on("close", onSocketClose);
   socket.on("error", onSocketError);
+  if (events.publisher) socket.on("message", onSocketMessage);
   events.onOpen(undefined, { raw: socket, close: closeSocket });
 }
 
