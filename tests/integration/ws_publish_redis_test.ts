@@ -1,0 +1,214 @@
+/**
+ * Publishing over a WebSocket (`?publish`) with the Redis engine, against
+ * real processes and a real redis-server: answers in order with the ids
+ * subscribers of another instance receive; the bound on unanswered
+ * messages (1008); Redis stopped: error frames, the socket stays, and
+ * publishing resumes once Redis is back; SIGTERM with messages waiting
+ * for Redis: every one answered, then 1001.
+ */
+
+import assert from "node:assert/strict";
+import process from "node:process";
+import { after, before, describe, test } from "node:test";
+import {
+  connectWs,
+  RUNTIME,
+  type Service,
+  startService,
+  waitFor,
+  waitForReady,
+  type WsClient,
+  wsIds,
+} from "./_helpers.ts";
+import { metric, rawConnect, type RawWs } from "./_raw_ws.ts";
+import { type RedisServer, startRedis } from "./_redis.ts";
+
+function answers(ws: RawWs): Record<string, unknown>[] {
+  return ws.messages.map((text) => JSON.parse(text));
+}
+
+async function answered(ws: RawWs, count: number): Promise<void> {
+  await waitFor(
+    () => ws.messages.length >= count || ws.isEnded(),
+    20_000,
+    `${count} answers (have ${ws.messages.length})`,
+  );
+  assert.equal(
+    ws.messages.length,
+    count,
+    `answers: ${ws.messages.slice(-3)}; close ${JSON.stringify(ws.closeFrame)}`,
+  );
+}
+
+function idsOf(ws: RawWs, from = 0, count = Infinity): string[] {
+  return answers(ws).slice(from, from + count).map((answer, i) => {
+    assert.equal(
+      typeof answer.id,
+      "string",
+      `answer ${from + i}: ${ws.messages[from + i]}`,
+    );
+    return answer.id as string;
+  });
+}
+
+describe(
+  `publishing over a WebSocket (?publish), Redis engine, on ${RUNTIME}`,
+  {
+    timeout: 90_000,
+  },
+  () => {
+    let redis: RedisServer;
+    let a: Service;
+    let b: Service;
+    let subscriber: WsClient;
+    const opened: RawWs[] = [];
+    const connect = async (): Promise<RawWs> => {
+      const ws = await rawConnect(`ws://127.0.0.1:${a.port}/events?publish`);
+      assert.equal(ws.status, 101, ws.body);
+      opened.push(ws);
+      return ws;
+    };
+
+    before(async () => {
+      redis = await startRedis();
+      const args = [
+        "--serve-address",
+        "127.0.0.1:0",
+        "--no-produce",
+        "--buffer",
+        "5000",
+        "--engine",
+        redis.url,
+        "--engine-timeout",
+        "8000",
+      ];
+      [a, b] = await Promise.all([startService(args), startService(args)]);
+      await Promise.all([
+        waitForReady(a.http, true),
+        waitForReady(b.http, true),
+      ]);
+      subscriber = connectWs(`ws://127.0.0.1:${b.port}/events?format=json`);
+      await subscriber.opened;
+    });
+
+    after(async () => {
+      subscriber?.close();
+      for (const ws of opened) ws.destroy();
+      await a?.stop("SIGKILL");
+      await b?.stop("SIGKILL");
+      await redis?.stop();
+    });
+
+    test("300 messages sent at once: answered in order with the ids a subscriber on another instance receives", async () => {
+      const ws = await connect();
+      for (let i = 0; i < 300; i++) ws.send(1, `redis ${i}`);
+      await answered(ws, 300);
+      const ids = idsOf(ws);
+      const seqs = ids.map((id) => Number(id.slice(id.lastIndexOf("-") + 1)));
+      for (let i = 1; i < seqs.length; i++) {
+        assert.equal(seqs[i], seqs[i - 1] + 1, `answers out of order at ${i}`);
+      }
+      await waitFor(
+        () => subscriber.messages.length >= 300,
+        15_000,
+        "300 events on the other instance",
+      );
+      assert.deepEqual(wsIds(subscriber).slice(0, 300), ids);
+      assert.deepEqual(
+        subscriber.messages.slice(0, 300).map((m) => JSON.parse(m).data),
+        Array.from({ length: 300 }, (_, i) => `redis ${i}`),
+      );
+    });
+
+    test("an answer known at once (an empty message) waits behind the answers of earlier messages still waiting for Redis", async () => {
+      const ws = await connect();
+      await redis.cli("CLIENT", "PAUSE", "1500", "WRITE");
+      ws.send(1, "first");
+      ws.send(1, "");
+      ws.send(1, "third");
+      await answered(ws, 3);
+      const [first, empty, third] = answers(ws);
+      assert.equal(typeof first.id, "string", JSON.stringify(first));
+      assert.equal(empty.code, "empty_body", JSON.stringify(empty));
+      assert.equal(typeof third.id, "string", JSON.stringify(third));
+    });
+
+    test("past 1024 unanswered messages (Redis holds the appends) the publisher is closed with 1008", async () => {
+      await redis.cli("CLIENT", "PAUSE", "4000", "WRITE");
+      try {
+        const ws = await connect();
+        for (let i = 0; i < 1025; i++) ws.send(1, `held ${i}`);
+        await waitFor(() => ws.closeFrame !== null, 10_000, "the close");
+        assert.equal(ws.closeFrame?.code, 1008, JSON.stringify(ws.closeFrame));
+        assert.match(ws.closeFrame!.reason, /1024 publishes/);
+      } finally {
+        await redis.cli("CLIENT", "UNPAUSE");
+      }
+    });
+
+    test("Redis stopped: each message gets a 503 engine_unavailable error frame, the socket stays open; Redis back: publishing resumes and reaches the other instance", async () => {
+      const ws = await connect();
+      await redis.kill();
+      await waitForReady(a.http, false);
+      for (let i = 0; i < 3; i++) ws.send(1, `down ${i}`);
+      await answered(ws, 3);
+      for (const answer of answers(ws)) {
+        assert.equal(answer.code, "engine_unavailable", JSON.stringify(answer));
+        assert.equal(answer.status, 503);
+        assert.match(String(answer.error), /Cannot publish/);
+      }
+      assert.equal(ws.isEnded(), false, "the publisher stays connected");
+      await redis.restart();
+      await Promise.all([
+        waitForReady(a.http, true),
+        waitForReady(b.http, true),
+      ]);
+      ws.send(1, "back");
+      await answered(ws, 4);
+      const [id] = idsOf(ws, 3);
+      await waitFor(
+        () => wsIds(subscriber).includes(id),
+        15_000,
+        "the event published after Redis came back, on the other instance",
+      );
+    });
+
+    test("SIGTERM with messages waiting for Redis: each is answered with its id, a later one with shutting_down, then the socket closes with 1001 and the process exits 0", async () => {
+      const ws = await connect();
+      const before = ws.messages.length;
+      await redis.cli("CLIENT", "PAUSE", "4000", "WRITE");
+      for (let i = 0; i < 20; i++) ws.send(1, `in flight ${i}`);
+      const deadline = Date.now() + 10_000;
+      while (await metric(a.http, "wsevent_publishes_in_flight") !== 20) {
+        assert.ok(Date.now() < deadline, "20 publishes in flight");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      process.kill(a.proc.pid!, "SIGTERM");
+      await waitFor(
+        () => /received SIGTERM/.test(a.stderr()),
+        10_000,
+        "the SIGTERM log line",
+      );
+      ws.send(1, "after SIGTERM");
+      await waitFor(
+        () => ws.closeFrame !== null || ws.isEnded(),
+        20_000,
+        "the close",
+      );
+      assert.equal(ws.closeFrame?.code, 1001, JSON.stringify(ws.closeFrame));
+      await answered(ws, before + 21);
+      const ids = idsOf(ws, before, 20);
+      assert.deepEqual(answers(ws)[before + 20], {
+        error: "The instance is shutting down",
+        code: "shutting_down",
+        status: 503,
+      });
+      await waitFor(
+        () => ids.every((id) => wsIds(subscriber).includes(id)),
+        15_000,
+        "every answered id on the other instance",
+      );
+      assert.deepEqual(await a.exited, { code: 0, signal: null }, a.stderr());
+    });
+  },
+);

@@ -1,0 +1,316 @@
+/**
+ * Publishing over a WebSocket (`GET /<path>?publish`), memory engine,
+ * against a real process: every message answered in order with the id
+ * subscribers then receive; each bad input refused as a POST would be
+ * (401/403/404/400 before the upgrade, an error frame after it, or the
+ * WebSocket close code the protocol prescribes); the client module's
+ * `publisher()`. Raw sockets, so what the server sends shows as it is.
+ */
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import {
+  connectWs,
+  RUNTIME,
+  type Service,
+  startService,
+  waitFor,
+  wsIds,
+} from "./_helpers.ts";
+import { metric, rawConnect, type RawWs } from "./_raw_ws.ts";
+import { makeKey, nowSeconds } from "../http/_jwt_keys.ts";
+import {
+  publisher,
+  PublishError,
+  PublishUnconfirmedError,
+} from "../../src/client.ts";
+
+const TOKEN = "pub-token";
+const MAX_BODY = 1000;
+
+/** Parsed answer frames of a publisher connection. */
+function answers(ws: RawWs): Record<string, unknown>[] {
+  return ws.messages.map((text) => JSON.parse(text));
+}
+
+async function answered(ws: RawWs, count: number): Promise<void> {
+  await waitFor(
+    () => ws.messages.length >= count || ws.isEnded(),
+    15_000,
+    `${count} answers (have ${ws.messages.length})`,
+  );
+  assert.equal(
+    ws.messages.length,
+    count,
+    `answers: ${ws.messages.slice(-3)}; close ${JSON.stringify(ws.closeFrame)}`,
+  );
+}
+
+async function closedWith(ws: RawWs, code: number): Promise<void> {
+  await waitFor(() => ws.closeFrame !== null || ws.isEnded(), 10_000, "close");
+  assert.equal(ws.closeFrame?.code, code, JSON.stringify(ws.closeFrame));
+}
+
+describe(
+  `publishing over a WebSocket (?publish), memory engine, on ${RUNTIME}`,
+  {
+    timeout: 60_000,
+  },
+  () => {
+    let service: Service;
+    let dir: string;
+    let sign: (rights: Record<string, unknown>) => Promise<string>;
+    const opened: RawWs[] = [];
+
+    const connect = async (
+      path: string,
+      headers: Record<string, string> = { Authorization: `Bearer ${TOKEN}` },
+    ): Promise<RawWs> => {
+      const ws = await rawConnect(`ws://127.0.0.1:${service.port}/${path}`, {
+        headers,
+      });
+      opened.push(ws);
+      return ws;
+    };
+
+    before(async () => {
+      const key = await makeKey("RSA");
+      sign = (rights) => key.sign({ wsevent: rights, exp: nowSeconds() + 600 });
+      dir = mkdtempSync(join(tmpdir(), "wsevent-wspub-"));
+      writeFileSync(join(dir, "jwt.pem"), key.material);
+      service = await startService([
+        "--serve-address",
+        "127.0.0.1:0",
+        "--serve-path",
+        "events",
+        "--serve-path",
+        "other",
+        "--no-produce",
+        "--buffer",
+        "2000",
+        "--max-body",
+        String(MAX_BODY),
+        "--publish-token",
+        TOKEN,
+        "--jwt-key",
+        `@${join(dir, "jwt.pem")}`,
+      ]);
+    });
+
+    after(async () => {
+      for (const ws of opened) ws.destroy();
+      await service?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("500 messages sent at once (text and binary) are answered in order with the ids a subscriber receives, with their payloads", async () => {
+      const subscriber = connectWs(
+        `ws://127.0.0.1:${service.port}/events?format=json&token=${await sign(
+          { subscribe: ["*"] },
+        )}`,
+      );
+      try {
+        await subscriber.opened;
+        const ws = await connect("events?publish");
+        assert.equal(ws.status, 101, ws.body);
+        const sent: string[] = [];
+        for (let i = 0; i < 500; i++) {
+          if (i % 50 === 49) {
+            ws.send(2, new Uint8Array([i & 255, 0, 255]));
+            sent.push(`b${i}`);
+          } else {
+            ws.send(1, `event ${i} ✓`);
+            sent.push(`event ${i} ✓`);
+          }
+        }
+        await answered(ws, 500);
+        const ids = answers(ws).map((answer, i) => {
+          assert.equal(
+            typeof answer.id,
+            "string",
+            `answer ${i}: ${ws.messages[i]}`,
+          );
+          return answer.id as string;
+        });
+        const seqs = ids.map((id) => Number(id.slice(id.lastIndexOf("-") + 1)));
+        for (let i = 1; i < seqs.length; i++) {
+          assert.equal(
+            seqs[i],
+            seqs[i - 1] + 1,
+            `answers out of order at ${i}`,
+          );
+        }
+        await waitFor(
+          () => subscriber.messages.length >= 500,
+          15_000,
+          "500 events at the subscriber",
+        );
+        assert.deepEqual(wsIds(subscriber), ids);
+        const received = subscriber.messages.map((text) => JSON.parse(text));
+        for (const [i, event] of received.entries()) {
+          if (sent[i].startsWith("b")) {
+            const byte = Number(sent[i].slice(1)) & 255;
+            assert.deepEqual(
+              [event.encoding, event.data],
+              ["base64", btoa(String.fromCharCode(byte, 0, 255))],
+              `event ${i} is the binary payload`,
+            );
+          } else assert.equal(event.data, sent[i], `event ${i}'s payload`);
+        }
+        assert.equal(ws.isEnded(), false, "the publisher stays connected");
+        assert.ok(
+          await metric(service.http, "wsevent_publisher_connections") >= 1,
+          "the open publisher is counted",
+        );
+      } finally {
+        subscriber.close();
+      }
+    });
+
+    test("an empty message gets the POST's 400 empty_body as an error frame, and the socket stays open", async () => {
+      const ws = await connect("events?publish");
+      ws.send(1, "");
+      ws.send(2, new Uint8Array(0));
+      ws.send(1, "after");
+      await answered(ws, 3);
+      const [empty, emptyBinary, after] = answers(ws);
+      for (const answer of [empty, emptyBinary]) {
+        assert.deepEqual(answer, {
+          error: "Cannot publish an empty body",
+          code: "empty_body",
+          status: 400,
+        });
+      }
+      assert.equal(typeof after.id, "string");
+      assert.equal(ws.isEnded(), false);
+    });
+
+    test("a text message that is not UTF-8 closes with 1007, as the WebSocket protocol prescribes; nothing is published", async () => {
+      const before = await metric(
+        service.http,
+        "wsevent_events_published_total",
+      );
+      const ws = await connect("other?publish");
+      ws.send(1, new Uint8Array([0x68, 0xff, 0xfe, 0x69]));
+      await closedWith(ws, 1007);
+      assert.deepEqual(ws.messages, []);
+      assert.equal(
+        await metric(service.http, "wsevent_events_published_total"),
+        before,
+      );
+    });
+
+    test("a message over --max-body closes with 1009 (message too big); one at the limit is stored", async () => {
+      const ws = await connect("other?publish");
+      ws.send(1, "x".repeat(MAX_BODY));
+      await answered(ws, 1);
+      assert.equal(typeof answers(ws)[0].id, "string");
+      ws.send(1, "x".repeat(MAX_BODY + 1));
+      await closedWith(ws, 1009);
+      assert.equal(ws.messages.length, 1);
+    });
+
+    test("the publish token or a JWT with publish rights is checked before the upgrade: 401 without or with a wrong one, 403 for a JWT without the topic; ?token= works", async () => {
+      const noToken = await connect("events?publish", {});
+      assert.equal(noToken.status, 401, noToken.body);
+      assert.match(noToken.body, /"code":"unauthorized"/);
+      const wrong = await connect("events?publish", {
+        Authorization: "Bearer nope",
+      });
+      assert.equal(wrong.status, 401, wrong.body);
+      const subscribeOnly = await connect("events?publish", {
+        Authorization: `Bearer ${await sign({
+          subscribe: ["*"],
+          publish: ["other"],
+        })}`,
+      });
+      assert.equal(subscribeOnly.status, 403, subscribeOnly.body);
+      assert.match(subscribeOnly.body, /"code":"forbidden_topic"/);
+      const allowed = await connect("events?publish", {
+        Authorization: `Bearer ${await sign({ publish: ["events"] })}`,
+      });
+      assert.equal(allowed.status, 101, allowed.body);
+      const query = await connect(`events?publish&token=${TOKEN}`, {});
+      assert.equal(query.status, 101, query.body);
+      query.send(1, "by query token");
+      await answered(query, 1);
+      assert.equal(typeof answers(query)[0].id, "string");
+      // A subscriber is not a publisher: its frames publish nothing.
+      const before = await metric(
+        service.http,
+        "wsevent_events_published_total",
+      );
+      const plain = await connect(
+        `events?token=${await sign({ subscribe: ["*"] })}`,
+        {},
+      );
+      assert.equal(plain.status, 101);
+      plain.send(1, "not an event");
+      const probe = await connect("events?publish");
+      probe.send(1, "probe");
+      await answered(probe, 1);
+      assert.equal(
+        await metric(service.http, "wsevent_events_published_total"),
+        before + 1,
+        "only the probe was published",
+      );
+    });
+
+    test("an unknown path is 404, a ?publish with a value is 400, and ?publish without an upgrade is 400, all before any upgrade", async () => {
+      const missing = await connect("nowhere?publish");
+      assert.equal(missing.status, 404, missing.body);
+      const bad = await connect("events?publish=maybe");
+      assert.equal(bad.status, 400, bad.body);
+      assert.match(bad.body, /\?publish takes no value/);
+      const plain = await fetch(`${service.http}/events?publish`, {
+        headers: { Authorization: `Bearer ${TOKEN}` },
+      });
+      assert.equal(plain.status, 400);
+      assert.match((await plain.json()).error, /needs a WebSocket upgrade/);
+    });
+
+    test("publisher() (client module): many publishes in flight resolve in order; a refused one rejects with PublishError; a refused connection rejects its publishes", async () => {
+      const url = `ws://127.0.0.1:${service.port}/events`;
+      const events = publisher(url, { token: TOKEN, maxInFlight: 16 });
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => events.publish(`client ${i}`)),
+      );
+      const seqs = results.map(({ id }) =>
+        Number(id.slice(id.lastIndexOf("-") + 1))
+      );
+      for (let i = 1; i < seqs.length; i++) {
+        assert.equal(
+          seqs[i],
+          seqs[i - 1] + 1,
+        );
+      }
+      await assert.rejects(
+        events.publish(""),
+        (error: unknown) =>
+          error instanceof PublishError && error.status === 400 &&
+          error.code === "empty_body",
+      );
+      assert.equal(
+        typeof (await events.publish(new Uint8Array([1]))).id,
+        "string",
+      );
+      await events.close();
+      await assert.rejects(events.publish("late"), TypeError);
+      const refused = publisher(url, { token: "wrong" });
+      await assert.rejects(refused.publish("x"), /could not be opened/);
+      await refused.close();
+      // A connection cut with a publish unanswered: unconfirmed, not resent.
+      const tooBig = publisher(url, { token: TOKEN });
+      await assert.rejects(
+        tooBig.publish("y".repeat(MAX_BODY + 1)),
+        (error: unknown) =>
+          error instanceof PublishUnconfirmedError &&
+          /1009.*may or may not have been stored/.test(error.message),
+      );
+      await tooBig.close();
+    });
+  },
+);
