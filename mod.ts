@@ -94,6 +94,8 @@ export type {
   TopicPatternsOptions,
 } from "./src/topics.ts";
 export { matchesPattern } from "./src/pattern.ts";
+export { publisher, PublishUnconfirmedError } from "./src/client.ts";
+export type { Publisher, PublisherOptions } from "./src/client.ts";
 export type {
   JwtAction,
   JwtAuthorizer,

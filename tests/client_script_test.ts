@@ -6,8 +6,13 @@ import {
 } from "../scripts/build/client_script.ts";
 import { CLIENT_SCRIPT } from "../src/http/_client_script.ts";
 
-/** The budget for the client, minified + gzip: it must stay small. */
-const GZIP_BUDGET_BYTES = 5120;
+/**
+ * The budget for the whole client, minified + gzip: it must stay small.
+ * 6 KiB since `publisher()` came (about 0.6 KB of it); a bundle of only
+ * `subscribe` and `publish` is what it was (4,794 bytes), bundlers drop
+ * the publisher when it is not imported.
+ */
+const GZIP_BUDGET_BYTES = 6144;
 
 describe("the built client", () => {
   test("CLIENT_SCRIPT is src/client.ts as built now (run scripts/build/client_script.ts when this fails)", async () => {

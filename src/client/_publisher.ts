@@ -64,6 +64,9 @@ export class PublishUnconfirmedError extends Error {
   /** Stable code: `unconfirmed`. */
   readonly code = "unconfirmed";
   /**
+   * Creates the error; its message says the event may or may not have
+   * been stored.
+   *
    * @param why What happened to the connection.
    */
   constructor(why: string) {

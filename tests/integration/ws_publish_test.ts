@@ -14,9 +14,11 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
   connectWs,
+  ROOT,
   RUNTIME,
   type Service,
   startService,
+  startServiceWith,
   waitFor,
   wsIds,
 } from "./_helpers.ts";
@@ -311,6 +313,82 @@ describe(
           /1009.*may or may not have been stored/.test(error.message),
       );
       await tooBig.close();
+    });
+  },
+);
+
+describe(
+  "publishing over a WebSocket through Deno.serve and Deno.upgradeWebSocket (deno run --allow-net; spawns Deno on every runtime: the permission flags are Deno's)",
+  {
+    timeout: 60_000,
+  },
+  () => {
+    test("answers in order with the ids a subscriber receives; empty: error frame; over --max-body: 1009; bad UTF-8: the connection ends and nothing is published", async () => {
+      const deno = join(ROOT, "node_modules", ".bin", "deno");
+      const service = await startServiceWith([deno, [
+        "run",
+        "--allow-net",
+        join(ROOT, "cli.ts"),
+      ]], [
+        "--serve-address",
+        "127.0.0.1:0",
+        "--no-produce",
+        "--max-body",
+        String(MAX_BODY),
+      ]);
+      const sockets: RawWs[] = [];
+      const subscriber = connectWs(`${service.url}?format=json`);
+      try {
+        assert.match(service.stderr(), /serving with Deno\.serve/);
+        await subscriber.opened;
+        const ws = await rawConnect(`${service.url}?publish`);
+        sockets.push(ws);
+        assert.equal(ws.status, 101, ws.body);
+        for (let i = 0; i < 100; i++) ws.send(1, `deno ${i}`);
+        ws.send(2, new Uint8Array([7, 8]));
+        ws.send(1, "");
+        await answered(ws, 102);
+        const ids = answers(ws).slice(0, 101).map((answer) => answer.id);
+        assert.equal(answers(ws)[101].code, "empty_body");
+        await waitFor(
+          () => subscriber.messages.length >= 101,
+          10_000,
+          "101 events at the subscriber",
+        );
+        assert.deepEqual(wsIds(subscriber), ids);
+        assert.equal(
+          JSON.parse(subscriber.messages[100]).data,
+          btoa("\x07\x08"),
+        );
+        ws.send(1, "x".repeat(MAX_BODY + 1));
+        await closedWith(ws, 1009);
+        const bad = await rawConnect(`${service.url}?publish`);
+        sockets.push(bad);
+        // Deno.serve drops the connection without a close frame (node:http
+        // with ws, and Bun, send 1007): either way nothing is published.
+        bad.send(1, new Uint8Array([0xff, 0xfe]));
+        await waitFor(() => bad.isEnded(), 10_000, "the connection's end");
+        assert.deepEqual(bad.messages, []);
+        assert.ok(
+          bad.closeFrame === null || bad.closeFrame.code === 1007,
+          JSON.stringify(bad.closeFrame),
+        );
+        const probe = await rawConnect(`${service.url}?publish`);
+        sockets.push(probe);
+        probe.send(1, "probe");
+        await answered(probe, 1);
+        await waitFor(
+          () => subscriber.messages.length >= 102,
+          10_000,
+          "the probe at the subscriber",
+        );
+        assert.equal(JSON.parse(subscriber.messages[101]).data, "probe");
+        assert.equal(subscriber.messages.length, 102);
+      } finally {
+        subscriber.close();
+        for (const ws of sockets) ws.destroy();
+        await service.stop("SIGKILL");
+      }
     });
   },
 );
