@@ -178,6 +178,11 @@ async function measure(
 
 async function main(args: string[]): Promise<void> {
   const config = JSON.parse(args[0]) as ClientConfig;
+  if ((config.publishVia ?? "post") !== "post") {
+    throw new Error(
+      `Cannot publish via "${config.publishVia}": this client only POSTs; the native client (bench/native/client.c) publishes over a WebSocket`,
+    );
+  }
   const receiver = createReceiver(config.groups, config.events);
   const set: SubscriberSet = {
     receiver,

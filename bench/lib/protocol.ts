@@ -37,8 +37,14 @@ export interface ClientConfig {
   events: number;
   /** Events per second; 0 publishes as fast as the server accepts them. */
   rate: number;
-  /** Maximum POST requests in flight. */
+  /** Maximum POST requests (or WebSocket publishes) in flight. */
   inflight: number;
+  /**
+   * How events are published: one POST each (`post`), or as messages on
+   * one publisher WebSocket (`ws`, the URL with `?publish`; the native
+   * client only). @default {"post"}
+   */
+  publishVia?: "post" | "ws";
   /** Size of each published body in bytes. */
   payloadBytes: number;
   /** Maximum connection attempts in flight while connecting. */

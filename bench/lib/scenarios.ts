@@ -320,6 +320,43 @@ async function enginePhases(
     : pub.otherCpuPct[0] / 100 * pub.seconds * 1e6 /
       deliveries(pub.result);
 
+  // Publishing over one WebSocket (`?publish`), the same number of events
+  // in flight: what a publisher pays without an HTTP request per event.
+  const wsPub = await drive(
+    context,
+    {
+      ...clientConfig(
+        context,
+        server.url,
+        [{
+          name: "publish-ws",
+          url: server.url,
+          count: 1,
+          transport: "ws",
+        }],
+        sizes.enginePublishEvents,
+        0,
+      ),
+      publishVia: "ws",
+    },
+    server,
+    undefined,
+    others,
+  );
+  outcomes.push(outcomeOf(wsPub.result, wsPub.serverCpuPct, {}));
+  figures.wsPublishRate = wsPub.result.deliveriesPerS;
+  figures.wsPublishCpuUs = wsPub.serverCpuPct / 100 * wsPub.seconds * 1e6 /
+    deliveries(wsPub.result);
+  figures.wsPublishServerCpuPct = wsPub.serverCpuPct;
+  figures.wsPublishClientCpuPct = wsPub.result.clientCpuPct;
+  figures.wsPublishRedisCpuUs = redisPid === undefined
+    ? NaN
+    : wsPub.otherCpuPct[0] / 100 * wsPub.seconds * 1e6 /
+      deliveries(wsPub.result);
+  figures.wsPublishRedisCpuPct = redisPid === undefined
+    ? NaN
+    : wsPub.otherCpuPct[0];
+
   // A steady rate, as scenario b.
   const steady = await drive(
     context,
@@ -346,7 +383,11 @@ async function enginePhases(
     lost: outcomes.reduce((sum, o) => sum + o.lost, 0),
     duplicated: outcomes.reduce((sum, o) => sum + o.duplicated, 0),
     errors: outcomes.flatMap((o, i) =>
-      o.errors.map((e) => `${["fan-out", "publish", "steady"][i]}: ${e}`)
+      o.errors.map((e) =>
+        `${
+          ["fan-out", "fixed rate", "publish", "publish over WS", "steady"][i]
+        }: ${e}`
+      )
     ),
     clientCpuPct: outcomes[0].clientCpuPct,
     serverCpuPct: fan.serverCpuPct,

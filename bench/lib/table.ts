@@ -215,6 +215,40 @@ export function scenarioRows(
           format: formatUs,
           ratio: false,
         },
+        {
+          key: "wsPublishRate",
+          label:
+            `publish ev/s over 1 WebSocket, ${sizes.fanoutInflight} in flight`,
+          format: formatRate,
+          target: { text: ">= 20,000", pass: (value) => value >= 20_000 },
+        },
+        {
+          key: "wsPublishCpuUs",
+          label: "server CPU us/event (WS publish)",
+          format: formatUs,
+        },
+        {
+          key: "wsPublishServerCpuPct",
+          label: "server CPU (WS publish)",
+          format: formatPct,
+        },
+        {
+          key: "wsPublishClientCpuPct",
+          label: "load client CPU (WS publish)",
+          format: formatPct,
+        },
+        {
+          key: "wsPublishRedisCpuPct",
+          label: "redis-server CPU (WS publish)",
+          format: formatPct,
+          ratio: false,
+        },
+        {
+          key: "wsPublishRedisCpuUs",
+          label: "redis-server CPU us/event (WS publish)",
+          format: formatUs,
+          ratio: false,
+        },
         { key: "steadyP50", label: "steady p50 ms", format: formatMs },
         { key: "steadyP99", label: "steady p99 ms", format: formatMs },
         {

@@ -153,6 +153,7 @@ static struct {
 	double rate;
 	uint32_t inflight, payload_bytes, connect_concurrency;
 	double quiet_ms, deadline_ms;
+	bool publish_ws; /* publishVia "ws": one WebSocket (?publish), not POSTs */
 } config;
 
 /* A purpose-built JSON reader: enough for a ClientConfig, strict about it. */
@@ -526,7 +527,17 @@ static void parse_config(const char *text)
 			case F_DEADLINE:
 				config.deadline_ms = read_field(&r, key, 0, 1e9, false);
 				break;
-			default: skip_value(&r, 1);
+			default:
+				if (strcmp(key, "publishVia") == 0) {
+					char *via = read_string(&r);
+					if (strcmp(via, "ws") != 0 && strcmp(via, "post") != 0)
+						fail_run("Cannot parse the config: publishVia must be "
+							 "\"post\" or \"ws\", received \"%s\"", via);
+					config.publish_ws = strcmp(via, "ws") == 0;
+					free(via);
+				} else {
+					skip_value(&r, 1);
+				}
 			}
 			if (field < F_COUNT)
 				seen[field] = true;
@@ -683,7 +694,7 @@ static void message_end(struct subscriber *s, double now)
 
 /* ----------------------------------------------------------- event loop */
 
-enum tag { TAG_SUBSCRIBER = 1, TAG_POSTER, TAG_STDIN, TAG_TIMER };
+enum tag { TAG_SUBSCRIBER = 1, TAG_POSTER, TAG_STDIN, TAG_TIMER, TAG_WSPUB };
 
 static int epoll_fd, timer_fd;
 static double timer_armed_ms = -1;
@@ -1183,8 +1194,12 @@ static void poster_broken(struct poster *c, const char *error)
  * Sends `body` on a free connection, opening one if none is idle. Returns
  * an error text if it failed at once, else NULL (the answer comes later).
  */
+static const char *ws_post(size_t body_length);
+
 static const char *post(size_t body_length)
 {
+	if (config.publish_ws)
+		return ws_post(body_length);
 	static char error[ERROR_BYTES];
 	struct poster *c = NULL;
 	for (uint32_t i = 0; i < poster_count && (c == NULL || c->state != POST_IDLE); i++)
@@ -1360,6 +1375,270 @@ static void on_poster(uint32_t index, uint32_t events)
 		poster_read(c);
 }
 
+/* ---------------------------------------------- publisher over WebSocket */
+
+/*
+ * One WebSocket publisher (`GET <path>?publish`): each event is one masked
+ * text frame (mask key 0, so the payload is sent as it is), and the server
+ * answers each, in order, with one text frame: `{"id":...}` or an error.
+ * The frames of one refill leave in one write.
+ */
+enum wspub_state { WSPUB_CLOSED, WSPUB_CONNECTING, WSPUB_HANDSHAKE, WSPUB_OPEN };
+
+static struct {
+	int fd;
+	enum wspub_state state;
+	bool watching_out;
+	char *out;
+	size_t out_length, out_written, out_capacity;
+	uint8_t *in;
+	size_t in_length, in_capacity;
+	uint32_t unanswered;
+} wspub = {.fd = -1};
+
+static void wspub_watch(uint32_t events, int op)
+{
+	watch(wspub.fd, op, events, TAG_WSPUB, 0);
+	wspub.watching_out = (events & EPOLLOUT) != 0;
+}
+
+static void wspub_reserve(size_t more)
+{
+	if (wspub.out_length + more <= wspub.out_capacity)
+		return;
+	/* Compact what was written before growing. */
+	if (wspub.out_written > 0) {
+		memmove(wspub.out, wspub.out + wspub.out_written,
+			wspub.out_length - wspub.out_written);
+		wspub.out_length -= wspub.out_written;
+		wspub.out_written = 0;
+	}
+	while (wspub.out_length + more > wspub.out_capacity) {
+		wspub.out_capacity = wspub.out_capacity ? wspub.out_capacity * 2 : 65536;
+		wspub.out = realloc(wspub.out, wspub.out_capacity);
+		if (wspub.out == NULL)
+			fail_run("out of memory");
+	}
+}
+
+/* Every publish waiting for an answer fails with `error`; the socket goes. */
+static void wspub_broken(const char *error)
+{
+	if (wspub.fd >= 0)
+		close(wspub.fd);
+	wspub.fd = -1;
+	wspub.state = WSPUB_CLOSED;
+	wspub.out_length = wspub.out_written = wspub.in_length = 0;
+	uint32_t waiting = wspub.unanswered;
+	wspub.unanswered = 0;
+	for (uint32_t i = 0; i < waiting; i++)
+		job_answer(error);
+	if (waiting)
+		job_refill();
+}
+
+/* Writes what is queued; false (after wspub_broken) if the socket broke. */
+static bool wspub_flush(void)
+{
+	if (wspub.state != WSPUB_OPEN && wspub.state != WSPUB_HANDSHAKE)
+		return true;
+	while (wspub.out_written < wspub.out_length) {
+		ssize_t n = send(wspub.fd, wspub.out + wspub.out_written,
+				 wspub.out_length - wspub.out_written, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			if (!wspub.watching_out)
+				wspub_watch(EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+			return true;
+		}
+		if (n < 0) {
+			char error[ERROR_BYTES];
+			snprintf(error, sizeof error, "WS publish failed: %s", strerror(errno));
+			wspub_broken(error);
+			return false;
+		}
+		wspub.out_written += (size_t)n;
+	}
+	wspub.out_length = wspub.out_written = 0;
+	if (wspub.watching_out)
+		wspub_watch(EPOLLIN, EPOLL_CTL_MOD);
+	return true;
+}
+
+static void wspub_frame(uint8_t opcode, const char *payload, size_t length)
+{
+	wspub_reserve(length + 14);
+	uint8_t *at = (uint8_t *)wspub.out + wspub.out_length;
+	*at++ = 0x80 | opcode;
+	if (length < 126) {
+		*at++ = 0x80 | (uint8_t)length;
+	} else if (length < 65536) {
+		*at++ = 0x80 | 126;
+		*at++ = (uint8_t)(length >> 8);
+		*at++ = (uint8_t)length;
+	} else {
+		*at++ = 0x80 | 127;
+		for (int shift = 56; shift >= 0; shift -= 8)
+			*at++ = (uint8_t)((uint64_t)length >> shift);
+	}
+	memset(at, 0, 4); /* the mask key: 0 leaves the payload as it is */
+	at += 4;
+	memcpy(at, payload, length);
+	at += length;
+	wspub.out_length = (size_t)((char *)at - wspub.out);
+}
+
+static const char *ws_post(size_t body_length)
+{
+	static char error[ERROR_BYTES];
+	if (wspub.state == WSPUB_CLOSED) {
+		wspub.fd = open_socket(&config.publish);
+		if (wspub.fd < 0) {
+			snprintf(error, sizeof error, "WS publish failed: cannot connect: %s",
+				 strerror(errno));
+			return error;
+		}
+		int one = 1;
+		setsockopt(wspub.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		wspub.state = WSPUB_CONNECTING;
+		const char *query = strchr(config.publish.path, '?') ? "&" : "?";
+		char head[1024];
+		int n = snprintf(head, sizeof head,
+				 "GET %s%spublish HTTP/1.1\r\nHost: %s\r\n"
+				 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+				 "Sec-WebSocket-Version: 13\r\n"
+				 "Sec-WebSocket-Key: YmVuY2htYXJrIGNsaWVudA==\r\n\r\n",
+				 config.publish.path, query, config.publish.host);
+		wspub_reserve((size_t)n);
+		memcpy(wspub.out + wspub.out_length, head, (size_t)n);
+		wspub.out_length += (size_t)n;
+		wspub_watch(EPOLLIN | EPOLLOUT, EPOLL_CTL_ADD);
+	}
+	wspub_frame(1, body, body_length);
+	wspub.unanswered++;
+	return NULL;
+}
+
+/* One answer frame: an id, or the server's error. */
+static void wspub_answer(const uint8_t *payload, size_t length)
+{
+	if (wspub.unanswered == 0) {
+		wspub_broken("WS publish failed: an answer for nothing sent");
+		return;
+	}
+	wspub.unanswered--;
+	if (length >= 6 && memcmp(payload, "{\"id\":", 6) == 0) {
+		job_answer(NULL);
+	} else {
+		char error[ERROR_BYTES];
+		snprintf(error, sizeof error, "WS publish answered %.*s",
+			 (int)(length < 200 ? length : 200), (const char *)payload);
+		job_answer(error);
+	}
+}
+
+static void wspub_read(void)
+{
+	if (wspub.in_capacity - wspub.in_length < 65536) {
+		wspub.in_capacity = wspub.in_capacity ? wspub.in_capacity * 2 : 131072;
+		wspub.in = realloc(wspub.in, wspub.in_capacity);
+		if (wspub.in == NULL)
+			fail_run("out of memory");
+	}
+	ssize_t n = read(wspub.fd, wspub.in + wspub.in_length,
+			 wspub.in_capacity - wspub.in_length);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		wspub_broken(n == 0 ? "WS publish failed: closed by the server"
+				    : "WS publish failed: read error");
+		return;
+	}
+	wspub.in_length += (size_t)n;
+	size_t at = 0;
+	if (wspub.state == WSPUB_HANDSHAKE) {
+		uint8_t *end = memmem(wspub.in, wspub.in_length, "\r\n\r\n", 4);
+		if (end == NULL)
+			return;
+		if (wspub.in_length < 12 || memcmp(wspub.in + 9, "101", 3) != 0) {
+			char error[ERROR_BYTES];
+			snprintf(error, sizeof error, "WS publish refused: %.*s",
+				 (int)strcspn((char *)wspub.in, "\r\n"), (char *)wspub.in);
+			wspub_broken(error);
+			return;
+		}
+		wspub.state = WSPUB_OPEN;
+		at = (size_t)(end - wspub.in) + 4;
+	}
+	bool answered = false;
+	while (wspub.in_length - at >= 2) {
+		const uint8_t *f = wspub.in + at;
+		uint8_t opcode = f[0] & 0x0f;
+		uint64_t length = f[1] & 0x7f;
+		size_t head = 2;
+		if (length == 126) {
+			if (wspub.in_length - at < 4)
+				break;
+			length = (uint64_t)f[2] << 8 | f[3];
+			head = 4;
+		} else if (length == 127) {
+			if (wspub.in_length - at < 10)
+				break;
+			length = 0;
+			for (int i = 0; i < 8; i++)
+				length = length << 8 | f[2 + i];
+			head = 10;
+		}
+		if (wspub.in_length - at < head + length)
+			break;
+		const uint8_t *payload = f + head;
+		if (opcode == 1) {
+			wspub_answer(payload, (size_t)length);
+			answered = true;
+		} else if (opcode == 9) {
+			wspub_frame(10, (const char *)payload, (size_t)length);
+		} else if (opcode == 8) {
+			char error[ERROR_BYTES];
+			snprintf(error, sizeof error, "WS publish failed: closed with %u",
+				 length >= 2 ? (unsigned)(payload[0] << 8 | payload[1]) : 0);
+			wspub_broken(error);
+			return;
+		}
+		if (wspub.fd < 0)
+			return;
+		at += head + (size_t)length;
+	}
+	memmove(wspub.in, wspub.in + at, wspub.in_length - at);
+	wspub.in_length -= at;
+	if (answered)
+		job_refill();
+	wspub_flush();
+}
+
+static void on_wspub(uint32_t events)
+{
+	if (wspub.state == WSPUB_CONNECTING) {
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		int failed = socket_error(wspub.fd);
+		if (failed) {
+			char error[ERROR_BYTES];
+			snprintf(error, sizeof error, "WS publish failed: cannot connect: %s",
+				 strerror(failed));
+			wspub_broken(error);
+			return;
+		}
+		wspub.state = WSPUB_HANDSHAKE;
+	}
+	if (events & EPOLLOUT) {
+		if (!wspub_flush())
+			return;
+	}
+	if (wspub.fd >= 0 && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+		wspub_read();
+}
+
 /* Builds `<seq> <sentMs> ` (or `w<n> `) padded with x to payloadBytes, as publisher.ts. */
 static size_t make_body(bool warmup, uint32_t n, double sent_ms)
 {
@@ -1397,6 +1676,8 @@ static void job_refill(void)
 		if (error)
 			job_answer(error);
 	}
+	if (config.publish_ws)
+		wspub_flush();
 }
 
 static void job_start(enum job_kind kind, uint32_t first, uint32_t total, uint32_t limit)
@@ -1462,6 +1743,7 @@ static void pump(double deadline_ms)
 		switch (events[i].data.u64 >> 32) {
 		case TAG_SUBSCRIBER: on_subscriber(index, events[i].events); break;
 		case TAG_POSTER: on_poster(index, events[i].events); break;
+		case TAG_WSPUB: on_wspub(events[i].events); break;
 		case TAG_STDIN: on_stdin(); break;
 		case TAG_TIMER: {
 			uint64_t expirations;
