@@ -12,8 +12,10 @@ import process from "node:process";
 import { after, before, describe, test } from "node:test";
 import {
   connectWs,
+  nginxTemplate,
   RUNTIME,
   type Service,
+  startNginx,
   startService,
   waitFor,
   waitForReady,
@@ -118,6 +120,42 @@ describe(
         subscriber.messages.slice(0, 300).map((m) => JSON.parse(m).data),
         Array.from({ length: 300 }, (_, i) => `redis ${i}`),
       );
+    });
+
+    test("through nginx (scripts/config/nginx.conf, both instances behind it): two publishers, each answered in order, every id reaches the subscriber", async () => {
+      const nginx = await startNginx(nginxTemplate(), [a.port, b.port]);
+      try {
+        const already = subscriber.messages.length;
+        const sockets = await Promise.all([0, 1].map(async () => {
+          const ws = await rawConnect(
+            `ws://127.0.0.1:${nginx.port}/events?publish`,
+          );
+          assert.equal(ws.status, 101, ws.body);
+          opened.push(ws);
+          return ws;
+        }));
+        for (let i = 0; i < 100; i++) {
+          for (const [n, ws] of sockets.entries()) {
+            ws.send(1, `nginx ${n} ${i}`);
+          }
+        }
+        const ids: string[] = [];
+        for (const ws of sockets) {
+          await answered(ws, 100);
+          ids.push(...idsOf(ws));
+        }
+        await waitFor(
+          () => subscriber.messages.length >= already + 200,
+          15_000,
+          "200 events published through nginx",
+        );
+        assert.deepEqual(
+          wsIds(subscriber).slice(already).sort(),
+          [...ids].sort(),
+        );
+      } finally {
+        await nginx.stop();
+      }
     });
 
     test("an answer known at once (an empty message) waits behind the answers of earlier messages still waiting for Redis", async () => {
