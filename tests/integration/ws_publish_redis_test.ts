@@ -124,16 +124,16 @@ describe(
 
     test("through nginx (scripts/config/nginx.conf, both instances behind it): two publishers, each answered in order, every id reaches the subscriber", async () => {
       const nginx = await startNginx(nginxTemplate(), [a.port, b.port]);
+      const sockets: RawWs[] = [];
       try {
         const already = subscriber.messages.length;
-        const sockets = await Promise.all([0, 1].map(async () => {
+        for (let n = 0; n < 2; n++) {
           const ws = await rawConnect(
             `ws://127.0.0.1:${nginx.port}/events?publish`,
           );
           assert.equal(ws.status, 101, ws.body);
-          opened.push(ws);
-          return ws;
-        }));
+          sockets.push(ws);
+        }
         for (let i = 0; i < 100; i++) {
           for (const [n, ws] of sockets.entries()) {
             ws.send(1, `nginx ${n} ${i}`);
@@ -154,6 +154,8 @@ describe(
           [...ids].sort(),
         );
       } finally {
+        // Closed first: nginx's graceful stop waits for open connections.
+        for (const ws of sockets) ws.destroy();
         await nginx.stop();
       }
     });
