@@ -315,6 +315,46 @@ describe("bench/native/client.c", { timeout: 90_000 }, () => {
     assertComplete(run, events);
   });
 
+  test("publishes over one WebSocket (publishVia ws, ?publish) and every subscriber gets every event once", async () => {
+    const events = 300;
+    const run = await runClient(binary, [
+      JSON.stringify({
+        ...config(eventsUrl(), { events, rate: 0, inflight: 16 }),
+        publishVia: "ws",
+      }),
+    ]);
+    const result = assertComplete(run, events);
+    assert.equal(result.publishErrors, 0, JSON.stringify(result));
+  });
+
+  test("publishVia ws to a path not served: the refused upgrade is an error line naming the 404", async () => {
+    const refused = {
+      ...config(eventsUrl(), { events: 10, rate: 0, inflight: 2 }),
+      publishUrl: eventsUrl().replace("/events", "/nowhere"),
+      publishVia: "ws",
+    };
+    const run = await runClient(binary, [JSON.stringify(refused)]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      JSON.stringify(run.messages),
+      /WS publish refused: HTTP\/1.1 404/,
+    );
+  });
+
+  test("prints an error line and exits 1 on a publishVia other than post or ws", async () => {
+    const run = await runClient(binary, [
+      JSON.stringify({
+        ...config(eventsUrl(), { events: 1, rate: 0, inflight: 1 }),
+        publishVia: "carrier-pigeon",
+      }),
+    ]);
+    assert.equal(run.code, 1);
+    assert.match(
+      JSON.stringify(run.messages),
+      /publishVia must be \\"post\\" or \\"ws\\"/,
+    );
+  });
+
   test("publishes at a steady rate and every subscriber gets every event once", async () => {
     const events = 100;
     const run = await runClient(binary, [
