@@ -648,7 +648,7 @@ export function createApp(options: AppOptions): WseventApp {
     }
     const path = typeof target === "string" ? target : target.path;
     const checked = guard(request, "publish", path, true);
-    const go = (): Response | Promise<Response> => {
+    const go = (grant: JwtGrant): Response | Promise<Response> => {
       const problem = handshakeProblem(request);
       if (problem !== null) return refuse(request, "bad_request", 400, problem);
       if (draining) return shuttingDown();
@@ -663,12 +663,13 @@ export function createApp(options: AppOptions): WseventApp {
         path,
         options.websocket,
         publisherHooks,
+        grant.expiresAtMs,
       );
     };
     if (isPromise(checked)) {
-      return checked.then((grant) => isGrant(grant) ? go() : grant);
+      return checked.then((grant) => isGrant(grant) ? go(grant) : grant);
     }
-    return isGrant(checked) ? go() : checked;
+    return isGrant(checked) ? go(checked) : checked;
   };
   const forwardTarget = (target: Topic | string, path: string): URL | null =>
     typeof target === "string" ||

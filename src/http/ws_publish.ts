@@ -68,6 +68,11 @@ const EMPTY_FRAME = errorFrame(
   "empty_body",
   "Cannot publish an empty body",
 );
+const EXPIRED_FRAME = errorFrame(
+  401,
+  "unauthorized",
+  "Cannot publish: the token has expired",
+);
 const SHUTTING_DOWN_FRAME = errorFrame(
   503,
   "shutting_down",
@@ -100,11 +105,18 @@ export class PublisherSocket {
   #unackedBytes = 0;
   #closed = false;
   #closeWhenDone = false;
+  #expiresAtMs: number | null;
 
-  constructor(path: string, hooks: PublisherHooks, support: WebSocketSupport) {
+  constructor(
+    path: string,
+    hooks: PublisherHooks,
+    support: WebSocketSupport,
+    expiresAtMs: number | null,
+  ) {
     this.#path = path;
     this.#hooks = hooks;
     this.#support = support;
+    this.#expiresAtMs = expiresAtMs;
   }
 
   /** Tells the runtime adapters to pass this socket's messages on. */
@@ -195,6 +207,11 @@ export class PublisherSocket {
   #answer(data: unknown, size: number): string | Promise<string> {
     if (size === 0) return EMPTY_FRAME;
     if (this.#hooks.draining()) return SHUTTING_DOWN_FRAME;
+    // Checked per message, as a POST checks its token: a JWT that expired
+    // while the connection was open publishes nothing more on it.
+    if (this.#expiresAtMs !== null && Date.now() >= this.#expiresAtMs) {
+      return EXPIRED_FRAME;
+    }
     if (data instanceof Blob) {
       return data.arrayBuffer().then((buffer) =>
         this.#hooks.publish(this.#path, new Uint8Array(buffer))
@@ -262,6 +279,8 @@ export class PublisherSocket {
  * @param path The topic's path.
  * @param support The runtime's WebSocket support.
  * @param hooks The app's hooks, shared by every publisher.
+ * @param expiresAtMs When the publisher's token expires (ms since the
+ * epoch, leeway included), or null: messages after it are refused 401.
  * @returns The upgrade response.
  */
 export function upgradePublisher(
@@ -269,6 +288,7 @@ export function upgradePublisher(
   path: string,
   support: WebSocketSupport,
   hooks: PublisherHooks,
+  expiresAtMs: number | null = null,
 ): Response | Promise<Response> {
   const upgrade = support.upgradeWebSocket as unknown as (
     c: UpgradeContext,
@@ -277,7 +297,7 @@ export function upgradePublisher(
   ) => Response | Promise<Response>;
   return upgrade(
     c,
-    new PublisherSocket(path, hooks, support),
+    new PublisherSocket(path, hooks, support, expiresAtMs),
     support.upgradeOptions?.(),
   );
 }

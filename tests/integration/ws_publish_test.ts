@@ -14,15 +14,18 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
   connectWs,
+  relayConnected,
   ROOT,
   RUNTIME,
   type Service,
+  startHub,
+  startRelay,
   startService,
   startServiceWith,
   waitFor,
   wsIds,
 } from "./_helpers.ts";
-import { metric, rawConnect, type RawWs } from "./_raw_ws.ts";
+import { encodeFrame, metric, rawConnect, type RawWs } from "./_raw_ws.ts";
 import { makeKey, nowSeconds } from "../http/_jwt_keys.ts";
 import {
   publisher,
@@ -51,6 +54,10 @@ async function answered(ws: RawWs, count: number): Promise<void> {
   );
 }
 
+function idsOfAnswers(ws: RawWs): string[] {
+  return answers(ws).map((answer) => answer.id as string);
+}
+
 async function closedWith(ws: RawWs, code: number): Promise<void> {
   await waitFor(() => ws.closeFrame !== null || ws.isEnded(), 10_000, "close");
   assert.equal(ws.closeFrame?.code, code, JSON.stringify(ws.closeFrame));
@@ -65,6 +72,7 @@ describe(
     let service: Service;
     let dir: string;
     let sign: (rights: Record<string, unknown>) => Promise<string>;
+    let key: Awaited<ReturnType<typeof makeKey>>;
     const opened: RawWs[] = [];
 
     const connect = async (
@@ -79,7 +87,7 @@ describe(
     };
 
     before(async () => {
-      const key = await makeKey("RSA");
+      key = await makeKey("RSA");
       sign = (rights) => key.sign({ wsevent: rights, exp: nowSeconds() + 600 });
       dir = mkdtempSync(join(tmpdir(), "wsevent-wspub-"));
       writeFileSync(join(dir, "jwt.pem"), key.material);
@@ -90,6 +98,10 @@ describe(
         "events",
         "--serve-path",
         "other",
+        "--serve-path",
+        "rooms/*",
+        "--jwt-leeway",
+        "0",
         "--no-produce",
         "--buffer",
         "2000",
@@ -261,6 +273,73 @@ describe(
       );
     });
 
+    test("a topic on demand (rooms/*) is created by its publisher and reaches its subscriber; a bad topic name is 400 before the upgrade", async () => {
+      const token = await sign({
+        subscribe: ["rooms/*"],
+        publish: ["rooms/*"],
+      });
+      const ws = await connect("rooms/a?publish", {
+        Authorization: `Bearer ${token}`,
+      });
+      assert.equal(ws.status, 101, ws.body);
+      ws.send(1, "first in rooms/a");
+      await answered(ws, 1);
+      const [first] = idsOfAnswers(ws);
+      const subscriber = connectWs(
+        `ws://127.0.0.1:${service.port}/rooms/a?format=json&token=${token}&lastEventId=${first}`,
+      );
+      try {
+        await subscriber.opened;
+        ws.send(1, "second in rooms/a");
+        await answered(ws, 2);
+        await waitFor(
+          () => subscriber.messages.length >= 1,
+          10_000,
+          "the second event at the subscriber",
+        );
+        assert.deepEqual(wsIds(subscriber), [idsOfAnswers(ws)[1]]);
+      } finally {
+        subscriber.close();
+      }
+      const bad = await connect("rooms/bad!name?publish", {
+        Authorization: `Bearer ${token}`,
+      });
+      assert.equal(bad.status, 400, bad.body);
+      assert.match(bad.body, /"code":"bad_topic"/);
+    });
+
+    test("a JWT that expires while its publisher is open: later messages are answered 401 as a POST would be, and publish nothing", async () => {
+      const ws = await connect("other?publish", {
+        Authorization: `Bearer ${await key.sign({
+          wsevent: { publish: ["other"] },
+          exp: nowSeconds() + 3,
+        })}`,
+      });
+      assert.equal(ws.status, 101, ws.body);
+      ws.send(1, "before expiry");
+      await answered(ws, 1);
+      assert.equal(typeof answers(ws)[0].id, "string", ws.messages[0]);
+      const expired = (nowSeconds() + 4) * 1000;
+      while (Date.now() <= expired) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const before = await metric(
+        service.http,
+        "wsevent_events_published_total",
+      );
+      ws.send(1, "after expiry");
+      await answered(ws, 2);
+      assert.deepEqual(answers(ws)[1], {
+        error: "Cannot publish: the token has expired",
+        code: "unauthorized",
+        status: 401,
+      });
+      assert.equal(
+        await metric(service.http, "wsevent_events_published_total"),
+        before,
+      );
+    });
+
     test("an unknown path is 404, a ?publish with a value is 400, and ?publish without an upgrade is 400, all before any upgrade", async () => {
       const missing = await connect("nowhere?publish");
       assert.equal(missing.status, 404, missing.body);
@@ -392,3 +471,122 @@ describe(
     });
   },
 );
+
+describe(
+  `publishing over a WebSocket to a relay, on ${RUNTIME}: with -forward-publish each event gets its id from the origin; without, the relay publishes it itself`,
+  {
+    timeout: 60_000,
+  },
+  () => {
+    test("relay with and without -forward-publish", async () => {
+      const origin = await startHub();
+      const forwarding = await startRelay(origin.url, ["--forward-publish"]);
+      const local = await startRelay(origin.url);
+      const sockets: RawWs[] = [];
+      const atOrigin = connectWs(`${origin.url}?format=json`);
+      const atLocal = connectWs(`${local.url}?format=json`);
+      try {
+        await Promise.all([
+          relayConnected(forwarding),
+          relayConnected(local),
+          atOrigin.opened,
+          atLocal.opened,
+        ]);
+        const forwarded = await rawConnect(`${forwarding.url}?publish`);
+        sockets.push(forwarded);
+        for (let i = 0; i < 5; i++) forwarded.send(1, `forwarded ${i}`);
+        await answered(forwarded, 5);
+        const ids = idsOfAnswers(forwarded);
+        await waitFor(
+          () => atOrigin.messages.length >= 5,
+          10_000,
+          "the forwarded events at the origin",
+        );
+        // The origin gave the ids: its subscriber sees the same, in order.
+        assert.deepEqual(wsIds(atOrigin), ids);
+        await waitFor(
+          () => atLocal.messages.length >= 5,
+          10_000,
+          "the origin's events at the other relay",
+        );
+        const kept = await rawConnect(`${local.url}?publish`);
+        sockets.push(kept);
+        kept.send(1, "only on the relay");
+        await answered(kept, 1);
+        const [localId] = idsOfAnswers(kept);
+        await waitFor(
+          () => atLocal.messages.length >= 6,
+          10_000,
+          "the relay's own event",
+        );
+        assert.equal(wsIds(atLocal)[5], localId);
+        assert.ok(!ids.includes(localId));
+        // Not forwarded: a marker published at the origin after it arrives
+        // there next, with nothing in between.
+        const marker = await rawConnect(`${origin.url}?publish`);
+        sockets.push(marker);
+        marker.send(1, "marker");
+        await answered(marker, 1);
+        await waitFor(
+          () => atOrigin.messages.length >= 6,
+          10_000,
+          "the marker at the origin",
+        );
+        assert.equal(JSON.parse(atOrigin.messages[5]).data, "marker");
+      } finally {
+        atOrigin.close();
+        atLocal.close();
+        for (const ws of sockets) ws.destroy();
+        await forwarding.stop();
+        await local.stop();
+        await origin.stop();
+      }
+    });
+  },
+);
+
+describe(`a publisher that does not read its answers, on ${RUNTIME}`, {
+  timeout: 60_000,
+}, () => {
+  test("is closed once its answers queue past -max-queue, and the instance keeps serving", async () => {
+    const service = await startHub(["--max-queue", "4096"]);
+    let ws: RawWs | undefined;
+    try {
+      ws = await rawConnect(`${service.url}?publish`, {
+        pauseAfterHandshake: true,
+      });
+      assert.equal(ws.status, 101, ws.body);
+      // Empty messages: 6 bytes each, answered with an 80-byte error frame
+      // that this client never reads. 25 MB of answers is more than the
+      // kernel's buffers of both ends hold.
+      const frame = encodeFrame(1, "");
+      const batch = new Uint8Array(frame.byteLength * 10_000);
+      for (let i = 0; i < 10_000; i++) batch.set(frame, i * frame.byteLength);
+      const deadline = Date.now() + 30_000;
+      let connections = 1;
+      for (let sent = 0; sent < 30 && connections > 0; sent++) {
+        ws.write(batch);
+        await new Promise((r) => setTimeout(r, 50));
+        connections = await metric(
+          service.http,
+          "wsevent_publisher_connections",
+        );
+      }
+      while (connections > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        connections = await metric(
+          service.http,
+          "wsevent_publisher_connections",
+        );
+      }
+      assert.equal(connections, 0, "the publisher was closed");
+      const probe = await rawConnect(`${service.url}?publish`);
+      probe.send(1, "still serving");
+      await answered(probe, 1);
+      probe.destroy();
+    } finally {
+      ws?.destroy();
+      await service.stop();
+    }
+  });
+});
