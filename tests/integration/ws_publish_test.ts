@@ -391,6 +391,11 @@ describe(
           error instanceof PublishUnconfirmedError &&
           /1009.*may or may not have been stored/.test(error.message),
       );
+      // The next publish opens a new connection.
+      assert.equal(
+        typeof (await tooBig.publish("after the drop")).id,
+        "string",
+      );
       await tooBig.close();
     });
   },
