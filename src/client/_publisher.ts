@@ -188,7 +188,14 @@ class WsPublisher implements Publisher {
         : "the connection could not be opened (refused, or no server at the URL)";
       this.#dropped(why);
     };
-    socket.onerror = () => {};
+    // A refused handshake: some clients (Node 22's) report only an error,
+    // with no close event after it.
+    socket.onerror = () => {
+      if (this.#socket !== socket || this.#open) return;
+      this.#dropped(
+        "the connection could not be opened (refused, or no server at the URL)",
+      );
+    };
   }
 
   #pump(): void {
