@@ -606,7 +606,7 @@ export function createApp(options: AppOptions): WseventApp {
   // the upgrade, then each message stored like a POST's body.
   const publishers = new Set<PublisherSocket>();
   const publisherHooks: PublisherHooks = {
-    publish: (path, data) => publishFrame(path, data),
+    publish: (path, data, socket) => publishFrame(path, data, socket),
     begin: () => void inFlight++,
     end: () => {
       if (--inFlight === 0) { for (const wake of drained) wake(); }
@@ -681,6 +681,7 @@ export function createApp(options: AppOptions): WseventApp {
   const publishFrame = (
     path: string,
     data: EventData,
+    socket: PublisherSocket,
   ): string | Promise<string> => {
     if (draining) {
       return errorFrame(503, "shutting_down", "The instance is shutting down");
@@ -690,13 +691,15 @@ export function createApp(options: AppOptions): WseventApp {
       const target = known ?? path;
       const forwardTo = forwardTarget(target, path);
       if (forwardTo) {
-        return forwardPublish(
-          data,
-          null,
-          forwardTo,
-          options.upstreamToken ?? null,
-        )
-          .then(frameOf, frameOfError);
+        // One POST at a time per publisher: POSTs in flight together may
+        // reach the origin (and be stored) in any order.
+        const forwarded = (forwarding.get(socket) ?? Promise.resolve("")).then(
+          () =>
+            forwardPublish(data, null, forwardTo, options.upstreamToken ?? null)
+              .then(frameOf, frameOfError),
+        );
+        forwarding.set(socket, forwarded);
+        return forwarded;
       }
       const topic = known !== undefined && !options.topics?.owns(known)
         ? known
@@ -712,6 +715,7 @@ export function createApp(options: AppOptions): WseventApp {
       return frameOfError(error);
     }
   };
+  const forwarding = new WeakMap<PublisherSocket, Promise<string>>();
   const obtainQuietly = (path: string): Topic | Response => {
     try {
       return options.topics!.obtain(path);

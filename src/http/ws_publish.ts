@@ -23,9 +23,13 @@ export const MAX_UNACKED_BYTES = 16 << 20;
 export interface PublisherHooks {
   /**
    * Stores one event (or forwards it) and gives the answer frame; never
-   * rejects.
+   * rejects. The events of one `socket` are stored in the order given.
    */
-  publish(path: string, data: EventData): string | Promise<string>;
+  publish(
+    path: string,
+    data: EventData,
+    socket: PublisherSocket,
+  ): string | Promise<string>;
   /** A message was received: it counts as a publish in flight until answered. */
   begin(): void;
   /** A message was answered (or its socket went before it could be). */
@@ -214,7 +218,7 @@ export class PublisherSocket {
     }
     if (data instanceof Blob) {
       return data.arrayBuffer().then((buffer) =>
-        this.#hooks.publish(this.#path, new Uint8Array(buffer))
+        this.#hooks.publish(this.#path, new Uint8Array(buffer), this)
       );
     }
     const payload: EventData = typeof data === "string"
@@ -222,7 +226,7 @@ export class PublisherSocket {
       : data instanceof ArrayBuffer
       ? new Uint8Array(data)
       : data as Uint8Array;
-    return this.#hooks.publish(this.#path, payload);
+    return this.#hooks.publish(this.#path, payload, this);
   }
 
   // Answers, in order, every message at the head whose answer is known.

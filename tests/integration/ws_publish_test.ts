@@ -499,19 +499,30 @@ describe(
         ]);
         const forwarded = await rawConnect(`${forwarding.url}?publish`);
         sockets.push(forwarded);
-        for (let i = 0; i < 5; i++) forwarded.send(1, `forwarded ${i}`);
-        await answered(forwarded, 5);
+        // Many in flight at once: forwarded one after the other, so the
+        // origin stores them in the order sent (POSTs in flight together
+        // would reach it in any order).
+        const count = 200;
+        for (let i = 0; i < count; i++) {
+          forwarded.send(1, `forwarded ${i}`);
+        }
+        await answered(forwarded, count);
         const ids = idsOfAnswers(forwarded);
         await waitFor(
-          () => atOrigin.messages.length >= 5,
-          10_000,
+          () => atOrigin.messages.length >= count,
+          15_000,
           "the forwarded events at the origin",
         );
         // The origin gave the ids: its subscriber sees the same, in order.
+        assert.deepEqual(
+          atOrigin.messages.map((m) => JSON.parse(m).data),
+          Array.from({ length: count }, (_, i) => `forwarded ${i}`),
+          "stored in the order sent",
+        );
         assert.deepEqual(wsIds(atOrigin), ids);
         await waitFor(
-          () => atLocal.messages.length >= 5,
-          10_000,
+          () => atLocal.messages.length >= count,
+          15_000,
           "the origin's events at the other relay",
         );
         const kept = await rawConnect(`${local.url}?publish`);
@@ -520,11 +531,11 @@ describe(
         await answered(kept, 1);
         const [localId] = idsOfAnswers(kept);
         await waitFor(
-          () => atLocal.messages.length >= 6,
+          () => atLocal.messages.length >= count + 1,
           10_000,
           "the relay's own event",
         );
-        assert.equal(wsIds(atLocal)[5], localId);
+        assert.equal(wsIds(atLocal)[count], localId);
         assert.ok(!ids.includes(localId));
         // Not forwarded: a marker published at the origin after it arrives
         // there next, with nothing in between.
@@ -533,11 +544,11 @@ describe(
         marker.send(1, "marker");
         await answered(marker, 1);
         await waitFor(
-          () => atOrigin.messages.length >= 6,
+          () => atOrigin.messages.length >= count + 1,
           10_000,
           "the marker at the origin",
         );
-        assert.equal(JSON.parse(atOrigin.messages[5]).data, "marker");
+        assert.equal(JSON.parse(atOrigin.messages[count]).data, "marker");
       } finally {
         atOrigin.close();
         atLocal.close();
