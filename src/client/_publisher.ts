@@ -16,7 +16,8 @@ export interface PublisherOptions {
   token?: string;
   /**
    * Most publishes sent and not yet answered; more wait here, in order
-   * (the server closes a connection with 1008 past 1024).
+   * (the server closes a connection with 1008 past 1024). Whatever it is,
+   * at most 16 MiB of them are sent unanswered (the server's other bound).
    * @default {256}
    */
   maxInFlight?: number;
@@ -89,6 +90,17 @@ const DEFAULT_IN_FLIGHT = 256;
 const MAX_IN_FLIGHT = 1024;
 
 /**
+ * The server's other bound: the size of the messages sent and not yet
+ * answered (as it counts them: a string's length, bytes otherwise); past
+ * it only one message at a time is sent.
+ */
+const MAX_IN_FLIGHT_SIZE = 16 << 20;
+
+function sizeOf(data: string | Uint8Array): number {
+  return typeof data === "string" ? data.length : data.byteLength;
+}
+
+/**
  * Opens a publisher connection to `url` (its `?publish` WebSocket).
  *
  * @param url The stream's ws(s):// URL (http(s):// becomes ws(s)://).
@@ -118,6 +130,7 @@ class WsPublisher implements Publisher {
   #socket: WebSocket | undefined;
   #open = false;
   #sent: Waiting[] = [];
+  #sentSize = 0;
   #queue: Waiting[] = [];
   #closed: string | undefined;
   #idle: (() => void)[] = [];
@@ -202,14 +215,21 @@ class WsPublisher implements Publisher {
     const socket = this.#socket;
     if (socket === undefined || !this.#open) return;
     while (this.#queue.length > 0 && this.#sent.length < this.#max) {
-      const next = this.#queue.shift()!;
+      const next = this.#queue[0];
+      const size = sizeOf(next.data);
+      if (
+        this.#sent.length > 0 && this.#sentSize + size > MAX_IN_FLIGHT_SIZE
+      ) break;
+      this.#queue.shift();
       this.#sent.push(next);
+      this.#sentSize += size;
       socket.send(next.data as string);
     }
   }
 
   #onAnswer(data: unknown): void {
     const head = this.#sent.shift();
+    if (head !== undefined) this.#sentSize -= sizeOf(head.data);
     let answer: {
       id?: unknown;
       error?: unknown;
@@ -253,6 +273,7 @@ class WsPublisher implements Publisher {
     this.#open = false;
     const sent = this.#sent;
     this.#sent = [];
+    this.#sentSize = 0;
     for (const each of sent) each.reject(new PublishUnconfirmedError(why));
     if (this.#closed !== undefined || sent.length === 0) {
       // Nothing was sent on it (refused at the handshake), or closing:

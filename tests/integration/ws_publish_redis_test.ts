@@ -24,6 +24,7 @@ import {
 } from "./_helpers.ts";
 import { metric, rawConnect, type RawWs } from "./_raw_ws.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
+import { publisher } from "../../src/client.ts";
 
 function answers(ws: RawWs): Record<string, unknown>[] {
   return ws.messages.map((text) => JSON.parse(text));
@@ -120,6 +121,32 @@ describe(
         subscriber.messages.slice(0, 300).map((m) => JSON.parse(m).data),
         Array.from({ length: 300 }, (_, i) => `redis ${i}`),
       );
+    });
+
+    test("publisher() (client module) with large events: it keeps what it sends unanswered within the server's 16 MiB, so 200 events of 120 KB in flight are all stored, none cut by a 1008", async () => {
+      const events = publisher(`ws://127.0.0.1:${a.port}/events`);
+      try {
+        const results = await Promise.allSettled(
+          Array.from(
+            { length: 200 },
+            (_, i) => events.publish(`${i} `.padEnd(120_000, "z")),
+          ),
+        );
+        const refused = results.flatMap((result) =>
+          result.status === "rejected" ? [String(result.reason)] : []
+        );
+        assert.deepEqual(refused.slice(0, 1), [], `${refused.length} refused`);
+        const ids = results.map((result) =>
+          (result as PromiseFulfilledResult<{ id: string }>).value.id
+        );
+        await waitFor(
+          () => wsIds(subscriber).slice(-200).join() === ids.join(),
+          20_000,
+          "the 200 events on the other instance, in order",
+        );
+      } finally {
+        await events.close();
+      }
     });
 
     test("through nginx (scripts/config/nginx.conf, both instances behind it): two publishers, each answered in order, every id reaches the subscriber", async () => {
