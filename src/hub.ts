@@ -139,6 +139,14 @@ export interface Subscription {
 
 type Timer = ReturnType<typeof setTimeout>;
 
+/**
+ * The longest an event waits in a hold for this instance's appends (see
+ * `Topic.appendSent`), e.g. when Redis stalls.
+ */
+export const HOLD_MAX_MS = 5;
+/** The longest a hold waits for the next generation while nothing is sent. */
+export const HOLD_IDLE_MS = 1;
+
 /** Payload bytes held for coalescing past which they go out at once. */
 function holdLimit(maxQueueBytes: number): number {
   return Math.min(32 * 1024, maxQueueBytes / 8);
@@ -219,6 +227,23 @@ export class Topic {
   #quietSince = -Infinity;
   /** The engine's history older than the buffer, when an engine keeps one. */
   #history: TopicHistory | undefined;
+  /** This instance's appends to the engine's log: sent, and answered. */
+  #appendsSent = 0;
+  #appendsDone = 0;
+  /**
+   * Holding for appends (see {@link Topic.appendSent}): the held events go
+   * out once this many appends are answered; -1 while not holding.
+   */
+  #holdUntil = -1;
+  /** The hold waits one generation more: its target is set by its first answer. */
+  #holdNext = false;
+  /** The hold was extended by one generation already. */
+  #holdExtended = false;
+  /** When the hold began, for its cap. */
+  #holdSince = 0;
+  #holdTimer: Timer | undefined;
+  /** The hold's timer is the short one: nothing was sent since it was extended. */
+  #holdIdle = false;
 
   /** @internal Use {@link Hub.addTopic}. */
   constructor(path: string, epoch: string, hub: HubCore) {
@@ -524,7 +549,15 @@ export class Topic {
     const hub = this.#hub;
     hub.stats.published++;
     this.#buffer.push(event);
-    if (!(hub.options.coalesceMs > 0)) {
+    // Only an engine's appends count: the memory engine never holds.
+    if (this.#holdUntil >= 0 || this.#appendsSent !== this.#appendsDone) {
+      if (this.#holdUntil < 0) this.#startHold();
+      this.#held.push(event);
+      this.#heldBytes += event.size;
+      if (this.#heldBytes >= holdLimit(hub.options.maxQueueBytes)) {
+        this.#flush();
+      }
+    } else if (!(hub.options.coalesceMs > 0)) {
       this.#deliver(event);
     } else if (this.#mayGo()) {
       this.#deliver(event);
@@ -569,11 +602,93 @@ export class Topic {
     });
   }
 
+  /**
+   * @internal An engine sent an append to this topic's log (on behalf of
+   * this instance); {@link Topic.appendDone} follows once it is answered,
+   * stored or not. While any is unanswered, the events that reach the topic
+   * are held and go out together once those appends are answered, so under
+   * load each subscriber gets one write for many events. A hold that
+   * gathered two events or more waits for one generation more (the appends
+   * sent until the first of them is answered: the publishers' next round),
+   * so that a closed loop of N publishers writes about 2N events at a time.
+   * An event with no other append of this instance to wait for goes out in
+   * the call that answers its own append; a hold never lasts longer than
+   * {@link HOLD_MAX_MS}, nor {@link HOLD_IDLE_MS} while nothing is sent.
+   */
+  appendSent(): void {
+    this.#appendsSent++;
+    if (this.#holdIdle) {
+      // The next generation began: wait for it, up to the cap.
+      this.#holdIdle = false;
+      clearTimeout(this.#holdTimer);
+      this.#armHold(this.#holdSince + HOLD_MAX_MS - performance.now());
+    }
+  }
+
+  /**
+   * @internal An append announced with {@link Topic.appendSent} was
+   * answered (stored, or failed): called after its event, if stored, was
+   * ingested.
+   */
+  appendDone(): void {
+    this.#appendsDone++;
+    if (this.#holdUntil < 0) return;
+    if (this.#holdNext) {
+      // The first answer of the next generation: it ends with what was
+      // sent until now.
+      this.#holdNext = false;
+      this.#holdUntil = this.#appendsSent;
+    }
+    if (this.#appendsDone < this.#holdUntil) return;
+    if (!this.#holdExtended && this.#held.length >= 2) {
+      this.#holdExtended = true;
+      this.#holdNext = true;
+      this.#holdUntil = Infinity;
+      if (this.#appendsSent === this.#appendsDone) {
+        // Nothing sent yet: a publisher may be done, wait only briefly.
+        clearTimeout(this.#holdTimer);
+        this.#holdIdle = true;
+        this.#armHold(
+          Math.min(
+            HOLD_IDLE_MS,
+            this.#holdSince + HOLD_MAX_MS - performance.now(),
+          ),
+        );
+      }
+      return;
+    }
+    this.#flush();
+  }
+
+  #startHold(): void {
+    this.#holdUntil = this.#appendsSent;
+    this.#holdNext = false;
+    this.#holdExtended = false;
+    this.#holdSince = performance.now();
+    this.#armHold(HOLD_MAX_MS);
+  }
+
+  #armHold(ms: number): void {
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimer = undefined;
+      this.#flush();
+    }, Math.max(0, ms));
+  }
+
   /** Fans out the held events now. */
   #flush(): void {
     if (this.#release !== undefined) {
       clearTimeout(this.#release);
       this.#release = undefined;
+    }
+    if (this.#holdUntil >= 0) {
+      this.#holdUntil = -1;
+      this.#holdNext = false;
+      this.#holdIdle = false;
+      if (this.#holdTimer !== undefined) {
+        clearTimeout(this.#holdTimer);
+        this.#holdTimer = undefined;
+      }
     }
     if (this.#held.length === 0) return;
     const held = this.#held;

@@ -328,6 +328,8 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
       String(Date.now()),
     ];
     let reply: unknown;
+    // The hub holds what reaches the topic while this is unanswered.
+    topic.appendSent();
     try {
       reply = sha === undefined
         ? await link.command([
@@ -360,6 +362,7 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
             ]);
           });
     } catch (error) {
+      topic.appendDone();
       const message = error instanceof Error ? error.message : String(error);
       if (isRefusal(message)) refused(message);
       // Not "did not store": an append sent before the link failed may
@@ -369,14 +372,18 @@ export function createRedisEngine(options: RedisEngineOptions): Engine {
         error,
       );
     }
-    const [stored, seq] = reply as [Uint8Array, number];
-    const epoch = DECODER.decode(stored);
-    // Delivered here at once when it is the log's next event; else, and on
-    // every other instance, it comes over the live channel.
-    if (readers.get(topic.path) === reader) {
-      reader.onStored({ epoch, seq }, data, nonce);
+    try {
+      const [stored, seq] = reply as [Uint8Array, number];
+      const epoch = DECODER.decode(stored);
+      // Delivered here at once when it is the log's next event; else, and
+      // on every other instance, it comes over the live channel.
+      if (readers.get(topic.path) === reader) {
+        reader.onStored({ epoch, seq }, data, nonce);
+      }
+      return `${epoch}-${seq}`;
+    } finally {
+      topic.appendDone();
     }
-    return `${epoch}-${seq}`;
   };
   const status: EngineStatus = {
     // Ready once the paths served from the start are subscribed and know
