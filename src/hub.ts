@@ -144,8 +144,23 @@ type Timer = ReturnType<typeof setTimeout>;
  * `Topic.appendSent`), e.g. when Redis stalls.
  */
 export const HOLD_MAX_MS = 5;
-/** The longest a hold waits for the next generation while nothing is sent. */
-export const HOLD_IDLE_MS = 1;
+/**
+ * A hold waits for one generation more only when this instance's
+ * publishers sent their next append within this long after the answers
+ * that ended the hold before.
+ */
+export const HOLD_RETURN_MS = 2;
+/**
+ * A hold waits for one generation more only when it gathered at least this
+ * many events: about the appends in flight at once, so a rate of about this
+ * many events per round trip to the engine.
+ */
+export const HOLD_EXTEND_MIN = 8;
+/**
+ * How long a hold waits for one generation more when nothing has been sent
+ * yet (the publishers may have stopped).
+ */
+export const HOLD_IDLE_MS = 2;
 
 /** Payload bytes held for coalescing past which they go out at once. */
 function holdLimit(maxQueueBytes: number): number {
@@ -239,11 +254,15 @@ export class Topic {
   #holdNext = false;
   /** The hold was extended by one generation already. */
   #holdExtended = false;
+  #holdTimer: Timer | undefined;
   /** When the hold began, for its cap. */
   #holdSince = 0;
-  #holdTimer: Timer | undefined;
-  /** The hold's timer is the short one: nothing was sent since it was extended. */
+  /** Extended, and waiting (briefly) for the next generation to begin. */
   #holdIdle = false;
+  /** When the appends a hold waited for were all answered; -1 once the next one is sent. */
+  #roundEnd = -1;
+  /** The next append after the last such round came within {@link HOLD_RETURN_MS}. */
+  #quickReturn = false;
 
   /** @internal Use {@link Hub.addTopic}. */
   constructor(path: string, epoch: string, hub: HubCore) {
@@ -607,16 +626,27 @@ export class Topic {
    * this instance); {@link Topic.appendDone} follows once it is answered,
    * stored or not. While any is unanswered, the events that reach the topic
    * are held and go out together once those appends are answered, so under
-   * load each subscriber gets one write for many events. A hold that
-   * gathered two events or more waits for one generation more (the appends
-   * sent until the first of them is answered: the publishers' next round),
-   * so that a closed loop of N publishers writes about 2N events at a time.
-   * An event with no other append of this instance to wait for goes out in
-   * the call that answers its own append; a hold never lasts longer than
-   * {@link HOLD_MAX_MS}, nor {@link HOLD_IDLE_MS} while nothing is sent.
+   * load each subscriber gets one write for many events. When the hold
+   * gathered {@link HOLD_EXTEND_MIN} events or more and this instance's
+   * publishers came back quickly last time (their next append within
+   * {@link HOLD_RETURN_MS} of the answers) or already did, it waits for one
+   * generation more: the appends sent until the first of them is answered
+   * ({@link HOLD_IDLE_MS} at most for the first to be sent). A closed loop
+   * of N publishers then writes about 2N events at a time. An event with
+   * no other append of this instance to wait for goes out in the call that
+   * answers its own append, and no hold lasts longer than
+   * {@link HOLD_MAX_MS}.
    */
   appendSent(): void {
     this.#appendsSent++;
+    if (this.#roundEnd >= 0) {
+      // From the end of the turn that fanned the round out, if it did: the
+      // writes to the subscribers are not the publishers' delay.
+      const gap = performance.now() -
+        Math.max(this.#roundEnd, this.#quietSince);
+      this.#quickReturn = gap <= HOLD_RETURN_MS;
+      this.#roundEnd = -1;
+    }
     if (this.#holdIdle) {
       // The next generation began: wait for it, up to the cap.
       this.#holdIdle = false;
@@ -640,20 +670,28 @@ export class Topic {
       this.#holdUntil = this.#appendsSent;
     }
     if (this.#appendsDone < this.#holdUntil) return;
-    if (!this.#holdExtended && this.#held.length >= 2) {
+    if (this.#holdExtended) {
+      this.#flush();
+      return;
+    }
+    const busy = this.#held.length >= HOLD_EXTEND_MIN;
+    if (busy) {
+      // Every append the hold waited for is answered: how soon the next
+      // one comes tells whether the publishers run in a closed loop.
+      this.#roundEnd = performance.now();
+    }
+    if (
+      busy &&
+      (this.#quickReturn || this.#appendsSent !== this.#appendsDone)
+    ) {
       this.#holdExtended = true;
       this.#holdNext = true;
       this.#holdUntil = Infinity;
       if (this.#appendsSent === this.#appendsDone) {
-        // Nothing sent yet: a publisher may be done, wait only briefly.
-        clearTimeout(this.#holdTimer);
+        // Nothing sent yet: the publishers may be done, wait only briefly.
         this.#holdIdle = true;
-        this.#armHold(
-          Math.min(
-            HOLD_IDLE_MS,
-            this.#holdSince + HOLD_MAX_MS - performance.now(),
-          ),
-        );
+        clearTimeout(this.#holdTimer);
+        this.#armHold(this.#idleLeft());
       }
       return;
     }
@@ -668,9 +706,24 @@ export class Topic {
     this.#armHold(HOLD_MAX_MS);
   }
 
+  /** What is left of a hold's wait for its next generation to begin. */
+  #idleLeft(): number {
+    return Math.min(
+      this.#roundEnd + HOLD_IDLE_MS,
+      this.#holdSince + HOLD_MAX_MS,
+    ) - performance.now();
+  }
+
   #armHold(ms: number): void {
     this.#holdTimer = setTimeout(() => {
       this.#holdTimer = undefined;
+      // Node counts a timer from the start of the loop's turn: a short one
+      // set late in a long turn fires early.
+      const left = this.#holdIdle ? this.#idleLeft() : 0;
+      if (left > 0.1) {
+        this.#armHold(left);
+        return;
+      }
       this.#flush();
     }, Math.max(0, ms));
   }

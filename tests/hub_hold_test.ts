@@ -7,7 +7,13 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createHub, HOLD_MAX_MS, type Topic } from "../src/hub.ts";
+import {
+  createHub,
+  HOLD_EXTEND_MIN,
+  HOLD_MAX_MS,
+  HOLD_RETURN_MS,
+  type Topic,
+} from "../src/hub.ts";
 import { FakeSink } from "./_fake_sink.ts";
 import { waitFor } from "./integration/_helpers.ts";
 
@@ -75,48 +81,67 @@ describe("Topic: holding events for the engine's appends in flight", () => {
     assert.deepEqual(sink.log, [id, other, next]);
   });
 
-  test("events answered while appends are in flight wait for them, then for one generation more, and go out in order in one go, other instances' events in their place", () => {
+  test("events answered while appends are in flight wait for them, in order, other instances' events in their place; a small hold goes out with its last answer", () => {
     const { sink, engine } = setUp();
     engine.send(3);
-    const first = [engine.store(), engine.other(), engine.store()];
+    const ids = [engine.store(), engine.other(), engine.store()];
     assert.deepEqual(sink.log, [], "held while one is in flight");
+    ids.push(engine.store());
+    assert.deepEqual(sink.log, ids, "out with the last answer, in order");
+    assert.equal(new Set(sink.log).size, 4, "once each");
+  });
+
+  test(`a hold of ${HOLD_EXTEND_MIN} events or more waits for one generation more when it has begun: the appends sent until its first answer, no later ones`, () => {
+    const { sink, engine } = setUp();
+    engine.send(HOLD_EXTEND_MIN);
+    const first = [engine.other()];
+    for (let i = 0; i < HOLD_EXTEND_MIN - 1; i++) first.push(engine.store());
+    // The publishers' next round has begun before the last answer.
+    engine.send(2);
     first.push(engine.store());
     assert.deepEqual(sink.log, [], "held for the next generation");
-    // The publishers' next round: sent before its first answer, it is the
-    // generation waited for; what is sent after that is not.
-    engine.send(2);
     const second = [engine.store()];
+    // Sent after the generation's first answer: not waited for.
     engine.send(1);
     assert.deepEqual(sink.log, []);
     second.push(engine.store());
     assert.deepEqual(sink.log, [...first, ...second], "one go, in order");
-    assert.equal(new Set(sink.log).size, 6, "once each");
-    // The append sent after the generation's first answer starts a hold
-    // of its own, answered alone: out at once.
     const third = engine.store();
     assert.deepEqual(sink.log, [...first, ...second, third]);
   });
 
-  test("a hold waits for one generation more at most: appends sent meanwhile by a busy publisher do not hold it longer", () => {
+  test(`a hold of ${HOLD_EXTEND_MIN} with nothing sent yet waits for one generation more only when the publishers came back within ${HOLD_RETURN_MS} ms last time; then it goes out once that generation is answered`, () => {
     const { sink, engine } = setUp();
     const ids: string[] = [];
+    engine.send(HOLD_EXTEND_MIN);
+    for (let i = 0; i < HOLD_EXTEND_MIN; i++) ids.push(engine.store());
+    assert.deepEqual(sink.log, ids, "no return seen yet: out at once");
+    // Back at once (a closed loop): the next busy round waits for one more.
+    engine.send(HOLD_EXTEND_MIN);
+    const round: string[] = [];
+    for (let i = 0; i < HOLD_EXTEND_MIN; i++) round.push(engine.store());
+    assert.deepEqual(sink.log, ids, "held for the next generation");
     engine.send(2);
-    for (let round = 0; round < 2; round++) {
-      // Each answer's publisher sends again at once (a closed loop).
-      ids.push(engine.store());
-      engine.send(1);
-      ids.push(engine.store());
-      engine.send(1);
-    }
-    // Round 0 filled the hold, round 1 was its extra generation (its target:
-    // what was sent before its first answer).
-    assert.deepEqual(sink.log, ids.slice(0, 4));
-    // The next hold: the two in flight, then one generation more.
-    ids.push(engine.store(), engine.store());
-    assert.deepEqual(sink.log, ids.slice(0, 4));
-    engine.send(1);
-    ids.push(engine.store());
+    round.push(engine.store());
     assert.deepEqual(sink.log, ids);
+    round.push(engine.store());
+    assert.deepEqual(sink.log, [...ids, ...round], "one go, in order");
+  });
+
+  test("the timer releases an extended hold whose next generation never begins (the publishers stopped)", async () => {
+    const { sink, engine } = setUp();
+    engine.send(HOLD_EXTEND_MIN);
+    for (let i = 0; i < HOLD_EXTEND_MIN; i++) engine.store();
+    engine.send(HOLD_EXTEND_MIN);
+    const ids: string[] = [];
+    for (let i = 0; i < HOLD_EXTEND_MIN; i++) ids.push(engine.store());
+    assert.equal(sink.log.length, HOLD_EXTEND_MIN, "the second round held");
+    await waitFor(
+      () => sink.log.length === 2 * HOLD_EXTEND_MIN,
+      10_000,
+      "the release",
+    );
+    assert.deepEqual(sink.log.slice(HOLD_EXTEND_MIN), ids);
   });
 
   test("the timer releases held events when an append in flight is never answered (a stalled store)", async () => {
@@ -133,15 +158,6 @@ describe("Topic: holding events for the engine's appends in flight", () => {
     const late = engine.store();
     assert.deepEqual(sink.log, [id, other, late]);
     assert.ok(HOLD_MAX_MS > 0 && HOLD_MAX_MS <= 10, "a small cap");
-  });
-
-  test("the timer releases a hold waiting for a next generation that never comes (the publishers stopped)", async () => {
-    const { sink, engine } = setUp();
-    engine.send(2);
-    const ids = [engine.store(), engine.store()];
-    assert.deepEqual(sink.log, [], "held for the next generation");
-    await waitFor(() => sink.log.length === 2, 10_000, "the release");
-    assert.deepEqual(sink.log, ids);
   });
 
   test("a failed append (503) releases the hold it was the last one of", () => {
@@ -164,13 +180,10 @@ describe("Topic: holding events for the engine's appends in flight", () => {
     const before = [engine.store(), engine.other()];
     topic.notifyGap({ lastEventId: "r-9", reason: "lost" });
     assert.deepEqual(sink.log, [...before, "gap:r-9"], "held ones first");
-    const after = [engine.store(), engine.store()];
-    // Held again (the hold ended at the notice), then out once answered
-    // and the idle timer passed.
-    assert.deepEqual(sink.log, [...before, "gap:r-9"]);
-    return waitFor(() => sink.log.length === 5, 10_000, "the rest").then(
-      () => assert.deepEqual(sink.log, [...before, "gap:r-9", ...after]),
-    );
+    const after = [engine.store()];
+    assert.deepEqual(sink.log, [...before, "gap:r-9"], "held again");
+    after.push(engine.store());
+    assert.deepEqual(sink.log, [...before, "gap:r-9", ...after]);
   });
 
   test("a subscriber resuming during a hold gets exactly what follows its id, and live subscribers keep their order", async () => {
