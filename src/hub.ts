@@ -569,7 +569,7 @@ export class Topic {
     hub.stats.published++;
     this.#buffer.push(event);
     // Only an engine's appends count: the memory engine never holds.
-    if (this.#holdUntil >= 0 || this.#appendsSent !== this.#appendsDone) {
+    if (this.#holdUntil >= 0 || this.#appendsSent > this.#appendsDone) {
       if (this.#holdUntil < 0) this.#startHold();
       this.#held.push(event);
       this.#heldBytes += event.size;
@@ -682,12 +682,12 @@ export class Topic {
     }
     if (
       busy &&
-      (this.#quickReturn || this.#appendsSent !== this.#appendsDone)
+      (this.#quickReturn || this.#appendsSent > this.#appendsDone)
     ) {
       this.#holdExtended = true;
       this.#holdNext = true;
       this.#holdUntil = Infinity;
-      if (this.#appendsSent === this.#appendsDone) {
+      if (this.#appendsSent <= this.#appendsDone) {
         // Nothing sent yet: the publishers may be done, wait only briefly.
         this.#holdIdle = true;
         clearTimeout(this.#holdTimer);

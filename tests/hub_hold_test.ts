@@ -126,6 +126,11 @@ describe("Topic: holding events for the engine's appends in flight", () => {
     assert.deepEqual(sink.log, ids);
     round.push(engine.store());
     assert.deepEqual(sink.log, [...ids, ...round], "one go, in order");
+    // Back at once again, but a smaller round: out with its last answer.
+    engine.send(HOLD_EXTEND_MIN - 1);
+    const small: string[] = [];
+    for (let i = 0; i < HOLD_EXTEND_MIN - 1; i++) small.push(engine.store());
+    assert.deepEqual(sink.log, [...ids, ...round, ...small]);
   });
 
   test("the timer releases an extended hold whose next generation never begins (the publishers stopped)", async () => {
