@@ -83,6 +83,8 @@ const SHUTTING_DOWN_FRAME = errorFrame(
   "The instance is shutting down",
 );
 
+const ENCODER = new TextEncoder();
+
 function sizeOf(data: unknown): number {
   return typeof data === "string"
     ? data.length
@@ -153,7 +155,13 @@ export class PublisherSocket {
   onMessage(event: { data: unknown }): void {
     if (this.#closed || this.#sink === undefined) return;
     const data = event.data;
-    const size = sizeOf(data);
+    let size = sizeOf(data);
+    // A string's length counts UTF-16 units; -max-body counts UTF-8 bytes
+    // (up to three per unit). Node and Bun bound the frame's bytes before
+    // this; Deno.serve does not.
+    if (typeof data === "string" && size * 3 > this.#hooks.maxFrameBytes) {
+      size = ENCODER.encode(data).byteLength;
+    }
     if (size > this.#hooks.maxFrameBytes) {
       return this.#close(1009, "frame too large");
     }

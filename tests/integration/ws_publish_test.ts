@@ -444,7 +444,8 @@ describe(
           JSON.parse(subscriber.messages[100]).data,
           btoa("\x07\x08"),
         );
-        ws.send(1, "x".repeat(MAX_BODY + 1));
+        // 501 characters, 1,002 bytes: -max-body counts bytes.
+        ws.send(1, "é".repeat(MAX_BODY / 2 + 1));
         await closedWith(ws, 1009);
         const bad = await rawConnect(`${service.url}?publish`);
         sockets.push(bad);
