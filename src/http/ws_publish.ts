@@ -155,14 +155,16 @@ export class PublisherSocket {
   onMessage(event: { data: unknown }): void {
     if (this.#closed || this.#sink === undefined) return;
     const data = event.data;
-    let size = sizeOf(data);
-    // A string's length counts UTF-16 units; -max-body counts UTF-8 bytes
+    // The unanswered bound counts a string's length (what it holds in
+    // memory, and what publisher() counts); -max-body counts UTF-8 bytes
     // (up to three per unit). Node and Bun bound the frame's bytes before
     // this; Deno.serve does not.
-    if (typeof data === "string" && size * 3 > this.#hooks.maxFrameBytes) {
-      size = ENCODER.encode(data).byteLength;
-    }
-    if (size > this.#hooks.maxFrameBytes) {
+    const size = sizeOf(data);
+    const bytes = typeof data === "string" &&
+        size * 3 > this.#hooks.maxFrameBytes
+      ? ENCODER.encode(data).byteLength
+      : size;
+    if (bytes > this.#hooks.maxFrameBytes) {
       return this.#close(1009, "frame too large");
     }
     if (size < 0) return this.#close(1003, "unsupported message type");
