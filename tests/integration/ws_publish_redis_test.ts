@@ -65,8 +65,8 @@ describe(
     let b: Service;
     let subscriber: WsClient;
     const opened: RawWs[] = [];
-    const connect = async (): Promise<RawWs> => {
-      const ws = await rawConnect(`ws://127.0.0.1:${a.port}/events?publish`);
+    const connect = async (path = "events"): Promise<RawWs> => {
+      const ws = await rawConnect(`ws://127.0.0.1:${a.port}/${path}?publish`);
       assert.equal(ws.status, 101, ws.body);
       opened.push(ws);
       return ws;
@@ -77,6 +77,10 @@ describe(
       const args = [
         "--serve-address",
         "127.0.0.1:0",
+        "--serve-path",
+        "events",
+        "--serve-path",
+        "big",
         "--no-produce",
         "--buffer",
         "5000",
@@ -123,8 +127,9 @@ describe(
       );
     });
 
-    test("publisher() (client module) with large events: it keeps what it sends unanswered within the server's 16 MiB, so 200 events of 120 KB in flight are all stored, none cut by a 1008", async () => {
-      const events = publisher(`ws://127.0.0.1:${a.port}/events`);
+    test("publisher() (client module) with large events: it keeps what it sends unanswered within the server's 16 MiB, so 200 events of 120 KB in flight are all stored in order, none cut by a 1008", async () => {
+      // A path the shared subscriber does not read (24 MB would make it slow).
+      const events = publisher(`ws://127.0.0.1:${a.port}/big`);
       try {
         const results = await Promise.allSettled(
           Array.from(
@@ -136,14 +141,14 @@ describe(
           result.status === "rejected" ? [String(result.reason)] : []
         );
         assert.deepEqual(refused.slice(0, 1), [], `${refused.length} refused`);
-        const ids = results.map((result) =>
-          (result as PromiseFulfilledResult<{ id: string }>).value.id
-        );
-        await waitFor(
-          () => wsIds(subscriber).slice(-200).join() === ids.join(),
-          20_000,
-          "the 200 events on the other instance, in order",
-        );
+        const seqs = results.map((result) => {
+          const { id } = (result as PromiseFulfilledResult<{ id: string }>)
+            .value;
+          return Number(id.slice(id.lastIndexOf("-") + 1));
+        });
+        for (let i = 1; i < seqs.length; i++) {
+          assert.equal(seqs[i], seqs[i - 1] + 1, `stored out of order at ${i}`);
+        }
       } finally {
         await events.close();
       }
@@ -200,17 +205,89 @@ describe(
       assert.equal(typeof third.id, "string", JSON.stringify(third));
     });
 
-    test("past 1024 unanswered messages (Redis holds the appends) the publisher is closed with 1008", async () => {
-      await redis.cli("CLIENT", "PAUSE", "4000", "WRITE");
+    // Waits until the instance holds `count` publishes in flight (messages
+    // received, waiting for the paused Redis).
+    const inFlight = async (count: number): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      let now = -1;
+      while (
+        (now = await metric(a.http, "wsevent_publishes_in_flight")) < count
+      ) {
+        assert.ok(Date.now() < deadline, `${count} in flight (have ${now})`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(now, count);
+    };
+
+    test("1024 unanswered messages are held (Redis holds the appends); one more closes the publisher with 1008", async () => {
+      await redis.cli("CLIENT", "PAUSE", "6000", "WRITE");
       try {
         const ws = await connect();
-        for (let i = 0; i < 1025; i++) ws.send(1, `held ${i}`);
+        for (let i = 0; i < 1024; i++) ws.send(1, `held ${i}`);
+        await inFlight(1024);
+        assert.equal(ws.isEnded(), false, "1024 unanswered are allowed");
+        ws.send(1, "one too many");
         await waitFor(() => ws.closeFrame !== null, 10_000, "the close");
         assert.equal(ws.closeFrame?.code, 1008, JSON.stringify(ws.closeFrame));
         assert.match(ws.closeFrame!.reason, /1024 publishes/);
       } finally {
         await redis.cli("CLIENT", "UNPAUSE");
       }
+      await inFlight(0);
+    });
+
+    test("16 MiB plus one -max-body (1 MiB) of unanswered messages are held; one more byte of them closes the publisher with 1008", async () => {
+      await redis.cli("CLIENT", "PAUSE", "6000", "WRITE");
+      try {
+        // Not the shared subscriber's path: 17 MiB would make it slow.
+        const ws = await connect("big");
+        const mib = "m".repeat(1 << 20);
+        for (let i = 0; i < 16; i++) ws.send(1, mib);
+        ws.send(1, mib);
+        await inFlight(17);
+        assert.equal(ws.isEnded(), false, "17 MiB unanswered are allowed");
+        ws.send(1, "m");
+        await waitFor(() => ws.closeFrame !== null, 10_000, "the close");
+        assert.equal(ws.closeFrame?.code, 1008, JSON.stringify(ws.closeFrame));
+        assert.match(ws.closeFrame!.reason, /16 MiB unanswered/);
+      } finally {
+        await redis.cli("CLIENT", "UNPAUSE");
+      }
+      await inFlight(0);
+    });
+
+    test("a publisher gone with 20 messages waiting for Redis: each event is stored once and reaches the other instance, and the in-flight gauge returns to 0", async () => {
+      const ws = await connect();
+      const tag = `gone ${Date.now()}`;
+      await redis.cli("CLIENT", "PAUSE", "6000", "WRITE");
+      try {
+        for (let i = 0; i < 20; i++) ws.send(1, `${tag} ${i}`);
+        await inFlight(20);
+        const open = await metric(a.http, "wsevent_publisher_connections");
+        ws.destroy();
+        const deadline = Date.now() + 10_000;
+        while (await metric(a.http, "wsevent_publisher_connections") >= open) {
+          assert.ok(Date.now() < deadline, "the publisher's close seen");
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      } finally {
+        await redis.cli("CLIENT", "UNPAUSE");
+      }
+      await inFlight(0);
+      const mine = () =>
+        subscriber.messages.map((m) => JSON.parse(m).data).filter((
+          data: string,
+        ) => data.startsWith(tag));
+      await waitFor(
+        () => mine().length >= 20,
+        15_000,
+        "the 20 events on the other instance",
+      );
+      assert.deepEqual(
+        mine(),
+        Array.from({ length: 20 }, (_, i) => `${tag} ${i}`),
+      );
+      assert.equal(await metric(a.http, "wsevent_publishes_in_flight"), 0);
     });
 
     test("Redis stopped: each message gets a 503 engine_unavailable error frame, the socket stays open; Redis back: publishing resumes and reaches the other instance", async () => {
