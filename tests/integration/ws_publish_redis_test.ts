@@ -72,9 +72,10 @@ describe(
       return ws;
     };
 
+    let args: string[];
     before(async () => {
       redis = await startRedis();
-      const args = [
+      args = [
         "--serve-address",
         "127.0.0.1:0",
         "--serve-path",
@@ -288,6 +289,54 @@ describe(
         Array.from({ length: 20 }, (_, i) => `${tag} ${i}`),
       );
       assert.equal(await metric(a.http, "wsevent_publishes_in_flight"), 0);
+    });
+
+    test("SIGKILL of a third instance mid-stream (200 messages in flight): every id it answered is stored once and reaches the other instance in the order sent, the answers in that order too", async () => {
+      const c = await startService(args);
+      const watcher = connectWs(`ws://127.0.0.1:${b.port}/big?format=json`);
+      let pump: ReturnType<typeof setInterval> | undefined;
+      try {
+        await Promise.all([waitForReady(c.http, true), watcher.opened]);
+        const ws = await rawConnect(`ws://127.0.0.1:${c.port}/big?publish`);
+        opened.push(ws);
+        assert.equal(ws.status, 101, ws.body);
+        let sent = 0;
+        pump = setInterval(() => {
+          while (sent - ws.messages.length < 200 && !ws.isEnded()) {
+            ws.send(1, `kill ${sent++}`);
+          }
+        }, 1);
+        await waitFor(() => ws.messages.length >= 1000, 20_000, "1000 answers");
+        process.kill(c.proc.pid!, "SIGKILL");
+        await ws.ended;
+        clearInterval(pump);
+        const ids = idsOf(ws);
+        const seqs = ids.map((id) => Number(id.slice(id.lastIndexOf("-") + 1)));
+        for (let i = 1; i < seqs.length; i++) {
+          assert.equal(
+            seqs[i],
+            seqs[i - 1] + 1,
+            `answers out of order at ${i}`,
+          );
+        }
+        await waitFor(
+          () => watcher.messages.length >= ids.length,
+          15_000,
+          `the ${ids.length} answered events on the other instance`,
+        );
+        assert.deepEqual(wsIds(watcher).slice(0, ids.length), ids);
+        // Beyond the answered ones, those stored before the kill: still in
+        // the order sent, none twice.
+        const data = watcher.messages.map((m) => JSON.parse(m).data);
+        assert.deepEqual(
+          data,
+          Array.from({ length: data.length }, (_, i) => `kill ${i}`),
+        );
+      } finally {
+        clearInterval(pump);
+        watcher.close();
+        await c.stop("SIGKILL");
+      }
     });
 
     test("Redis stopped: each message gets a 503 engine_unavailable error frame, the socket stays open; Redis back: publishing resumes and reaches the other instance", async () => {
