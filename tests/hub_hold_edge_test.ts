@@ -10,7 +10,12 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { EventIdParts } from "../src/event.ts";
 import type { HistoryRange } from "../src/engine/types.ts";
-import { createHub, HOLD_EXTEND_MIN, type Topic } from "../src/hub.ts";
+import {
+  createHub,
+  HOLD_EXTEND_MIN,
+  HOLD_RETURN_MS,
+  type Topic,
+} from "../src/hub.ts";
 import { FakeSink } from "./_fake_sink.ts";
 
 /**
@@ -127,6 +132,17 @@ describe("Topic: the hold's edges", () => {
     const stalled = await readAfter(BOUND_MS, () => sink.log.length);
     assert.equal(stalled, engine.seq, "released by the cap in time");
     assert.equal(new Set(sink.log).size, sink.log.length, "once each");
+  });
+
+  test(`publishers that came back later than ${HOLD_RETURN_MS} ms: their next busy round goes out with its last answer (not extended)`, async () => {
+    const { sink, engine } = setUp();
+    for (let round = 1; round <= 3; round++) {
+      engine.send(HOLD_EXTEND_MIN);
+      for (let i = 0; i < HOLD_EXTEND_MIN; i++) engine.store();
+      assert.equal(sink.log.length, engine.seq, `round ${round}: not held`);
+      // Far later than the return that extends a hold.
+      await new Promise((r) => setTimeout(r, 10 * HOLD_RETURN_MS));
+    }
   });
 
   test("a resume older than the buffer, read from the engine's history while events are held: each event once, in order", async () => {
