@@ -146,8 +146,9 @@ type Timer = ReturnType<typeof setTimeout>;
 export const HOLD_MAX_MS = 5;
 /**
  * A hold waits for one generation more only when this instance's
- * publishers sent their next append within this long after the answers
- * that ended the hold before.
+ * publishers sent their next append within this long after the last busy
+ * round was answered (or after the end of the turn that fanned it out):
+ * a closed loop, not events that come at intervals.
  */
 export const HOLD_RETURN_MS = 2;
 /**
