@@ -141,12 +141,12 @@ export class PublisherSocket {
   }
 
   onOpen(_event: unknown, ws: SocketContext): void {
-    // Binary messages as ArrayBuffer where the runtime follows the web API
-    // (Deno.upgradeWebSocket); Node's and Bun's adapters pass bytes.
+    // Binary messages as ArrayBuffer, not Blob, where the socket follows
+    // the web API (Deno.upgradeWebSocket). Other sockets are left as their
+    // adapter expects them: hono/bun reads a Bun socket's messages as
+    // Buffers (an ArrayBuffer there reached us as null).
     const raw = ws.raw as { binaryType?: string } | undefined;
-    if (raw !== undefined && "binaryType" in raw) {
-      raw.binaryType = "arraybuffer";
-    }
+    if (raw?.binaryType === "blob") raw.binaryType = "arraybuffer";
     this.#sink = this.#support.createSink(ws.raw, "raw");
     this.#hooks.opened(this);
     if (this.#hooks.draining()) this.drain();

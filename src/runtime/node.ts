@@ -284,7 +284,12 @@ function opened(socket: WebSocket, events: SocketEvents): void {
   eventsOf.set(socket, events);
   socket.on("close", onSocketClose);
   socket.on("error", onSocketError);
-  if (events.publisher) socket.on("message", onSocketMessage);
+  if (events.publisher) {
+    // Copies (ws hands a Buffer that may be a view of the whole chunk read
+    // from the network, which an event kept for resume would hold on to).
+    socket.binaryType = "arraybuffer";
+    socket.on("message", onSocketMessage);
+  }
   events.onOpen(undefined, { raw: socket, close: closeSocket });
 }
 

@@ -8,16 +8,26 @@
  */
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { after, before, describe, test } from "node:test";
 import {
   connectWs,
+  freePort,
   relayConnected,
   ROOT,
   RUNTIME,
+  runtimeCommand,
   type Service,
+  startChild,
   startHub,
   startRelay,
   startService,
@@ -614,3 +624,75 @@ describe(`a publisher that does not read its answers, on ${RUNTIME}`, {
     }
   });
 });
+
+describe(
+  `publishing over a WebSocket in a Hono app that mounts createStreams() (examples/embed_${RUNTIME}.ts: hono/deno, hono/bun, @hono/node-server)`,
+  { timeout: 60_000 },
+  () => {
+    test("text and binary messages are answered with the ids its subscriber receives, with their payloads", async () => {
+      const dir = join(
+        ROOT,
+        ".tmp",
+        `wspub-embed-${process.pid}-${Date.now()}`,
+      );
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, `embed_${RUNTIME}.ts`);
+      writeFileSync(
+        file,
+        readFileSync(join(ROOT, "examples", `embed_${RUNTIME}.ts`), "utf8")
+          .replace('from "wsevent"', 'from "../../mod.ts"'),
+      );
+      const port = await freePort();
+      const [command, args] = runtimeCommand(file);
+      const child = startChild(command, args, { PORT: String(port) });
+      const sockets: RawWs[] = [];
+      let subscriber: ReturnType<typeof connectWs> | undefined;
+      try {
+        const deadline = Date.now() + 20_000;
+        for (;;) {
+          try {
+            await (await fetch(`http://127.0.0.1:${port}/`)).text();
+            break;
+          } catch (error) {
+            if (Date.now() > deadline || child.proc.exitCode !== null) {
+              throw new Error(
+                `the app did not serve: ${error}\n${child.stderr()}`,
+              );
+            }
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+        const url = `ws://127.0.0.1:${port}/live/orders`;
+        subscriber = connectWs(`${url}?format=json`);
+        await subscriber.opened;
+        const ws = await rawConnect(`${url}?publish`);
+        sockets.push(ws);
+        assert.equal(ws.status, 101, ws.body);
+        ws.send(1, "text order");
+        ws.send(2, new Uint8Array([1, 2, 3]));
+        ws.send(1, "after the binary one");
+        await answered(ws, 3);
+        const ids = idsOfAnswers(ws);
+        assert.ok(
+          ids.every((id) => typeof id === "string"),
+          ws.messages.join(),
+        );
+        await waitFor(
+          () => subscriber!.messages.length >= 3,
+          10_000,
+          "3 events at the subscriber",
+        );
+        assert.deepEqual(wsIds(subscriber), ids);
+        assert.deepEqual(
+          subscriber.messages.map((m) => JSON.parse(m).data),
+          ["text order", btoa("\x01\x02\x03"), "after the binary one"],
+        );
+      } finally {
+        subscriber?.close();
+        for (const ws of sockets) ws.destroy();
+        await child.stop("SIGKILL");
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  },
+);
