@@ -534,6 +534,12 @@ export class Topic {
       ) return;
       this.#send(member, event);
     }, from);
+    // A gap reported after the newest event waits for the next one (see
+    // notifyGap); one that replayed up to it meanwhile is told now, or never.
+    const gap = this.#upstreamGap;
+    if (gap !== undefined && member.pending === undefined && !member.removed) {
+      this.#gap(member, gap.lastEventId, gap.reason);
+    }
   }
 
   /** @returns false when the sink failed and was removed. */
