@@ -30,6 +30,8 @@ export interface SocketOps<S> {
   ping?(socket: S): boolean;
   /** Drops the connection without a handshake. */
   terminate?(socket: S): void;
+  /** Runs `send` with the socket's writes gathered into one (Bun's cork). */
+  cork?(socket: S, send: () => void): void;
   /** Joins a native broadcast channel (Bun); see `Sink.join`. */
   join?(socket: S, channel: string): ChannelSend | undefined;
 }
@@ -100,6 +102,12 @@ class SocketSink implements WebSocketSink {
     if (this.format === "json" && !this.#closed) {
       this.#ops.text(this.#socket, formatJsonGap(notice), undefined);
     }
+  }
+
+  batch(send: () => void): void {
+    const cork = this.#ops.cork;
+    if (cork === undefined) send();
+    else cork(this.#socket, send);
   }
 
   reply(text: string): number {

@@ -24,6 +24,11 @@ export interface WebSocketSink extends Sink {
    * @returns The bytes queued for the peer.
    */
   reply?(text: string): number;
+  /**
+   * Runs `send`, whose frames leave together where the runtime can gather
+   * them (Bun's cork); else just runs it.
+   */
+  batch?(send: () => void): void;
 }
 
 /** The runtime's WebSocket support, given to {@link createApp}. */

@@ -111,6 +111,7 @@ export class PublisherSocket {
   #unackedBytes = 0;
   #closed = false;
   #closeWhenDone = false;
+  #flushQueued = false;
   #expiresAtMs: number | null;
 
   constructor(
@@ -197,7 +198,14 @@ export class PublisherSocket {
     }
     answer.then((frame) => {
       slot.frame = frame;
-      this.#flush();
+      // Answers that come together (Redis answers a round of appends at
+      // once) leave together: one flush after them.
+      if (this.#flushQueued) return;
+      this.#flushQueued = true;
+      queueMicrotask(() => {
+        this.#flushQueued = false;
+        this.#flush();
+      });
     });
   }
 
@@ -241,6 +249,21 @@ export class PublisherSocket {
 
   // Answers, in order, every message at the head whose answer is known.
   #flush(): void {
+    const sink = this.#sink;
+    if (sink?.batch !== undefined && !this.#closed) {
+      sink.batch(() => this.#answerReady());
+    } else this.#answerReady();
+    if (this.#head === this.#slots.length) {
+      this.#slots = [];
+      this.#head = 0;
+      if (this.#closeWhenDone) this.#close(1001, "going away");
+    } else if (this.#head > 1024) {
+      this.#slots = this.#slots.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #answerReady(): void {
     const slots = this.#slots;
     while (this.#head < slots.length) {
       const slot = slots[this.#head];
@@ -249,14 +272,6 @@ export class PublisherSocket {
       this.#unackedBytes -= slot.bytes;
       if (!this.#closed) this.#send(slot.frame);
       this.#hooks.end();
-    }
-    if (this.#head === slots.length) {
-      this.#slots = [];
-      this.#head = 0;
-      if (this.#closeWhenDone) this.#close(1001, "going away");
-    } else if (this.#head > 1024) {
-      this.#slots = slots.slice(this.#head);
-      this.#head = 0;
     }
   }
 

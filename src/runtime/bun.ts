@@ -31,6 +31,7 @@ interface BunSocket {
   ping(): number;
   terminate(): void;
   subscribe(channel: string): void;
+  cork(callback: () => void): unknown;
   close(code?: number, reason?: string): void;
   readyState: number;
 }
@@ -108,6 +109,8 @@ const bunOps: SocketOps<BunSocket> = {
     return true;
   },
   terminate: (socket) => socket.terminate(),
+  // A publisher's answers of one flush in one write.
+  cork: (socket, send) => void socket.cork(send),
   join(socket, channel) {
     if (server === undefined) return undefined;
     socket.subscribe(channel);
