@@ -578,25 +578,26 @@ export class Topic {
     // Only an engine's appends count: the memory engine never holds.
     if (this.#holdUntil >= 0 || this.#appendsSent > this.#appendsDone) {
       if (this.#holdUntil < 0) this.#startHold();
-      this.#held.push(event);
-      this.#heldBytes += event.size;
-      if (this.#heldBytes >= holdLimit(hub.options.maxQueueBytes)) {
-        this.#flush();
-      }
+      this.#hold(event);
     } else if (!(hub.options.coalesceMs > 0)) {
       this.#deliver(event);
     } else if (this.#mayGo()) {
       this.#deliver(event);
       this.#watchTurn();
     } else {
-      this.#held.push(event);
-      this.#heldBytes += event.size;
       hub.stats.coalesced++;
-      // Large events gain little from sharing a write, and a socket must not
-      // be handed more at once than its queue bound allows.
-      if (this.#heldBytes >= holdLimit(hub.options.maxQueueBytes)) {
-        this.#flush();
-      }
+      this.#hold(event);
+    }
+  }
+
+  /** Keeps `event` for the next flush (a hold, or coalescing). */
+  #hold(event: StreamEvent): void {
+    this.#held.push(event);
+    this.#heldBytes += event.size;
+    // Large events gain little from sharing a write, and a socket must not
+    // be handed more at once than its queue bound allows.
+    if (this.#heldBytes >= holdLimit(this.#hub.options.maxQueueBytes)) {
+      this.#flush();
     }
   }
 

@@ -10,45 +10,10 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { EventIdParts } from "../src/event.ts";
 import type { HistoryRange } from "../src/engine/types.ts";
-import {
-  createHub,
-  HOLD_EXTEND_MIN,
-  HOLD_RETURN_MS,
-  type Topic,
-} from "../src/hub.ts";
+import { createHub, HOLD_EXTEND_MIN, HOLD_RETURN_MS } from "../src/hub.ts";
 import { FakeSink } from "./_fake_sink.ts";
-
-/**
- * A fake engine on one topic, called as the Redis engine calls the hub:
- * `appendSent()` as an append is sent; on its answer the event is ingested
- * (when stored), then `appendDone()`.
- */
-class FakeEngine {
-  readonly topic: Topic;
-  seq = 0;
-  #waiting = 0;
-
-  constructor(topic: Topic) {
-    this.topic = topic;
-  }
-
-  send(n: number): void {
-    for (let i = 0; i < n; i++) {
-      this.#waiting++;
-      this.topic.appendSent();
-    }
-  }
-
-  /** The oldest append in flight is stored. */
-  store(data = "d"): string {
-    assert.ok(this.#waiting > 0, "an append in flight");
-    this.#waiting--;
-    const seq = this.seq++;
-    this.topic.ingest({ epoch: "r", seq }, data);
-    this.topic.appendDone();
-    return `r-${seq}`;
-  }
-}
+import { FakeEngine, setUp } from "./_hold_fake.ts";
+import { watchTimers } from "./_timers.ts";
 
 /**
  * Resolves after `ms`, with what `read()` gave when it fired. A hold's timer
@@ -62,42 +27,6 @@ function readAfter<T>(ms: number, read: () => T): Promise<T> {
 
 /** Far above every cap (5 ms, 2 ms), far below "seconds". */
 const BOUND_MS = 250;
-
-function setUp() {
-  const hub = createHub();
-  const topic = hub.addTopic("events", "unused");
-  const sink = new FakeSink();
-  topic.subscribe(sink);
-  return { hub, topic, sink, engine: new FakeEngine(topic) };
-}
-
-/** Replaces the timer functions to count the timers pending. */
-function watchTimers(): { pending(): number; restore(): void } {
-  const original = {
-    set: globalThis.setTimeout,
-    clear: globalThis.clearTimeout,
-  };
-  const live = new Set<unknown>();
-  globalThis.setTimeout = ((task: () => void, ms?: number) => {
-    const handle: unknown = original.set(() => {
-      live.delete(handle);
-      task();
-    }, ms);
-    live.add(handle);
-    return handle;
-  }) as typeof setTimeout;
-  globalThis.clearTimeout = ((handle: Parameters<typeof clearTimeout>[0]) => {
-    live.delete(handle);
-    original.clear(handle);
-  }) as typeof clearTimeout;
-  return {
-    pending: () => live.size,
-    restore() {
-      globalThis.setTimeout = original.set;
-      globalThis.clearTimeout = original.clear;
-    },
-  };
-}
 
 describe("Topic: the hold's edges", () => {
   test(`an append never answered: the events held go out before a ${BOUND_MS} ms timer set as the hold began fires`, async () => {

@@ -7,65 +7,10 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  createHub,
-  HOLD_EXTEND_MIN,
-  HOLD_MAX_MS,
-  HOLD_RETURN_MS,
-  type Topic,
-} from "../src/hub.ts";
+import { HOLD_EXTEND_MIN, HOLD_MAX_MS, HOLD_RETURN_MS } from "../src/hub.ts";
 import { FakeSink } from "./_fake_sink.ts";
+import { setUp } from "./_hold_fake.ts";
 import { waitFor } from "./integration/_helpers.ts";
-
-/** A fake engine on one topic: appends are answered when the test says so, in order. */
-class FakeEngine {
-  readonly topic: Topic;
-  #seq = 0;
-  #waiting: string[] = [];
-
-  constructor(topic: Topic) {
-    this.topic = topic;
-  }
-
-  /** Sends `n` appends. */
-  send(n: number): void {
-    for (let i = 0; i < n; i++) {
-      this.#waiting.push(`d${this.#seq + this.#waiting.length}`);
-      this.topic.appendSent();
-    }
-  }
-
-  /** The oldest append in flight is stored: its event reaches the topic, then its answer. */
-  store(): string {
-    const data = this.#waiting.shift();
-    assert.ok(data !== undefined, "an append in flight");
-    const seq = this.#seq++;
-    this.topic.ingest({ epoch: "r", seq }, data);
-    this.topic.appendDone();
-    return `r-${seq}`;
-  }
-
-  /** The oldest append in flight fails (503): nothing stored. */
-  fail(): void {
-    assert.ok(this.#waiting.shift() !== undefined, "an append in flight");
-    this.topic.appendDone();
-  }
-
-  /** An event appended by another instance arrives on the live channel. */
-  other(): string {
-    const seq = this.#seq++;
-    this.topic.ingest({ epoch: "r", seq }, `other${seq}`);
-    return `r-${seq}`;
-  }
-}
-
-function setUp() {
-  const hub = createHub();
-  const topic = hub.addTopic("events", "unused");
-  const sink = new FakeSink();
-  topic.subscribe(sink);
-  return { hub, topic, sink, engine: new FakeEngine(topic) };
-}
 
 /**
  * A round of {@link HOLD_EXTEND_MIN} answered appends, then the next round

@@ -7,6 +7,7 @@ import {
   type HubOptions,
 } from "../src/hub.ts";
 import { FakeSink } from "./_fake_sink.ts";
+import { watchTimers } from "./_timers.ts";
 
 function topicOf(options: HubOptions = {}, path = "events", epoch = "e") {
   const hub = createHub(options);
@@ -636,37 +637,6 @@ async function twoEventsApart(options: HubOptions, ms: number) {
   await sleep(ms);
   topic.publish("b");
   return { sink, hub };
-}
-
-/**
- * Counts the timeouts set and neither fired nor cleared since the call, by
- * wrapping the global setTimeout and clearTimeout until `restore()`.
- */
-function watchTimers(): { pending(): number; restore(): void } {
-  const original = {
-    set: globalThis.setTimeout,
-    clear: globalThis.clearTimeout,
-  };
-  const live = new Set<unknown>();
-  globalThis.setTimeout = ((task: () => void, ms?: number) => {
-    const handle: unknown = original.set(() => {
-      live.delete(handle);
-      task();
-    }, ms);
-    live.add(handle);
-    return handle;
-  }) as typeof setTimeout;
-  globalThis.clearTimeout = ((handle: Parameters<typeof clearTimeout>[0]) => {
-    live.delete(handle);
-    original.clear(handle);
-  }) as typeof clearTimeout;
-  return {
-    pending: () => live.size,
-    restore() {
-      globalThis.setTimeout = original.set;
-      globalThis.clearTimeout = original.clear;
-    },
-  };
 }
 
 /** A topic with coalescing whose last busy turn has just ended. */

@@ -11,8 +11,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createRedisEngine } from "../../src/engine/redis.ts";
 import type { Engine } from "../../src/engine/types.ts";
-import { createHub, type Topic } from "../../src/hub.ts";
-import { FakeSink } from "../_fake_sink.ts";
+import type { Topic } from "../../src/hub.ts";
+import type { FakeSink } from "../_fake_sink.ts";
+import { openPlaced } from "./_placed_topic.ts";
 import { waitFor } from "../integration/_helpers.ts";
 import { type RedisServer, startRedis } from "../integration/_redis.ts";
 
@@ -21,17 +22,8 @@ let redis: RedisServer;
 let engine: Engine;
 let paths = 0;
 
-/** A topic on the engine with a subscriber, placed in its log. */
-async function open(): Promise<{ topic: Topic; sink: FakeSink }> {
-  const topic = createHub().addTopic(`edge${paths++}`, "unused");
-  engine.open(topic);
-  const sink = new FakeSink();
-  topic.subscribe(sink);
-  await waitFor(() => engine.status!.connected, 10_000, "the engine");
-  await engine.opened?.(topic);
-  const first = await engine.append(topic, "first");
-  await waitFor(() => sink.ids.includes(first), 10_000, "the first event");
-  return { topic, sink };
+function open(): Promise<{ topic: Topic; sink: FakeSink }> {
+  return openPlaced(engine, `edge${paths++}`);
 }
 
 /** Lone appends, each delivered by the time it is answered: nothing counted in flight. */

@@ -10,8 +10,9 @@ import { after, before, describe, test } from "node:test";
 import { pathKeys } from "../../src/engine/_redis_wire.ts";
 import { createRedisEngine } from "../../src/engine/redis.ts";
 import type { Engine } from "../../src/engine/types.ts";
-import { createHub, type Topic } from "../../src/hub.ts";
-import { FakeSink } from "../_fake_sink.ts";
+import type { Topic } from "../../src/hub.ts";
+import type { FakeSink } from "../_fake_sink.ts";
+import { openPlaced } from "./_placed_topic.ts";
 import { waitFor } from "../integration/_helpers.ts";
 import { type RedisServer, startRedis } from "../integration/_redis.ts";
 
@@ -19,17 +20,8 @@ let redis: RedisServer;
 let engine: Engine;
 let paths = 0;
 
-async function open(): Promise<{ topic: Topic; sink: FakeSink }> {
-  const topic = createHub().addTopic(`hold${paths++}`, "unused");
-  engine.open(topic);
-  const sink = new FakeSink();
-  topic.subscribe(sink);
-  await waitFor(() => engine.status!.connected, 10_000, "the engine");
-  await engine.opened?.(topic);
-  // A first append places the reader in the log (its own sync).
-  const first = await engine.append(topic, "first");
-  await waitFor(() => sink.ids.includes(first), 10_000, "the first event");
-  return { topic, sink };
+function open(): Promise<{ topic: Topic; sink: FakeSink }> {
+  return openPlaced(engine, `hold${paths++}`);
 }
 
 describe("createRedisEngine() and the hub's hold", { timeout: 60_000 }, () => {
